@@ -1,0 +1,270 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Marketplace names the cloud marketplace a Product is sold on.
+// +kubebuilder:validation:Enum=Tencent
+type Marketplace string
+
+const (
+	// MarketplaceTencent is Tencent Cloud Marketplace (腾讯云市场).
+	MarketplaceTencent Marketplace = "Tencent"
+)
+
+// DestroyPolicy says what happens to a tenant's namespace and data when it is destroyed.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DestroyPolicy string
+
+const (
+	// DestroyPolicyDelete removes the workloads, then the namespace with all its data.
+	DestroyPolicyDelete DestroyPolicy = "Delete"
+	// DestroyPolicyRetain removes workloads and exposure but keeps the namespace and its volumes.
+	DestroyPolicyRetain DestroyPolicy = "Retain"
+)
+
+// ProductSpec describes one marketplace listing and how each of its tenants is run.
+// +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
+type ProductSpec struct {
+	// marketplace is the marketplace the product is listed on.
+	// Defaults to Tencent.
+	// +optional
+	// +kubebuilder:default=Tencent
+	Marketplace Marketplace `json:"marketplace,omitempty"`
+
+	// productId is the marketplace's id of the listing (Tencent sends it as productId in every
+	// callback). Digits only, at most 20.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,20}$`
+	ProductID string `json:"productId"`
+
+	// credentialsSecretRef names the Secret holding the marketplace credentials: the delivery
+	// Tokens, and when used the Open Platform and API keys. Credentials never appear in a spec.
+	// The keys read from it are documented in docs/configuration.md.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// app is the application run for every tenant of this product.
+	// +required
+	App AppTemplate `json:"app"`
+
+	// plans are the specs (规格) sold, keyed by the marketplace's spec name. At least one,
+	// at most 32.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Plans []Plan `json:"plans"`
+
+	// trial is the free trial offered on the listing. Omit when there is none.
+	// +optional
+	Trial *Trial `json:"trial,omitempty"`
+
+	// exposure publishes each tenant's app through an Ingress. Omit to run tenants without a
+	// public route (status.url then stays empty).
+	// +optional
+	Exposure *Exposure `json:"exposure,omitempty"`
+
+	// lifecycle holds the policies applied at expiry and destruction.
+	// +optional
+	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
+}
+
+// AppTemplate is the container every tenant runs, before the plan sizes it.
+type AppTemplate struct {
+	// image is the container image of the vendor's app, e.g. registry.example.com/app:1.4.2.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// port is the TCP port the app listens on. Defaults to 8080.
+	// +optional
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// command overrides the image's entrypoint.
+	// +optional
+	// +listType=atomic
+	Command []string `json:"command,omitempty"`
+
+	// args overrides the image's arguments.
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+
+	// env is set in the app container of every tenant, before the plan's env. The operator also
+	// sets TENANT_NAME, TENANT_PRODUCT and TENANT_PLAN.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// resources are the container's default requests and limits; a plan's resources replace them.
+	// They also become the tenant namespace's LimitRange defaults.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// readinessProbe decides when a tenant is Available. Defaults to a TCP check of port.
+	// +optional
+	ReadinessProbe *corev1.Probe `json:"readinessProbe,omitempty"`
+
+	// livenessProbe restarts a stuck app container. None by default.
+	// +optional
+	LivenessProbe *corev1.Probe `json:"livenessProbe,omitempty"`
+}
+
+// Plan is one spec (规格) of the listing, such as 基础版 or 高级版.
+type Plan struct {
+	// name is the spec name exactly as the marketplace sends it (productInfo.spec), e.g. 基础版.
+	// 1 to 64 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Name string `json:"name"`
+
+	// replicas is the number of app pods while the tenant is active, 1 to 100. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// resources replace app.resources for this plan's containers when set.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// quota is the tenant namespace's ResourceQuota (hard limits), e.g. requests.cpu: "2".
+	// Empty means no ResourceQuota object limits the tenant.
+	// +optional
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// env holds the plan's feature switches, set in the app container after app.env (a name set
+	// in both takes the plan's value).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+}
+
+// Trial is the free trial of a listing.
+type Trial struct {
+	// plan is the name of the plan a trial tenant runs.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Plan string `json:"plan"`
+
+	// duration is how long a trial lasts, e.g. {count: 7, unit: d}.
+	// +required
+	Duration CalendarDuration `json:"duration"`
+}
+
+// Exposure says how tenants are reached from outside the cluster.
+// +kubebuilder:validation:XValidation:rule="self.hostTemplate.contains('{tenant}')",message="hostTemplate must contain {tenant}"
+type Exposure struct {
+	// hostTemplate is the public host of a tenant, with {tenant} replaced by the tenant's name,
+	// e.g. {tenant}.apps.example.com.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	HostTemplate string `json:"hostTemplate"`
+
+	// ingressClassName is the IngressClass of every tenant Ingress. Empty uses the cluster default.
+	// +optional
+	IngressClassName *string `json:"ingressClassName,omitempty"`
+
+	// ingressControllerNamespace is the namespace of the ingress controller's pods, the only
+	// namespace the tenant NetworkPolicy lets in besides the tenant's own. Defaults to ingress-nginx.
+	// +optional
+	// +kubebuilder:default=ingress-nginx
+	// +kubebuilder:validation:MaxLength=63
+	IngressControllerNamespace string `json:"ingressControllerNamespace,omitempty"`
+
+	// tlsSecretName is the Secret, in each tenant namespace, with the certificate for the host
+	// (for instance written by cert-manager when annotations name an issuer). When set the
+	// Ingress terminates TLS and tenant URLs use https.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+
+	// scheme of the tenant URL. Defaults to https when tlsSecretName is set and http otherwise;
+	// set https explicitly when TLS ends in front of the ingress controller.
+	// +optional
+	// +kubebuilder:validation:Enum=http;https
+	Scheme string `json:"scheme,omitempty"`
+
+	// annotations are added to every tenant Ingress, e.g. cert-manager.io/cluster-issuer.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// LifecyclePolicy holds what happens at expiry and destruction. The lifecycle controller applies
+// these; see docs/lifecycle.md.
+type LifecyclePolicy struct {
+	// gracePeriod is how long after expiresAt a tenant keeps running before the operator
+	// suspends it by itself. Defaults to 0s.
+	// +optional
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+
+	// destroyPolicy says what destroy does to the tenant's data. Defaults to Delete.
+	// +optional
+	// +kubebuilder:default=Delete
+	DestroyPolicy DestroyPolicy `json:"destroyPolicy,omitempty"`
+
+	// retainFor is how long a Retain-ed namespace is kept before it is deleted. Unset keeps it
+	// until someone deletes it.
+	// +optional
+	RetainFor *metav1.Duration `json:"retainFor,omitempty"`
+
+	// tombstoneFor is how long a destroyed Tenant is kept (phase Destroyed) so that late
+	// marketplace calls cannot bring it back. Defaults to 720h (30 days).
+	// +optional
+	TombstoneFor *metav1.Duration `json:"tombstoneFor,omitempty"`
+}
+
+// Product is one listing on a cloud marketplace: the app every buyer gets, the plans sold, the
+// trial, how tenants are exposed and what happens at expiry and destruction.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=prd,categories=saas
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="a Product's name must be at most 63 characters (it is used as a label value)"
+// +kubebuilder:printcolumn:name="Marketplace",type=string,JSONPath=`.spec.marketplace`
+// +kubebuilder:printcolumn:name="Product ID",type=string,JSONPath=`.spec.productId`
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.app.image`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Product struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the listing and how its tenants run.
+	// +required
+	Spec ProductSpec `json:"spec"`
+}
+
+// PlanByName returns the plan with the given marketplace spec name, or nil.
+func (p *Product) PlanByName(name string) *Plan {
+	for i := range p.Spec.Plans {
+		if p.Spec.Plans[i].Name == name {
+			return &p.Spec.Plans[i]
+		}
+	}
+	return nil
+}
+
+// ProductList is a list of Products.
+// +kubebuilder:object:root=true
+type ProductList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Product `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Product{}, &ProductList{})
+}

@@ -1,0 +1,189 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TenantState is the lifecycle state the marketplace (or an operator) wants a tenant in.
+// +kubebuilder:validation:Enum=Active;Suspended;Destroyed
+type TenantState string
+
+const (
+	// TenantStateActive runs the tenant's app.
+	TenantStateActive TenantState = "Active"
+	// TenantStateSuspended keeps the tenant's data but runs no app (expired, not renewed).
+	TenantStateSuspended TenantState = "Suspended"
+	// TenantStateDestroyed reclaims the tenant per the Product's destroy policy.
+	TenantStateDestroyed TenantState = "Destroyed"
+)
+
+// TenantPhase is the observed stage of a tenant's life.
+// +kubebuilder:validation:Enum=Pending;Provisioning;Active;Suspended;Terminating;Destroyed
+type TenantPhase string
+
+const (
+	// TenantPhasePending: the tenant cannot be provisioned yet (unknown product or plan).
+	TenantPhasePending TenantPhase = "Pending"
+	// TenantPhaseProvisioning: objects are being created and the app is not yet available.
+	TenantPhaseProvisioning TenantPhase = "Provisioning"
+	// TenantPhaseActive: the app is available.
+	TenantPhaseActive TenantPhase = "Active"
+	// TenantPhaseSuspended: the app is scaled to zero, data kept.
+	TenantPhaseSuspended TenantPhase = "Suspended"
+	// TenantPhaseTerminating: the tenant's namespace is being deleted.
+	TenantPhaseTerminating TenantPhase = "Terminating"
+	// TenantPhaseDestroyed: the tenant was reclaimed; the object remains as a tombstone.
+	TenantPhaseDestroyed TenantPhase = "Destroyed"
+)
+
+// TenantSpec is one purchased instance of a Product.
+type TenantSpec struct {
+	// product is the name of the Product this tenant was bought from. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="product is immutable"
+	Product string `json:"product"`
+
+	// plan is the name of the Product plan (the marketplace spec name) the tenant runs.
+	// 1 to 64 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Plan string `json:"plan"`
+
+	// trial is true while the tenant is a free trial that has not been converted to a paid plan.
+	// +optional
+	Trial bool `json:"trial,omitempty"`
+
+	// expiresAt is when the purchased period ends (RFC 3339). Unset means no time limit.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// state is the lifecycle state wanted for the tenant. Defaults to Active.
+	// +optional
+	// +kubebuilder:default=Active
+	State TenantState `json:"state,omitempty"`
+
+	// buyer identifies who bought the tenant.
+	// +optional
+	Buyer Buyer `json:"buyer,omitempty"`
+
+	// marketplace holds the marketplace's references to this instance.
+	// +optional
+	Marketplace MarketplaceReference `json:"marketplace,omitempty"`
+}
+
+// Buyer identifies the buyer of a tenant. Contact details are personal data: they live in a
+// Secret that contactSecretRef names, never in the Tenant.
+type Buyer struct {
+	// accountId is the buyer's marketplace account id (Tencent: the uin).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AccountID string `json:"accountId,omitempty"`
+
+	// openId is the buyer's Tencent Cloud Open Platform id, used for free login. Empty when the
+	// vendor has not joined the Open Platform.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	OpenID string `json:"openId,omitempty"`
+
+	// contactSecretRef names the Secret holding the contact details the buyer entered.
+	// +optional
+	ContactSecretRef *SecretReference `json:"contactSecretRef,omitempty"`
+}
+
+// MarketplaceReference holds the marketplace's own identifiers of an instance. The instance id
+// returned to the marketplace (Tencent's signId) is the Tenant's name.
+type MarketplaceReference struct {
+	// orderIds are the marketplace orders applied to the tenant (purchase, conversion,
+	// renewals), oldest first. At most 64.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	OrderIDs []string `json:"orderIds,omitempty"`
+
+	// resourceId is the marketplace's own instance id, when it sends one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ResourceID string `json:"resourceId,omitempty"`
+}
+
+// TenantStatus is what the operator observed of a tenant.
+type TenantStatus struct {
+	// observedGeneration is the generation of the spec the last successful pass acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is the stage of the tenant's life.
+	// +optional
+	Phase TenantPhase `json:"phase,omitempty"`
+
+	// namespace is the tenant's namespace.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// url is the tenant app's public address (from the Product's exposure host template).
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// loginURL is the buyer's free-login address (returned to the marketplace as authUrl).
+	// +optional
+	LoginURL string `json:"loginURL,omitempty"`
+
+	// expiresAt is the expiry in force, copied from the spec once applied.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// plan is the plan whose sizing is applied to the tenant's objects.
+	// +optional
+	Plan string `json:"plan,omitempty"`
+
+	// conditions describe the tenant in detail; Ready summarises them.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Tenant is one purchased instance of a Product: an isolated namespace running the vendor's app,
+// sized by the plan bought. Its name is the instance id given to the marketplace.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=tnt,categories=saas
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 56",message="a Tenant's name must be at most 56 characters (its namespace is tenant-<name>)"
+// +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.product`
+// +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.spec.expiresAt`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
+// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Tenant struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what was bought and the state wanted.
+	// +required
+	Spec TenantSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status TenantStatus `json:"status,omitempty"`
+}
+
+// TenantList is a list of Tenants.
+// +kubebuilder:object:root=true
+type TenantList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Tenant `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Tenant{}, &TenantList{})
+}

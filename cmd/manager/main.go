@@ -1,0 +1,48 @@
+// Command manager runs the tenant operator: the Tenant controller (leader-elected) and, on every
+// replica, the marketplace-facing front door.
+package main
+
+import (
+	"flag"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+)
+
+func main() {
+	opts := operator.DefaultOptions()
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr,
+		"Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr,
+		"Address of the /healthz and /readyz endpoints; 0 disables them.")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", opts.LeaderElection,
+		"Run the controllers on one replica at a time (use with more than one replica).")
+	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", opts.LeaderElectionNamespace,
+		"Namespace of the leader election lease; empty means the manager's own namespace.")
+	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
+		"How many Tenants are reconciled at once.")
+	qps := flag.Float64("kube-api-qps", float64(opts.QPS), "Steady requests per second to the Kubernetes API server.")
+	flag.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "Requests to the Kubernetes API server allowed in a burst.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	opts.QPS = float32(*qps)
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := operator.New(ctx, ctrl.GetConfigOrDie(), opts)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		os.Exit(1)
+	}
+	log.Info("Starting manager")
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}

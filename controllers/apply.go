@@ -1,0 +1,46 @@
+package controllers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// FieldOwner is the server-side apply field manager of everything the operator writes.
+const FieldOwner = "tenant-operator"
+
+// extractFunc returns the fields of an object that a field manager owns, as an apply
+// configuration (client-go's generated ExtractX functions).
+type extractFunc[T client.Object, AC runtime.ApplyConfiguration] func(T, string) (AC, error)
+
+// applyChild makes the object named key match desired with server-side apply (forced ownership,
+// so drift made by another writer is taken back). current receives the cached object. When the
+// object exists and the fields this operator owns already equal desired, nothing is sent: a
+// converged tenant costs no API requests.
+func applyChild[T client.Object, AC runtime.ApplyConfiguration](ctx context.Context, c client.Client,
+	key client.ObjectKey, current T, desired AC, extract extractFunc[T, AC]) error {
+	err := c.Get(ctx, key, current)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return err
+	default:
+		owned, err := extract(current, FieldOwner)
+		if err == nil && equality.Semantic.DeepEqual(owned, desired) {
+			return nil
+		}
+	}
+	return c.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// deleteChild deletes the object named key if the cache holds it. It is used for optional
+// objects that the tenant's plan or product no longer asks for.
+func deleteChild(ctx context.Context, c client.Client, key client.ObjectKey, obj client.Object) error {
+	if err := c.Get(ctx, key, obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return client.IgnoreNotFound(c.Delete(ctx, obj))
+}

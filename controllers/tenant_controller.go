@@ -1,0 +1,260 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// tenantProductIndex indexes Tenants by spec.product, so a Product change reaches its tenants.
+const tenantProductIndex = "spec.product"
+
+// namespaceWaitInterval is how often a pass that waits for a namespace to finish terminating is
+// repeated, in case its deletion event is missed.
+const namespaceWaitInterval = 5 * time.Second
+
+// TenantReconciler provisions each Tenant's namespace, quota, workload and exposure from its
+// Product and plan, keeps them as desired, and reports what it observes in the Tenant's status.
+type TenantReconciler struct {
+	client.Client
+	// APIReader reads around the cache: foreign namespaces the cache does not hold, and the
+	// state a deletion decision rests on.
+	APIReader client.Reader
+	// Recorder records Events on Tenants.
+	Recorder events.EventRecorder
+	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
+	MaxConcurrentReconciles int
+}
+
+// tenantScope is what one reconcile pass learns about a tenant.
+type tenantScope struct {
+	tenant  *saasv1alpha1.Tenant
+	product *saasv1alpha1.Product
+	plan    *saasv1alpha1.Plan
+
+	// resolveReason is set when the product or plan could not be found.
+	resolveReason, resolveMessage string
+	// applyErr is the joined error of the objects that could not be applied.
+	applyErr error
+	// namespaceTerminating is set while a previous namespace of the same name is going away.
+	namespaceTerminating bool
+	// deployment is the app Deployment as last read from the cache, nil if not reached.
+	deployment *appsv1.Deployment
+}
+
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=tenants.saas.cloudmarket.dev
+
+// Reconcile brings one Tenant's objects and status in line with its spec.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	tenant := &saasv1alpha1.Tenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	// The finalizer goes on before anything is created, so nothing can outlive the Tenant unseen.
+	if tenant.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(tenant, saasv1alpha1.NamespaceFinalizer) {
+		base := tenant.DeepCopy()
+		controllerutil.AddFinalizer(tenant, saasv1alpha1.NamespaceFinalizer)
+		if err := r.Patch(ctx, tenant, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	s := &tenantScope{tenant: tenant}
+	before := tenant.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, s, retErr == nil); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+		}
+	}()
+
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	return r.reconcileNormal(ctx, s)
+}
+
+// reconcileNormal resolves the plan and applies every per-tenant object.
+func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	if err := r.resolvePlan(ctx, s); err != nil {
+		return ctrl.Result{}, fmt.Errorf("resolve plan: %w", err)
+	}
+	if s.resolveReason != "" {
+		// No retry helps: the Product watch brings the tenant back when the product or plan appears.
+		return ctrl.Result{}, nil
+	}
+
+	if err := r.reconcileNamespace(ctx, s); err != nil {
+		s.applyErr = fmt.Errorf("namespace: %w", err)
+		var taken *errNamespaceTaken
+		if errors.As(err, &taken) {
+			// A user mistake: retrying cannot fix it; the condition tells.
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, s.applyErr
+	}
+	if s.namespaceTerminating {
+		return ctrl.Result{RequeueAfter: namespaceWaitInterval}, nil
+	}
+
+	phases := []struct {
+		name string
+		fn   func(context.Context, *tenantScope) error
+	}{
+		{"service account", r.reconcileServiceAccount},
+		{"resource quota", r.reconcileResourceQuota},
+		{"limit range", r.reconcileLimitRange},
+		{"network policy", r.reconcileNetworkPolicy},
+		{"deployment", r.reconcileDeployment},
+		{"service", r.reconcileService},
+		{"ingress", r.reconcileIngress},
+	}
+	var errs []error
+	for _, p := range phases {
+		if err := p.fn(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		}
+	}
+	s.applyErr = errors.Join(errs...)
+	return ctrl.Result{}, s.applyErr
+}
+
+// resolvePlan reads the tenant's Product and finds its plan. A missing product or plan is
+// recorded in the scope, not returned as an error.
+func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) error {
+	product := &saasv1alpha1.Product{}
+	if err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.Product}, product); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.resolveReason = saasv1alpha1.ProductNotFoundReason
+			s.resolveMessage = fmt.Sprintf("Product %q does not exist", s.tenant.Spec.Product)
+			return nil
+		}
+		return err
+	}
+	s.product = product
+	if s.plan = product.PlanByName(s.tenant.Spec.Plan); s.plan == nil {
+		s.resolveReason = saasv1alpha1.PlanNotFoundReason
+		s.resolveMessage = fmt.Sprintf("Product %q has no plan %q", product.Name, s.tenant.Spec.Plan)
+	}
+	return nil
+}
+
+// patchStatus rebuilds the status from the scope and patches it when it changed. Events for
+// transitions are recorded here, where old and new status are both known.
+func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) error {
+	t := s.tenant
+	computeStatus(s, passSucceeded)
+	r.recordTransitions(before, s)
+	if equality.Semantic.DeepEqual(before.Status, t.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, t, client.MergeFrom(before)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return nil
+}
+
+// recordTransitions records an Event for each transition the status just made.
+func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *tenantScope) {
+	t := s.tenant
+	if s.resolveReason != "" && !sameCondition(before, t, saasv1alpha1.PlanResolvedCondition) {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.EventPlanNotFound, "Resolve", s.resolveMessage)
+	}
+	if s.applyErr != nil {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
+	}
+	if t.Status.Phase == saasv1alpha1.TenantPhaseActive && before.Status.Phase != saasv1alpha1.TenantPhaseActive &&
+		before.Status.Phase != saasv1alpha1.TenantPhaseSuspended {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.EventProvisioned, "Provision",
+			"Tenant is available at %s", displayURL(t.Status.URL))
+	}
+}
+
+func displayURL(url string) string {
+	if url == "" {
+		return "its in-cluster Service (the product sets no exposure)"
+	}
+	return url
+}
+
+// SetupWithManager registers the controller: Tenants, the Products they use, and the objects
+// they own (found through the tenant label, since nothing carries an owner reference).
+func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantProductIndex,
+		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Tenant).Spec.Product} }); err != nil {
+		return fmt.Errorf("index tenants by product: %w", err)
+	}
+	byLabel := handler.EnqueueRequestsFromMapFunc(tenantFromLabel)
+	managed := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[saasv1alpha1.TenantLabel] != ""
+	}))
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.Tenant{}).
+		Named("tenant").
+		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	for _, obj := range ManagedObjectTypes() {
+		b = b.Watches(obj, byLabel, managed)
+	}
+	return b.Complete(r)
+}
+
+// ManagedObjectTypes lists the kinds of per-tenant object, for watches and for restricting the
+// manager's cache to the objects this operator labels.
+func ManagedObjectTypes() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
+		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
+	}
+}
+
+// tenantFromLabel maps a per-tenant object to its Tenant.
+func tenantFromLabel(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[saasv1alpha1.TenantLabel]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+}
+
+// tenantsOfProduct maps a Product to every Tenant of it.
+func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, o client.Object) []reconcile.Request {
+	var list saasv1alpha1.TenantList
+	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list tenants of product", "product", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+	}
+	return reqs
+}

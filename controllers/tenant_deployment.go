@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// Environment variables the operator sets in every app container, after the product's and the
+// plan's own.
+const (
+	envTenantName    = "TENANT_NAME"
+	envTenantProduct = "TENANT_PRODUCT"
+	envTenantPlan    = "TENANT_PLAN"
+)
+
+// revisionHistoryLimit bounds the old ReplicaSets kept per tenant.
+const revisionHistoryLimit = 3
+
+// planResources returns the container resources of a plan: its own when set, the app
+// template's otherwise.
+func planResources(p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) corev1.ResourceRequirements {
+	if plan.Resources != nil {
+		return *plan.Resources
+	}
+	return p.Spec.App.Resources
+}
+
+// desiredReplicas is the plan's replica count while the tenant is active, and 0 otherwise.
+// Suspension keeps the Deployment (and so the data it mounts) and only stops its pods.
+func desiredReplicas(t *saasv1alpha1.Tenant, plan *saasv1alpha1.Plan) int32 {
+	if t.Spec.State != saasv1alpha1.TenantStateActive && t.Spec.State != "" {
+		return 0
+	}
+	return ptr.Deref(plan.Replicas, 1)
+}
+
+// appEnv merges the app template's env, the plan's env (a name in both takes the plan's value)
+// and the operator's TENANT_* variables, keeping first-appearance order.
+func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) []corev1.EnvVar {
+	operator := []corev1.EnvVar{
+		{Name: envTenantName, Value: t.Name},
+		{Name: envTenantProduct, Value: p.Name},
+		{Name: envTenantPlan, Value: plan.Name},
+	}
+	var env []corev1.EnvVar
+	index := map[string]int{}
+	for _, layer := range [][]corev1.EnvVar{p.Spec.App.Env, plan.Env, operator} {
+		for _, e := range layer {
+			if i, ok := index[e.Name]; ok {
+				env[i] = e
+				continue
+			}
+			index[e.Name] = len(env)
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+// desiredDeployment returns the tenant's app: the product's container, sized by the plan, under
+// the Pod Security restricted profile.
+func desiredDeployment(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv1ac.DeploymentApplyConfiguration {
+	app := p.Spec.App
+	res := planResources(p, plan)
+	resources := corev1ac.ResourceRequirements()
+	if len(res.Limits) > 0 {
+		resources.WithLimits(res.Limits)
+	}
+	if len(res.Requests) > 0 {
+		resources.WithRequests(res.Requests)
+	}
+
+	container := corev1ac.Container().
+		WithName(appName).
+		WithImage(app.Image).
+		WithPorts(corev1ac.ContainerPort().WithName(appPortName).WithContainerPort(app.Port).WithProtocol(corev1.ProtocolTCP)).
+		WithResources(resources).
+		WithSecurityContext(corev1ac.SecurityContext().
+			WithAllowPrivilegeEscalation(false).
+			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")))
+	if len(app.Command) > 0 {
+		container.WithCommand(app.Command...)
+	}
+	if len(app.Args) > 0 {
+		container.WithArgs(app.Args...)
+	}
+	for _, e := range appEnv(t, p, plan) {
+		container.WithEnv(convert[corev1ac.EnvVarApplyConfiguration](e))
+	}
+	if app.ReadinessProbe != nil {
+		container.WithReadinessProbe(convert[corev1ac.ProbeApplyConfiguration](*app.ReadinessProbe))
+	} else {
+		container.WithReadinessProbe(corev1ac.Probe().
+			WithTCPSocket(corev1ac.TCPSocketAction().WithPort(intstr.FromString(appPortName))))
+	}
+	if app.LivenessProbe != nil {
+		container.WithLivenessProbe(convert[corev1ac.ProbeApplyConfiguration](*app.LivenessProbe))
+	}
+
+	return appsv1ac.Deployment(appName, NamespaceName(t.Name)).
+		WithLabels(tenantLabels(t)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(desiredReplicas(t, plan)).
+			WithRevisionHistoryLimit(revisionHistoryLimit).
+			WithSelector(metav1Selector(selectorLabels(t))).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(selectorLabels(t)).
+				WithLabels(map[string]string{saasv1alpha1.ProductLabel: t.Spec.Product}).
+				WithSpec(corev1ac.PodSpec().
+					WithServiceAccountName(appName).
+					WithAutomountServiceAccountToken(false).
+					WithSecurityContext(corev1ac.PodSecurityContext().
+						WithRunAsNonRoot(true).
+						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+					WithContainers(container))))
+}
+
+func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {
+	s.deployment = &appsv1.Deployment{}
+	return applyChild(ctx, r.Client, client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName},
+		s.deployment, desiredDeployment(s.tenant, s.product, s.plan), appsv1ac.ExtractDeployment)
+}
+
+// convert turns an API struct into the apply configuration of the same shape. Both share one
+// JSON form, which is how the API server sees them too; a struct decoded from the API always
+// encodes, so a failure here is a programming error.
+func convert[AC any](v any) *AC {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	ac := new(AC)
+	if err := json.Unmarshal(data, ac); err != nil {
+		panic(fmt.Sprintf("decode %T into %T: %v", v, ac, err))
+	}
+	return ac
+}

@@ -1,0 +1,71 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// Pod Security Admission labels: tenant namespaces enforce the restricted profile.
+const (
+	podSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
+	podSecurityAuditLabel   = "pod-security.kubernetes.io/audit"
+	podSecurityWarnLabel    = "pod-security.kubernetes.io/warn"
+	podSecurityRestricted   = "restricted"
+)
+
+// desiredNamespace returns the tenant's namespace: tenant labels, Pod Security restricted, and
+// the plan's name verbatim in an annotation. It carries no owner reference on purpose: deleting
+// the Tenant CRD or uninstalling the operator must never garbage-collect tenant data.
+func desiredNamespace(t *saasv1alpha1.Tenant) *corev1ac.NamespaceApplyConfiguration {
+	return corev1ac.Namespace(NamespaceName(t.Name)).
+		WithLabels(tenantLabels(t)).
+		WithLabels(map[string]string{
+			podSecurityEnforceLabel: podSecurityRestricted,
+			podSecurityAuditLabel:   podSecurityRestricted,
+			podSecurityWarnLabel:    podSecurityRestricted,
+		}).
+		WithAnnotations(map[string]string{saasv1alpha1.PlanAnnotation: t.Spec.Plan})
+}
+
+// errNamespaceTaken reports a namespace of the tenant's name that belongs to someone else.
+type errNamespaceTaken struct{ name, owner string }
+
+func (e *errNamespaceTaken) Error() string {
+	if e.owner == "" {
+		return fmt.Sprintf("namespace %s already exists and is not managed by this operator", e.name)
+	}
+	return fmt.Sprintf("namespace %s already belongs to tenant %s", e.name, e.owner)
+}
+
+// reconcileNamespace applies the tenant's namespace. A namespace of that name that the operator
+// did not create for this tenant is never adopted. A namespace still terminating (a previous
+// tenant of the same name) is waited for.
+func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) error {
+	name := NamespaceName(s.tenant.Name)
+	ns := &corev1.Namespace{}
+	// The cache holds only namespaces this operator labelled; look past it before creating one.
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); apierrors.IsNotFound(err) {
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns); err == nil {
+			if owner := ns.Labels[saasv1alpha1.TenantLabel]; owner != s.tenant.Name ||
+				ns.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
+				return &errNamespaceTaken{name: name, owner: owner}
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if ns.DeletionTimestamp != nil {
+		s.namespaceTerminating = true
+		return nil
+	}
+	return applyChild(ctx, r.Client, client.ObjectKey{Name: name}, ns, desiredNamespace(s.tenant), corev1ac.ExtractNamespace)
+}
