@@ -354,4 +354,3 @@ func eventReasons(tenant string) func() []string {
 		return reasons
 	}
 }
-

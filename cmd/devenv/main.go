@@ -1,0 +1,164 @@
+// Command devenv is what `make run` starts: the operator against the cluster of the current
+// kubeconfig, or, when there is none, against a local control plane (kube-apiserver and etcd
+// from `make envtest`) with the CRDs and the sample Product installed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+)
+
+func main() {
+	var (
+		crdDir     = flag.String("crd-dir", "config/crd/bases", "Directory of the CRD manifests to install.")
+		sample     = flag.String("sample-product", "config/samples/product.yaml", "Product installed into a local control plane.")
+		stateDir   = flag.String("state-dir", "bin/devenv", "Where the local control plane's kubeconfig is written.")
+		forceLocal = flag.Bool("local", false, "Start a local control plane even when a kubeconfig points at a cluster.")
+	)
+	opts := operator.DefaultOptions()
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "Address of the metrics endpoint; 0 disables it.")
+	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "Address of the health endpoints; 0 disables them.")
+	zapOpts := zap.Options{Development: true}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	ctx := ctrl.SetupSignalHandler()
+	if err := run(ctx, opts, *crdDir, *sample, *stateDir, *forceLocal); err != nil {
+		fmt.Fprintln(os.Stderr, "devenv:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, opts operator.Options, crdDir, sample, stateDir string, forceLocal bool) error {
+	cfg, err := existingCluster()
+	if forceLocal || err != nil {
+		if !forceLocal {
+			fmt.Printf("No reachable cluster in the kubeconfig (%v): starting a local control plane.\n", err)
+		}
+		env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
+		if cfg, err = env.Start(); err != nil {
+			return fmt.Errorf("start local control plane (run through 'make run', which provides the binaries): %w", err)
+		}
+		defer func() { _ = env.Stop() }()
+		kubeconfig, err := writeKubeconfig(env, stateDir)
+		if err != nil {
+			return err
+		}
+		if err := installSample(ctx, cfg, sample); err != nil {
+			return err
+		}
+		fmt.Printf(`
+Local control plane is up (kube-apiserver %s), with the CRDs and the sample Product installed.
+From another shell:
+
+    export KUBECONFIG=%s
+    export PATH=%s:$PATH   # a kubectl of the same version
+    kubectl get products,tenants
+    kubectl apply -f config/samples/tenant.yaml
+
+This control plane runs no kube-controller-manager, so tenant Deployments are created but never
+roll out (tenants stay Provisioning). Ctrl-C stops everything.
+
+`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"))
+	} else {
+		fmt.Printf("Using the cluster at %s; installing the CRDs.\n", cfg.Host)
+		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}); err != nil {
+			return fmt.Errorf("install CRDs: %w", err)
+		}
+	}
+
+	mgr, err := operator.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// existingCluster returns the config of the current kubeconfig when its API server answers.
+func existingCluster() (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	probe := rest.CopyConfig(cfg)
+	probe.Timeout = 5 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(probe)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return nil, fmt.Errorf("API server at %s does not answer: %w", cfg.Host, err)
+	}
+	return cfg, nil
+}
+
+// writeKubeconfig writes an admin kubeconfig for the local control plane and returns its path.
+func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("create admin user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("render kubeconfig: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+// installSample creates the sample Product, keeping one that already exists.
+func installSample(ctx context.Context, cfg *rest.Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	product := &saasv1alpha1.Product{}
+	if err := yaml.UnmarshalStrict(data, product); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, product); err != nil && !errors.Is(err, context.Canceled) {
+		return client.IgnoreAlreadyExists(err)
+	}
+	return nil
+}
+
+func serverVersion(cfg *rest.Config) string {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "unknown"
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "unknown"
+	}
+	return v.GitVersion
+}

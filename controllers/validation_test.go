@@ -1,0 +1,105 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// The API server itself rejects invalid Products and Tenants (OpenAPI and CEL rules in the CRDs).
+func TestAPIRejectsInvalidObjects(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		obj     func() client.Object
+		message string
+	}{
+		{"product without plans", func() client.Object {
+			p := newProduct("bad-1")
+			p.Spec.Plans = nil
+			return p
+		}, "spec.plans"},
+		{"trial plan not among plans", func() client.Object {
+			p := newProduct("bad-2")
+			p.Spec.Trial.Plan = "专业版"
+			return p
+		}, "trial.plan must name one of plans"},
+		{"trial of zero days", func() client.Object {
+			p := newProduct("bad-3")
+			p.Spec.Trial.Duration.Count = 0
+			return p
+		}, "spec.trial.duration.count"},
+		{"trial unit unknown", func() client.Object {
+			p := newProduct("bad-4")
+			p.Spec.Trial.Duration.Unit = "w"
+			return p
+		}, "spec.trial.duration.unit"},
+		{"host template without {tenant}", func() client.Object {
+			p := newProduct("bad-5")
+			p.Spec.Exposure.HostTemplate = "apps.example.com"
+			return p
+		}, "hostTemplate must contain {tenant}"},
+		{"product id not digits", func() client.Object {
+			p := newProduct("bad-6")
+			p.Spec.ProductID = "12ab"
+			return p
+		}, "spec.productId"},
+		{"duplicate plan names", func() client.Object {
+			p := newProduct("bad-7")
+			p.Spec.Plans[1].Name = p.Spec.Plans[0].Name
+			return p
+		}, "Duplicate value"},
+		{"tenant with empty plan", func() client.Object {
+			return newTenant("bad-t1", "notes", "")
+		}, "spec.plan"},
+		{"tenant with unknown state", func() client.Object {
+			tn := newTenant("bad-t2", "notes", "基础版")
+			tn.Spec.State = "Paused"
+			return tn
+		}, "spec.state"},
+		{"tenant name too long for its namespace", func() client.Object {
+			return newTenant(strings.Repeat("a", 57), "notes", "基础版")
+		}, "at most 56 characters"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			err := k8s.Create(ctx, tc.obj())
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+		})
+	}
+
+	t.Run("tenant product is immutable", func(t *testing.T) {
+		g := NewWithT(t)
+		tenant := newTenant("tv1", "notes-v", "基础版")
+		create(t, tenant)
+		tenant.Spec.Product = "other"
+		err := k8s.Update(ctx, tenant)
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+		g.Expect(err.Error()).To(ContainSubstring("product is immutable"))
+	})
+
+	t.Run("defaults are applied", func(t *testing.T) {
+		g := NewWithT(t)
+		p := newProduct("defaults")
+		p.Spec.Plans[0].Replicas = nil
+		p.Spec.App.Port = 0
+		create(t, p, newTenant("tv2", "defaults", "基础版"))
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		g.Expect(p.Spec.Marketplace).To(Equal(saasv1alpha1.MarketplaceTencent))
+		g.Expect(p.Spec.App.Port).To(Equal(int32(8080)))
+		g.Expect(p.Spec.Plans[0].Replicas).To(HaveValue(Equal(int32(1))))
+		g.Expect(p.Spec.Exposure.IngressControllerNamespace).To(Equal("ingress-nginx"))
+		g.Expect(p.Spec.Lifecycle.DestroyPolicy).To(Equal(saasv1alpha1.DestroyPolicyDelete))
+		tenant := &saasv1alpha1.Tenant{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tv2"}, tenant)).To(Succeed())
+		g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
+	})
+}
