@@ -3,7 +3,6 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -67,24 +66,4 @@ func selectorLabels(t *saasv1alpha1.Tenant) map[string]string {
 		saasv1alpha1.TenantLabel: t.Name,
 		appNameLabel:             appName,
 	}
-}
-
-// tenantHost returns the tenant's public host from the product's host template.
-func tenantHost(e *saasv1alpha1.Exposure, tenantName string) string {
-	return strings.ReplaceAll(e.HostTemplate, "{tenant}", tenantName)
-}
-
-// tenantURL returns the tenant app's public URL, or "" when the product exposes no route.
-func tenantURL(e *saasv1alpha1.Exposure, tenantName string) string {
-	if e == nil {
-		return ""
-	}
-	scheme := e.Scheme
-	if scheme == "" {
-		scheme = "http"
-		if e.TLSSecretName != "" {
-			scheme = "https"
-		}
-	}
-	return scheme + "://" + tenantHost(e, tenantName) + "/"
 }

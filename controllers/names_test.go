@@ -51,7 +51,7 @@ func TestTenantURL(t *testing.T) {
 		{"tls in front", &saasv1alpha1.Exposure{HostTemplate: "app-{tenant}.example.com", Scheme: "https"}, "https://app-t1.example.com/"},
 	}
 	for _, tc := range cases {
-		if got := tenantURL(tc.e, "t1"); got != tc.want {
+		if got := tc.e.URL("t1"); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}

@@ -84,6 +84,10 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		base := tenant.DeepCopy()
 		controllerutil.AddFinalizer(tenant, saasv1alpha1.NamespaceFinalizer)
 		if err := r.Patch(ctx, tenant, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				// The cache was behind: the newer version's watch event brings the tenant back.
+				return ctrl.Result{}, nil
+			}
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
 	}

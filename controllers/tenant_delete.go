@@ -73,6 +73,10 @@ func (r *TenantReconciler) releaseFinalizer(ctx context.Context, t *saasv1alpha1
 	base := t.DeepCopy()
 	controllerutil.RemoveFinalizer(t, saasv1alpha1.NamespaceFinalizer)
 	if err := r.Patch(ctx, t, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			// The cache was behind: the newer version's watch event brings the tenant back.
+			return nil
+		}
 		return client.IgnoreNotFound(fmt.Errorf("remove finalizer: %w", err))
 	}
 	return nil

@@ -17,7 +17,7 @@ func desiredIngress(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product) *networking
 	if e == nil {
 		return nil
 	}
-	host := tenantHost(e, t.Name)
+	host := e.Host(t.Name)
 	spec := networkingv1ac.IngressSpec().
 		WithRules(networkingv1ac.IngressRule().
 			WithHost(host).

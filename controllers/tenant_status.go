@@ -32,7 +32,7 @@ func computeStatus(s *tenantScope, passSucceeded bool) {
 	set(planResolvedCondition(s))
 	if s.resolveReason == "" {
 		st.Plan = t.Spec.Plan
-		st.URL = tenantURL(s.product.Spec.Exposure, t.Name)
+		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
 		if s.namespaceApplied() {
 			st.Namespace = NamespaceName(t.Name)

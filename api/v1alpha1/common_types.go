@@ -50,18 +50,3 @@ func (d CalendarDuration) AddTo(t time.Time) time.Time {
 		return t
 	}
 }
-
-// SecretReference names a Secret in a given namespace.
-type SecretReference struct {
-	// namespace of the Secret.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=63
-	Namespace string `json:"namespace"`
-
-	// name of the Secret.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
-}

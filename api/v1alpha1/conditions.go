@@ -64,6 +64,19 @@ const (
 	EventApplyFailed = "ApplyFailed"
 	// EventNamespaceDeleting: the tenant's namespace deletion was requested.
 	EventNamespaceDeleting = "NamespaceDeleting"
+	// EventPurchased: a marketplace order created the tenant.
+	EventPurchased = "Purchased"
+	// EventRenewed: a renewal moved the tenant's expiry.
+	EventRenewed = "Renewed"
+	// EventPlanChanged: the marketplace changed the tenant's plan (or converted a trial).
+	EventPlanChanged = "PlanChanged"
+	// EventExpiryRequested: the marketplace reported the tenant expired; it is to be suspended.
+	EventExpiryRequested = "ExpiryRequested"
+	// EventDestroyRequested: the marketplace asked for the tenant to be destroyed.
+	EventDestroyRequested = "DestroyRequested"
+	// EventCallIgnored: a marketplace call was answered but changed nothing (a repeat, or older
+	// than the state in force); the message says why.
+	EventCallIgnored = "CallIgnored"
 	// EventDataOrphaned: the Tenant CRD is being deleted, so the tenant's namespace was left in
 	// place instead of being deleted with the Tenant.
 	EventDataOrphaned = "DataOrphaned"
@@ -84,6 +97,11 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of ManagedByLabel.
 	ManagedByValue = "tenant-operator"
+
+	// OriginAnnotation records the marketplace order a Tenant was created for, as
+	// <marketplace>/<productId>/<orderId>. Two orders whose derived names collide are told apart
+	// by it; it is never changed.
+	OriginAnnotation = "saas.cloudmarket.dev/origin"
 
 	// NamespaceFinalizer holds a Tenant until its namespace has been dealt with.
 	NamespaceFinalizer = "saas.cloudmarket.dev/namespace"

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -40,11 +42,21 @@ type ProductSpec struct {
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,20}$`
 	ProductID string `json:"productId"`
 
-	// credentialsSecretRef names the Secret holding the marketplace credentials: the delivery
-	// Tokens, and when used the Open Platform and API keys. Credentials never appear in a spec.
-	// The keys read from it are documented in docs/configuration.md.
+	// credentialsSecretName names the Secret, in the operator's namespace, holding the
+	// marketplace credentials: the delivery Tokens (keys deliveryToken and deliveryDebugToken),
+	// and when used the Open Platform and API keys. Credentials never appear in a spec; the
+	// operator re-reads the Secret when it changes. docs/configuration.md lists every key.
 	// +optional
-	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
+
+	// additionalInfo are rows shown on the instance page of the marketplace console, answered
+	// with every createInstance. In values, {tenant} is replaced by the tenant's name and {url}
+	// by its URL. At most 10.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	AdditionalInfo []InfoRow `json:"additionalInfo,omitempty"`
 
 	// app is the application run for every tenant of this product.
 	// +required
@@ -71,6 +83,20 @@ type ProductSpec struct {
 	// lifecycle holds the policies applied at expiry and destruction.
 	// +optional
 	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
+}
+
+// InfoRow is one name/value row shown to the buyer in the marketplace console.
+type InfoRow struct {
+	// name is the row's label, 1 to 32 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Name string `json:"name"`
+
+	// value is the row's text, at most 256 characters; {tenant} and {url} are replaced.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value"`
 }
 
 // AppTemplate is the container every tenant runs, before the plan sizes it.
@@ -201,6 +227,26 @@ type Exposure struct {
 	// annotations are added to every tenant Ingress, e.g. cert-manager.io/cluster-issuer.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// URL returns the public URL of the named tenant under this exposure, or "" when e is nil.
+func (e *Exposure) URL(tenant string) string {
+	if e == nil {
+		return ""
+	}
+	scheme := e.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if e.TLSSecretName != "" {
+			scheme = "https"
+		}
+	}
+	return scheme + "://" + e.Host(tenant) + "/"
+}
+
+// Host returns the public host of the named tenant.
+func (e *Exposure) Host(tenant string) string {
+	return strings.ReplaceAll(e.HostTemplate, "{tenant}", tenant)
 }
 
 // LifecyclePolicy holds what happens at expiry and destruction. The lifecycle controller applies

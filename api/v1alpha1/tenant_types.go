@@ -75,7 +75,7 @@ type TenantSpec struct {
 }
 
 // Buyer identifies the buyer of a tenant. Contact details are personal data: they live in a
-// Secret that contactSecretRef names, never in the Tenant.
+// Secret that contactSecretName names, never in the Tenant.
 type Buyer struct {
 	// accountId is the buyer's marketplace account id (Tencent: the uin).
 	// +optional
@@ -88,9 +88,11 @@ type Buyer struct {
 	// +kubebuilder:validation:MaxLength=128
 	OpenID string `json:"openId,omitempty"`
 
-	// contactSecretRef names the Secret holding the contact details the buyer entered.
+	// contactSecretName names the Secret, in the operator's namespace, holding the contact
+	// details the buyer entered with the order (Tencent's userCollectionInfo).
 	// +optional
-	ContactSecretRef *SecretReference `json:"contactSecretRef,omitempty"`
+	// +kubebuilder:validation:MaxLength=253
+	ContactSecretName string `json:"contactSecretName,omitempty"`
 }
 
 // MarketplaceReference holds the marketplace's own identifiers of an instance. The instance id
@@ -145,6 +147,44 @@ type TenantStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// history holds the marketplace calls applied to the tenant, oldest first; only the newest
+	// MaxHistory are kept. Written by the marketplace front door.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	History []MarketplaceCall `json:"history,omitempty"`
+}
+
+// MaxHistory is how many marketplace calls a Tenant's status keeps.
+const MaxHistory = 20
+
+// MarketplaceCall records one marketplace call applied to a tenant.
+type MarketplaceCall struct {
+	// action is the marketplace action, e.g. createInstance.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Action string `json:"action"`
+
+	// orderId is the order the call carried, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId,omitempty"`
+
+	// requestId is the marketplace's request id, for troubleshooting with the marketplace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	RequestID string `json:"requestId,omitempty"`
+
+	// time is when the call was applied.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// result says what the call did, e.g. "created", "renewed to 2027-01-31T15:59:59Z",
+	// "ignored: older than the expiry in force".
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Result string `json:"result"`
 }
 
 // Tenant is one purchased instance of a Product: an isolated namespace running the vendor's app,

@@ -4,7 +4,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -26,10 +28,35 @@ func main() {
 		"How many Tenants are reconciled at once.")
 	qps := flag.Float64("kube-api-qps", float64(opts.QPS), "Steady requests per second to the Kubernetes API server.")
 	flag.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "Requests to the Kubernetes API server allowed in a burst.")
+	fd := &opts.FrontDoor
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		fd.Namespace = ns
+	}
+	flag.StringVar(&fd.Addr, "frontdoor-bind-address", fd.Addr,
+		"Address of the marketplace front door (delivery callbacks); empty disables it.")
+	flag.StringVar(&fd.CertFile, "frontdoor-tls-cert-file", "", "Certificate for serving the front door over TLS itself (reloaded on change).")
+	flag.StringVar(&fd.KeyFile, "frontdoor-tls-key-file", "", "Key of --frontdoor-tls-cert-file.")
+	flag.StringVar(&fd.Namespace, "namespace", fd.Namespace,
+		"The operator's namespace, where Products' credentials Secrets and buyers' contact Secrets live (default: $POD_NAMESPACE).")
+	flag.DurationVar(&fd.Window, "signature-window", fd.Window,
+		"How far a callback's timestamp may lie from now, either way.")
+	flag.DurationVar(&fd.Deadline, "callback-deadline", fd.Deadline,
+		"Time allowed to persist a callback's intent before answering failure so the marketplace retries (Tencent waits 5s).")
+	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	opts.QPS = float32(*qps)
+	loc, err := time.LoadLocation(*zone)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "--marketplace-timezone: %v\n", err)
+		os.Exit(2)
+	}
+	fd.Location = loc
+	if (fd.CertFile == "") != (fd.KeyFile == "") {
+		fmt.Fprintln(os.Stderr, "--frontdoor-tls-cert-file and --frontdoor-tls-key-file go together")
+		os.Exit(2)
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")

@@ -5,7 +5,10 @@ package operator
 import (
 	"context"
 	"fmt"
+	"time"
+	_ "time/tzdata" // the marketplace's zone must resolve on minimal images too
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,7 +23,20 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
+
+// chinaStandardTime is the zone of Tencent's wall-clock times.
+var chinaStandardTime = mustLoadLocation("Asia/Shanghai")
+
+func mustLoadLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
 
 // Options configure the manager. Flags in cmd/manager set them; docs/configuration.md lists them.
 type Options struct {
@@ -38,6 +54,8 @@ type Options struct {
 	// (5 and 10) would cap provisioning at a few tenants a second.
 	QPS   float32
 	Burst int
+	// FrontDoor configures the marketplace-facing HTTP server; an empty Addr disables it.
+	FrontDoor webhook.Options
 	// SkipControllerNameValidation allows more than one manager in a process (tests only).
 	SkipControllerNameValidation bool
 }
@@ -50,6 +68,13 @@ func DefaultOptions() Options {
 		MaxConcurrentReconciles: 16,
 		QPS:                     200,
 		Burst:                   400,
+		FrontDoor: webhook.Options{
+			Addr:      ":8082",
+			Namespace: "tenant-operator-system",
+			Window:    tencent.DefaultWindow,
+			Deadline:  4 * time.Second,
+			Location:  chinaStandardTime,
+		},
 	}
 }
 
@@ -77,6 +102,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 	for _, obj := range controllers.ManagedObjectTypes() {
 		byObject[obj] = cache.ByObject{Label: managed}
 	}
+	// Secrets only in the operator's namespace: credentials and buyers' contact details.
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{opts.FrontDoor.Namespace: {}}}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),
@@ -100,6 +127,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
+	}
+
+	if opts.FrontDoor.Addr != "" {
+		frontDoor := webhook.NewServer(opts.FrontDoor, webhook.Dependencies{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Recorder:  mgr.GetEventRecorder("tenant-operator-frontdoor"),
+		})
+		if err := frontDoor.SetupWithManager(ctx, mgr); err != nil {
+			return nil, fmt.Errorf("set up front door: %w", err)
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

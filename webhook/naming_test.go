@@ -1,0 +1,36 @@
+package webhook
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
+)
+
+func TestTenantName(t *testing.T) {
+	origin := Origin("Tencent", "1001234", "20261127000001")
+	if origin != "tencent/1001234/20261127000001" {
+		t.Fatalf("origin %q", origin)
+	}
+	seen := map[string]bool{}
+	for attempt := 0; attempt < maxNameAttempts; attempt++ {
+		name := TenantName(origin, attempt)
+		if len(name) != tencent.MaxSignIDLength {
+			t.Errorf("%q has %d characters, want %d", name, len(name), tencent.MaxSignIDLength)
+		}
+		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+			t.Errorf("%q: %v", name, errs)
+		}
+		if seen[name] {
+			t.Errorf("attempt %d repeats %q", attempt, name)
+		}
+		seen[name] = true
+		if again := TenantName(origin, attempt); again != name {
+			t.Errorf("not deterministic: %q then %q", name, again)
+		}
+	}
+	if TenantName(Origin("Tencent", "1001234", "20261127000002"), 0) == TenantName(origin, 0) {
+		t.Error("two orders share a name")
+	}
+}

@@ -1,0 +1,148 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
+const MaxBodyBytes = 1 << 20
+
+// Options configure the front door. cmd/manager's flags set them; docs/configuration.md lists them.
+type Options struct {
+	// Addr is the listen address, e.g. ":8082".
+	Addr string
+	// CertFile and KeyFile, when set, make the server speak TLS itself (reloaded when they change).
+	CertFile, KeyFile string
+	// Namespace is the operator's namespace: Products' credentials Secrets and buyers' contact
+	// Secrets live there.
+	Namespace string
+	// Window is how far a callback's timestamp may lie from now.
+	Window time.Duration
+	// Deadline bounds the work done for one callback; past it the answer is a failure, so that
+	// the marketplace retries (Tencent waits 5 s).
+	Deadline time.Duration
+	// Location is the zone of the marketplace's wall-clock times (instanceExpireTime).
+	Location *time.Location
+}
+
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update
+
+// Server is the marketplace-facing HTTP server. It runs on every replica (it only writes intent
+// to the API server), so it does not need leader election.
+type Server struct {
+	opts    Options
+	handler http.Handler
+	log     logr.Logger
+}
+
+// Dependencies are what the front door reads and writes through.
+type Dependencies struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads around the cache where a stale answer would be wrong.
+	APIReader client.Reader
+	// Recorder records an Event on the Tenant for each applied call.
+	Recorder events.EventRecorder
+	// Clock is the time source; tests inject one.
+	Clock clock.PassiveClock
+}
+
+// SetupWithManager indexes what the front door looks up and adds it to the manager.
+func (s *Server) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productIDIndex,
+		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.ProductID} }); err != nil {
+		return fmt.Errorf("index products by productId: %w", err)
+	}
+	// Start the Secret informer with the manager rather than on the first callback.
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}); err != nil {
+		return fmt.Errorf("watch credentials Secrets: %w", err)
+	}
+	return mgr.Add(s)
+}
+
+// NewServer builds the front door.
+func NewServer(opts Options, deps Dependencies) *Server {
+	if deps.Clock == nil {
+		deps.Clock = clock.RealClock{}
+	}
+	log := ctrl.Log.WithName("frontdoor")
+	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log}
+	mux := http.NewServeMux()
+	mux.Handle("POST /tencent/{product}", t)
+	mux.Handle("POST /tencent", t)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	return &Server{opts: opts, handler: mux, log: log}
+}
+
+// Handler returns the server's HTTP handler (for tests that serve it themselves).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// NeedLeaderElection is false: every replica serves the marketplace.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx is cancelled, then shuts down gracefully.
+func (s *Server) Start(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      s.opts.Deadline + 5*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("front door: listen on %s: %w", s.opts.Addr, err)
+	}
+	if s.opts.CertFile != "" {
+		watcher, err := certwatcher.New(s.opts.CertFile, s.opts.KeyFile)
+		if err != nil {
+			return fmt.Errorf("front door: load certificate: %w", err)
+		}
+		go func() {
+			if err := watcher.Start(ctx); err != nil {
+				s.log.Error(err, "Certificate watcher stopped")
+			}
+		}()
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: watcher.GetCertificate})
+	}
+	s.log.Info("Serving the marketplace front door", "addr", ln.Addr().String(), "tls", s.opts.CertFile != "")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), s.opts.Deadline+time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("front door: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

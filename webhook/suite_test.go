@@ -1,0 +1,153 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
+)
+
+const (
+	operatorNamespace = "tenant-operator-system"
+	productName       = "notes"
+	productID         = "1001234"
+	token             = "lianhua20170922am0917lq"
+	debugToken        = "debug-token-for-the-online-debugger"
+)
+
+var (
+	k8s      client.Client
+	baseURL  string // http://127.0.0.1:port of the front door
+	shanghai *time.Location
+)
+
+func TestMain(m *testing.M) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_LOG") == "debug" {
+		return -1
+	}
+	return 2
+}
+
+func run(m *testing.M) (int, error) {
+	ctx := ctrl.SetupSignalHandler()
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		return 0, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+
+	if shanghai, err = time.LoadLocation("Asia/Shanghai"); err != nil {
+		return 0, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	baseURL = "http://" + addr
+	opts := operator.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.SkipControllerNameValidation = true
+	opts.FrontDoor.Addr = addr
+	opts.FrontDoor.Namespace = operatorNamespace
+	mgrCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mgr, err := operator.New(mgrCtx, cfg, opts)
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	defer func() { cancel(); <-done }()
+
+	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {
+		return 0, err
+	}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-marketplace", Namespace: operatorNamespace},
+			StringData: map[string]string{webhook.DeliveryTokenKey: token, webhook.DeliveryDebugTokenKey: debugToken}},
+		testProduct(productName, productID, "notes-marketplace"),
+	} {
+		if err := k8s.Create(ctx, obj); err != nil {
+			return 0, err
+		}
+	}
+	if err := waitForFrontDoor(ctx); err != nil {
+		return 0, err
+	}
+	return m.Run(), nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+// waitForFrontDoor waits until the front door authenticates a verifyInterface, i.e. the cache
+// holds the Product and its Secret.
+func waitForFrontDoor(ctx context.Context) error {
+	sim := newSim(token)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, _, err := sim.Verify(ctx); err == nil && r.Status == 200 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("front door at %s never answered", baseURL)
+}
+
+func testProduct(name, id, secret string) *saasv1alpha1.Product {
+	return &saasv1alpha1.Product{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: saasv1alpha1.ProductSpec{
+			ProductID:             id,
+			CredentialsSecretName: secret,
+			AdditionalInfo:        []saasv1alpha1.InfoRow{{Name: "实例", Value: "{tenant}"}, {Name: "地址", Value: "{url}"}},
+			App:                   saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0"},
+			Plans: []saasv1alpha1.Plan{
+				{Name: "基础版", Replicas: ptr.To[int32](1)},
+				{Name: "高级版", Replicas: ptr.To[int32](2)},
+			},
+			Trial:    &saasv1alpha1.Trial{Plan: "基础版", Duration: saasv1alpha1.CalendarDuration{Count: 7, Unit: saasv1alpha1.DurationDay}},
+			Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.notes.example.com", TLSSecretName: "tls"},
+		},
+	}
+}
+
+func newSim(tok string) *marketsim.Sim {
+	return &marketsim.Sim{URL: baseURL + "/tencent/" + productName, Token: tok, ProductID: productID, ProductName: "Notes"}
+}

@@ -1,0 +1,405 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
+)
+
+// trialPlanFallback is the plan of a trial order for a Product that configures no trial. The
+// tenant is written anyway (an acknowledged order is never lost) and waits, PlanNotFound, until
+// the vendor adds the trial or a plan of that name.
+const trialPlanFallback = "trial"
+
+// historyBackoff spaces the retries of a history append that raced another writer of the tenant
+// (concurrent repeats of one call, the controller's status): jittered, within the deadline.
+var historyBackoff = wait.Backoff{Steps: 10, Duration: 5 * time.Millisecond, Factor: 2, Jitter: 1}
+
+// staleExpiryMargin: an expireInstance for a tenant whose expiry in force is further ahead than
+// this is older than a renewal already applied, and is ignored. The margin absorbs the
+// difference between the marketplace's clock and the expiry the operator computed.
+const staleExpiryMargin = 24 * time.Hour
+
+// createInstance writes the order's Tenant, or finds the one an earlier delivery of the same
+// order wrote, and answers its signId and addresses.
+func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, req *tencent.Request) (any, error) {
+	if req.OrderID == "" {
+		return nil, badRequest("orderId is missing")
+	}
+	origin := Origin(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
+	now := t.deps.Clock.Now()
+	desired, err := newTenant(p, req, origin, now, t.opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	raced := 0
+	for attempt := 0; attempt < maxNameAttempts; attempt++ {
+		name := TenantName(origin, attempt)
+		existing, err := t.findTenant(ctx, name, origin)
+		if err != nil {
+			return nil, err
+		}
+		if existing != nil {
+			if existing.Annotations[saasv1alpha1.OriginAnnotation] != origin {
+				log.Info("Derived tenant name belongs to another order; trying the next", "name", name, "attempt", attempt)
+				continue
+			}
+			t.recordCall(ctx, log, existing, req, now, saasv1alpha1.EventCallIgnored, "repeated: answered the existing instance")
+			return createAnswer(p, existing), nil
+		}
+
+		tenant := desired.DeepCopy()
+		tenant.Name = name
+		if len(req.Contact) > 0 {
+			if tenant.Spec.Buyer.ContactSecretName, err = t.storeContact(ctx, name, req.Contact); err != nil {
+				return nil, fmt.Errorf("store buyer contact: %w", err)
+			}
+		}
+		switch err := t.deps.Client.Create(ctx, tenant); {
+		case apierrors.IsAlreadyExists(err) && raced < maxNameAttempts:
+			// A concurrent delivery of this order (or a colliding one) won: look at this name again.
+			raced++
+			attempt--
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("create tenant: %w", err)
+		}
+		log.Info("Created tenant for order", "tenant", name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
+		t.recordCall(ctx, log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
+		return createAnswer(p, tenant), nil
+	}
+	return nil, fmt.Errorf("no free tenant name for order %s after %d attempts", req.OrderID, maxNameAttempts)
+}
+
+// findTenant returns the tenant of that name, or nil. The cache answers repeats cheaply; a miss
+// is confirmed with the API server, since the cache may not have seen a Tenant just written.
+func (t *tencentReceiver) findTenant(ctx context.Context, name, origin string) (*saasv1alpha1.Tenant, error) {
+	tenant := &saasv1alpha1.Tenant{}
+	err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, tenant)
+	if err == nil && tenant.Annotations[saasv1alpha1.OriginAnnotation] == origin {
+		return tenant, nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: name}, tenant); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return tenant, nil
+}
+
+// newTenant returns the Tenant an order asks for, without its name.
+func newTenant(p *saasv1alpha1.Product, req *tencent.Request, origin string, now time.Time, loc *time.Location) (*saasv1alpha1.Tenant, error) {
+	tenant := &saasv1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels:      map[string]string{saasv1alpha1.ProductLabel: p.Name},
+			Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin},
+		},
+		Spec: saasv1alpha1.TenantSpec{
+			Product: p.Name,
+			State:   saasv1alpha1.TenantStateActive,
+			Buyer:   saasv1alpha1.Buyer{AccountID: req.AccountID, OpenID: req.OpenID},
+			Marketplace: saasv1alpha1.MarketplaceReference{
+				OrderIDs:   []string{req.OrderID},
+				ResourceID: req.ResourceID,
+			},
+		},
+	}
+	if req.IsTrial {
+		tenant.Spec.Trial = true
+		tenant.Spec.Plan = trialPlanFallback
+		if p.Spec.Trial != nil {
+			tenant.Spec.Plan = p.Spec.Trial.Plan
+			tenant.Spec.ExpiresAt = &metav1.Time{Time: p.Spec.Trial.Duration.AddTo(now.In(loc)).UTC()}
+		}
+		return tenant, nil
+	}
+	if req.Spec == "" {
+		return nil, badRequest("productInfo.spec is missing for a paid order")
+	}
+	tenant.Spec.Plan = req.Spec
+	expires, err := purchaseExpiry(req.TimeSpan, req.TimeUnit, now, loc)
+	if err != nil {
+		return nil, err
+	}
+	tenant.Spec.ExpiresAt = expires
+	return tenant, nil
+}
+
+// purchaseExpiry is now plus timeSpan timeUnits (calendar months and years in loc), or nil for
+// count-based purchases (unit t).
+func purchaseExpiry(span int64, unit string, now time.Time, loc *time.Location) (*metav1.Time, error) {
+	if unit == "t" {
+		return nil, nil
+	}
+	if span <= 0 || span > 1000 {
+		return nil, badRequest("timeSpan %d is not a purchase length", span)
+	}
+	switch u := saasv1alpha1.DurationUnit(unit); u {
+	case saasv1alpha1.DurationHour, saasv1alpha1.DurationDay, saasv1alpha1.DurationMonth, saasv1alpha1.DurationYear:
+		d := saasv1alpha1.CalendarDuration{Count: int32(span), Unit: u}
+		return &metav1.Time{Time: d.AddTo(now.In(loc)).UTC()}, nil
+	default:
+		return nil, badRequest("timeUnit %q is not one of y, m, d, h, t", unit)
+	}
+}
+
+func describeCreate(t *saasv1alpha1.Tenant) string {
+	s := "created with plan " + t.Spec.Plan
+	if t.Spec.Trial {
+		s = "created as a trial of plan " + t.Spec.Plan
+	}
+	if t.Spec.ExpiresAt != nil {
+		s += ", expires " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+// createAnswer is the createInstance answer for a tenant.
+func createAnswer(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) tencent.CreateResponse {
+	url := p.Spec.Exposure.URL(t.Name)
+	login := loginURL(p, t)
+	resp := tencent.CreateResponse{SignID: t.Name}
+	if url != "" || login != "" {
+		resp.AppInfo = &tencent.AppInfo{Website: url, AuthURL: login}
+	}
+	for _, row := range p.Spec.AdditionalInfo {
+		value := strings.NewReplacer("{tenant}", t.Name, "{url}", url).Replace(row.Value)
+		resp.AdditionalInfo = append(resp.AdditionalInfo, tencent.InfoRow{Name: row.Name, Value: value})
+	}
+	return resp
+}
+
+// loginURL is the buyer's free-login address: the tenant's own once the controller published
+// one, its app URL until then.
+func loginURL(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) string {
+	if t.Status.LoginURL != "" {
+		return t.Status.LoginURL
+	}
+	return p.Spec.Exposure.URL(t.Name)
+}
+
+// storeContact keeps the buyer's contact details in a Secret in the operator's namespace and
+// returns its name. Repeats of the order rewrite the same Secret.
+func (t *tencentReceiver) storeContact(ctx context.Context, tenant string, contact map[string]string) (string, error) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "tenant-contact-" + tenant,
+			Namespace: t.opts.Namespace,
+			Labels:    map[string]string{saasv1alpha1.TenantLabel: tenant},
+		},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: contact,
+	}
+	err := t.deps.Client.Create(ctx, secret)
+	if apierrors.IsAlreadyExists(err) {
+		err = t.deps.Client.Update(ctx, secret)
+	}
+	return secret.Name, err
+}
+
+// mutation applies one lifecycle call to a tenant read fresh from the API server; now is in the
+// marketplace's zone. It returns the Event reason and a description of what it did; a call that
+// changes nothing is answered all the same (every action must be idempotent).
+type mutation func(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (reason, result string, err error)
+
+// lifecycleCall applies a renew, modify, expire or destroy call to the tenant it names.
+func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, req *tencent.Request, apply mutation) (any, error) {
+	if req.SignID == "" {
+		return nil, badRequest("signId is missing")
+	}
+	now := t.deps.Clock.Now().In(t.opts.Location)
+	tenant := &saasv1alpha1.Tenant{}
+	var reason, result string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// Read around the cache: a decision on a stale Tenant could roll it back.
+		if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: req.SignID}, tenant); err != nil {
+			if apierrors.IsNotFound(err) {
+				return notFound("no instance %s", req.SignID)
+			}
+			return err
+		}
+		if tenant.Spec.Product != p.Name {
+			return notFound("no instance %s of product %s", req.SignID, p.Name)
+		}
+		before := tenant.Spec.DeepCopy()
+		var err error
+		if reason, result, err = apply(tenant, req, now); err != nil {
+			return err
+		}
+		if equality.Semantic.DeepEqual(before, &tenant.Spec) {
+			return nil
+		}
+		return t.deps.Client.Update(ctx, tenant)
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("Applied marketplace call", "tenant", tenant.Name, "result", result)
+	t.recordCall(ctx, log, tenant, req, now, reason, result)
+	answer := tencent.OK()
+	if login := loginURL(p, tenant); req.Action == tencent.ActionModify && login != "" {
+		answer.AppInfo = &tencent.AppInfo{AuthURL: login}
+	}
+	return answer, nil
+}
+
+// recordCall appends the call to the tenant's status history and records an Event. The intent is
+// already persisted, so a failure here is logged, not answered as a failure.
+func (t *tencentReceiver) recordCall(ctx context.Context, log logr.Logger, tenant *saasv1alpha1.Tenant, req *tencent.Request, now time.Time, reason, result string) {
+	call := saasv1alpha1.MarketplaceCall{
+		Action: string(req.Action), OrderID: req.OrderID, RequestID: req.RequestID,
+		Time: metav1.NewTime(now), Result: truncate(result, 256),
+	}
+	current := tenant.DeepCopy()
+	err := retry.RetryOnConflict(historyBackoff, func() error {
+		base := current.DeepCopy()
+		current.Status.History = append(current.Status.History, call)
+		if n := len(current.Status.History); n > saasv1alpha1.MaxHistory {
+			current.Status.History = slices.Clone(current.Status.History[n-saasv1alpha1.MaxHistory:])
+		}
+		err := t.deps.Client.Status().Patch(ctx, current, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			if getErr := t.deps.APIReader.Get(ctx, client.ObjectKeyFromObject(current), current); getErr != nil {
+				return getErr
+			}
+		}
+		return err
+	})
+	if err != nil {
+		log.Error(err, "Failed to record the call in the tenant's history")
+	}
+	t.deps.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reason, string(req.Action), "%s (order %s, request %s)", result, orDash(req.OrderID), orDash(req.RequestID))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// appendOrder adds an order id to the tenant's list once, keeping the newest 64.
+func appendOrder(t *saasv1alpha1.Tenant, orderID string) {
+	if orderID == "" || slices.Contains(t.Spec.Marketplace.OrderIDs, orderID) {
+		return
+	}
+	ids := append(t.Spec.Marketplace.OrderIDs, orderID)
+	if len(ids) > 64 {
+		ids = ids[len(ids)-64:]
+	}
+	t.Spec.Marketplace.OrderIDs = ids
+}
+
+var errDestroyed = func(name string) error {
+	return conflict("instance %s was destroyed; it cannot be renewed or changed", name)
+}
+
+// renew moves the expiry to the absolute time the marketplace sends, never backwards, and
+// resumes a suspended tenant whose new expiry lies ahead.
+func renew(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string, string, error) {
+	if req.ExpireTime.IsZero() {
+		return "", "", badRequest("instanceExpireTime is missing")
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return "", "", errDestroyed(t.Name)
+	}
+	appendOrder(t, req.OrderID)
+	expires := req.ExpireTime.UTC()
+	if t.Spec.ExpiresAt != nil && !expires.After(t.Spec.ExpiresAt.Time) {
+		return saasv1alpha1.EventCallIgnored, "ignored: not later than the expiry in force " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339), nil
+	}
+	t.Spec.ExpiresAt = &metav1.Time{Time: expires}
+	result := "renewed to " + expires.Format(time.RFC3339)
+	if t.Spec.State == saasv1alpha1.TenantStateSuspended && expires.After(now) {
+		t.Spec.State = saasv1alpha1.TenantStateActive
+		result += "; resumed"
+	}
+	return saasv1alpha1.EventRenewed, result, nil
+}
+
+// modify switches the plan (and on trial conversion the expiry). An order already applied is
+// not applied again, so a late repeat cannot undo a later change.
+func modify(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string, string, error) {
+	if req.Spec == "" {
+		return "", "", badRequest("spec is missing")
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return "", "", errDestroyed(t.Name)
+	}
+	if req.OrderID != "" && slices.Contains(t.Spec.Marketplace.OrderIDs, req.OrderID) {
+		return saasv1alpha1.EventCallIgnored, "ignored: order " + req.OrderID + " was already applied", nil
+	}
+	appendOrder(t, req.OrderID)
+	result := fmt.Sprintf("plan %s → %s", t.Spec.Plan, req.Spec)
+	t.Spec.Plan = req.Spec
+	if t.Spec.Trial && (!req.ExpireTime.IsZero() || req.TimeSpan > 0) {
+		t.Spec.Trial = false
+		result = "converted to paid, " + result
+	}
+	switch {
+	case !req.ExpireTime.IsZero():
+		t.Spec.ExpiresAt = &metav1.Time{Time: req.ExpireTime.UTC()}
+	case req.TimeSpan > 0 || req.TimeUnit == "t":
+		expires, err := purchaseExpiry(req.TimeSpan, req.TimeUnit, now, now.Location())
+		if err != nil {
+			return "", "", err
+		}
+		t.Spec.ExpiresAt = expires
+	}
+	if t.Spec.ExpiresAt != nil {
+		result += ", expires " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateSuspended && (t.Spec.ExpiresAt == nil || t.Spec.ExpiresAt.After(now)) {
+		t.Spec.State = saasv1alpha1.TenantStateActive
+		result += "; resumed"
+	}
+	return saasv1alpha1.EventPlanChanged, result, nil
+}
+
+// expire suspends the tenant, unless a renewal already moved its expiry well ahead (then the
+// call is older than the state in force) or it was destroyed.
+func expire(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string, string, error) {
+	appendOrder(t, req.OrderID)
+	switch {
+	case t.Spec.State == saasv1alpha1.TenantStateDestroyed:
+		return saasv1alpha1.EventCallIgnored, "ignored: already destroyed", nil
+	case t.Spec.ExpiresAt != nil && t.Spec.ExpiresAt.After(now.Add(staleExpiryMargin)):
+		return saasv1alpha1.EventCallIgnored, "ignored: the expiry in force " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339) + " is ahead", nil
+	case t.Spec.State == saasv1alpha1.TenantStateSuspended:
+		return saasv1alpha1.EventCallIgnored, "ignored: already suspended", nil
+	}
+	t.Spec.State = saasv1alpha1.TenantStateSuspended
+	return saasv1alpha1.EventExpiryRequested, "suspended: expired", nil
+}
+
+// destroy marks the tenant for destruction. It is final: nothing brings a destroyed tenant back.
+func destroy(t *saasv1alpha1.Tenant, req *tencent.Request, _ time.Time) (string, string, error) {
+	appendOrder(t, req.OrderID)
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return saasv1alpha1.EventCallIgnored, "ignored: already destroyed", nil
+	}
+	t.Spec.State = saasv1alpha1.TenantStateDestroyed
+	return saasv1alpha1.EventDestroyRequested, "destroy requested", nil
+}
