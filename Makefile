@@ -5,6 +5,9 @@ IMG ?= tenant-operator:dev
 ENVTEST_K8S_VERSION ?= 1.37.2
 # Go test flags; e.g. make test TESTFLAGS='-run TestTenant -v'.
 TESTFLAGS ?=
+# Seed of the long property run (0: from the clock).
+PROPERTY_SEED ?= 0
+FUZZTIME ?= 30s
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -57,6 +60,21 @@ envtest: $(SETUP_ENVTEST) ## Provide kube-apiserver, etcd and kubectl for tests 
 test: verify envtest ## Run every test against a real kube-apiserver and etcd, with the race detector.
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go test -race -count=1 $(TESTFLAGS) ./...
+
+.PHONY: test-property
+test-property: envtest ## The long property run: 10,000 random marketplace call sequences (PROPERTY_SEED=… replays one).
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+		go test -count=1 -timeout 60m -run TestPropertyRandomSequences -v ./webhook/ -args -property-sequences=10000 -property-seed=$(PROPERTY_SEED)
+
+.PHONY: fuzz
+fuzz: ## Fuzz callback parsing and signature verification, FUZZTIME each (default 30s).
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./webhook/tencent/
+	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./webhook/tencent/
+
+.PHONY: bench
+bench: envtest ## Callback latency benchmark against a real API server (prints p50/p99 and the raw Create p99).
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+		go test -count=1 -run '^$$' -bench BenchmarkCallbacks -benchtime 1x -v ./webhook/
 
 ##@ Build
 

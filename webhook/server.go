@@ -67,17 +67,27 @@ type Dependencies struct {
 	Clock clock.PassiveClock
 }
 
-// SetupWithManager indexes what the front door looks up and adds it to the manager.
+// SetupWithManager prepares the manager's cache for the front door and adds it to the manager.
 func (s *Server) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := PrepareCache(ctx, mgr); err != nil {
+		return err
+	}
+	return mgr.Add(s)
+}
+
+// PrepareCache registers the index and informers the front door reads through.
+func PrepareCache(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productIDIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.ProductID} }); err != nil {
 		return fmt.Errorf("index products by productId: %w", err)
 	}
-	// Start the Secret informer with the manager rather than on the first callback.
-	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{}); err != nil {
-		return fmt.Errorf("watch credentials Secrets: %w", err)
+	// Start the Secret and Tenant informers with the manager rather than on the first callback.
+	for _, obj := range []client.Object{&corev1.Secret{}, &saasv1alpha1.Tenant{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("watch %T: %w", obj, err)
+		}
 	}
-	return mgr.Add(s)
+	return nil
 }
 
 // NewServer builds the front door.

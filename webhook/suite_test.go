@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,9 +35,10 @@ const (
 )
 
 var (
-	k8s      client.Client
-	baseURL  string // http://127.0.0.1:port of the front door
-	shanghai *time.Location
+	k8s       client.Client
+	k8sConfig *rest.Config
+	baseURL   string // http://127.0.0.1:port of the front door
+	shanghai  *time.Location
 )
 
 func TestMain(m *testing.M) {
@@ -88,6 +90,7 @@ func run(m *testing.M) (int, error) {
 	go func() { done <- mgr.Start(mgrCtx) }()
 	defer func() { cancel(); <-done }()
 
+	k8sConfig = cfg
 	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {
 		return 0, err
 	}

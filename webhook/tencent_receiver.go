@@ -62,7 +62,10 @@ func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		var ce *callError
-		if !errors.As(err, &ce) {
+		if apierrors.IsInvalid(err) {
+			// The request carries something the Tenant API refuses: no retry will fix it.
+			ce = &callError{status: http.StatusBadRequest, result: "malformed", msg: "refused by the Tenant API: " + err.Error()}
+		} else if !errors.As(err, &ce) {
 			// Anything else (API server unreachable, deadline passed) is worth a retry.
 			ce = &callError{status: http.StatusServiceUnavailable, result: "unavailable", msg: "temporarily unavailable, retry: " + err.Error()}
 		}

@@ -29,16 +29,22 @@ const trialPlanFallback = "trial"
 // (concurrent repeats of one call, the controller's status): jittered, within the deadline.
 var historyBackoff = wait.Backoff{Steps: 10, Duration: 5 * time.Millisecond, Factor: 2, Jitter: 1}
 
-// staleExpiryMargin: an expireInstance for a tenant whose expiry in force is further ahead than
-// this is older than a renewal already applied, and is ignored. The margin absorbs the
-// difference between the marketplace's clock and the expiry the operator computed.
-const staleExpiryMargin = 24 * time.Hour
+// staleExpiryMargin: the marketplace sends expireInstance when the instance's expiry is reached,
+// so one for a tenant whose expiry in force lies further ahead than this is older than a
+// renewal already applied (a late retry), and is ignored. The margin absorbs clock skew and the
+// seconds between the marketplace's payment time and the operator's; a renewal extends by at
+// least an hour, far beyond it. Erring this way keeps a paying buyer running: a tenant whose
+// expiry really passed is suspended by the lifecycle controller's own deadline anyway.
+const staleExpiryMargin = 10 * time.Minute
 
 // createInstance writes the order's Tenant, or finds the one an earlier delivery of the same
 // order wrote, and answers its signId and addresses.
 func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, req *tencent.Request) (any, error) {
 	if req.OrderID == "" {
 		return nil, badRequest("orderId is missing")
+	}
+	if err := checkLengths(req); err != nil {
+		return nil, err
 	}
 	origin := Origin(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
 	now := t.deps.Clock.Now()
@@ -83,6 +89,21 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 		return createAnswer(p, tenant), nil
 	}
 	return nil, fmt.Errorf("no free tenant name for order %s after %d attempts", req.OrderID, maxNameAttempts)
+}
+
+// checkLengths refuses identifiers longer than the Tenant API stores, with a clear message.
+func checkLengths(req *tencent.Request) error {
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"orderId", req.OrderID, 64}, {"accountId", req.AccountID, 64}, {"openId", req.OpenID, 128}, {"resourceId", req.ResourceID, 128},
+	} {
+		if len(f.value) > f.max {
+			return badRequest("%s is longer than %d characters", f.name, f.max)
+		}
+	}
+	return nil
 }
 
 // findTenant returns the tenant of that name, or nil. The cache answers repeats cheaply; a miss

@@ -5,13 +5,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,6 +24,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
 func main() {
@@ -62,7 +64,7 @@ func run(ctx context.Context, opts operator.Options, crdDir, sample, stateDir st
 		if err != nil {
 			return err
 		}
-		if err := installSample(ctx, cfg, sample); err != nil {
+		if err := installSample(ctx, cfg, sample, opts.FrontDoor.Namespace); err != nil {
 			return err
 		}
 		fmt.Printf(`
@@ -74,10 +76,15 @@ From another shell:
     kubectl get products,tenants
     kubectl apply -f config/samples/tenant.yaml
 
+The marketplace front door listens on %[4]s. Buy, renew, expire, destroy as Tencent would:
+
+    go run ./cmd/marketsim purchase --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --months 1
+    go run ./cmd/marketsim conformance --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --upgrade-spec 高级版 --trial
+
 This control plane runs no kube-controller-manager, so tenant Deployments are created but never
 roll out (tenants stay Provisioning). Ctrl-C stops everything.
 
-`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"))
+`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"), opts.FrontDoor.Addr, devToken)
 	} else {
 		fmt.Printf("Using the cluster at %s; installing the CRDs.\n", cfg.Host)
 		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}); err != nil {
@@ -131,8 +138,11 @@ func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	return path, os.WriteFile(path, data, 0o600)
 }
 
-// installSample creates the sample Product, keeping one that already exists.
-func installSample(ctx context.Context, cfg *rest.Config, path string) error {
+// devToken is the delivery Token of the sample Product in a local control plane.
+const devToken = "dev-delivery-token"
+
+// installSample creates the sample Product and its credentials Secret, keeping ones that exist.
+func installSample(ctx context.Context, cfg *rest.Config, path, namespace string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -145,8 +155,15 @@ func installSample(ctx context.Context, cfg *rest.Config, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Create(ctx, product); err != nil && !errors.Is(err, context.Canceled) {
-		return client.IgnoreAlreadyExists(err)
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: product.Spec.CredentialsSecretName, Namespace: namespace},
+			StringData: map[string]string{webhook.DeliveryTokenKey: devToken}},
+		product,
+	} {
+		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("create %T: %w", obj, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,322 @@
+// Command marketsim plays Tencent Cloud Marketplace against a vendor's delivery URL: it sends
+// signed callbacks for purchases, trials, renewals, conversions, expiry and destruction, and runs
+// the conformance checklist a vendor should pass before submitting the product for review.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+type globals struct {
+	url, token, productID, revision, account, openID string
+	timeout                                          time.Duration
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "marketsim",
+		Short: "Send Tencent Cloud Marketplace delivery callbacks to a delivery URL",
+		Long: `marketsim plays Tencent Cloud Marketplace (云市场) against a SaaS delivery URL: every call is
+signed with the Token as the marketplace signs it, in the body shape of the chosen contract revision.
+
+Environment: MARKETSIM_URL, MARKETSIM_TOKEN and MARKETSIM_PRODUCT_ID provide the defaults of
+--url, --token and --product-id.`,
+		SilenceUsage: true,
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.url, "url", os.Getenv("MARKETSIM_URL"), "delivery URL, e.g. http://localhost:8082/tencent/notes")
+	f.StringVar(&g.token, "token", os.Getenv("MARKETSIM_TOKEN"), "the Token configured with the delivery URL")
+	f.StringVar(&g.productID, "product-id", envOr("MARKETSIM_PRODUCT_ID", "1300000001"), "the listing's product id")
+	f.StringVar(&g.revision, "revision", marketsim.Revision2022, "body shapes: 2022 (newest), 2018 or 2017")
+	f.StringVar(&g.account, "account", "100000000001", "buyer's account id (uin)")
+	f.StringVar(&g.openID, "open-id", "", "buyer's Open Platform openId (empty when the vendor has not joined it)")
+	f.DurationVar(&g.timeout, "timeout", 5*time.Second, "how long to wait for an answer (Tencent waits 5s)")
+
+	root.AddCommand(
+		g.verifyCommand(), g.purchaseCommand(), g.trialCommand(), g.renewCommand(), g.convertCommand(),
+		g.modifyCommand(), g.expireCommand(), g.destroyCommand(), g.conformanceCommand(),
+	)
+	return root
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func (g *globals) sim() (*marketsim.Sim, error) {
+	if g.url == "" || g.token == "" {
+		return nil, fmt.Errorf("--url and --token are required (or MARKETSIM_URL and MARKETSIM_TOKEN)")
+	}
+	return &marketsim.Sim{URL: g.url, Token: g.token, ProductID: g.productID, ProductName: "marketsim", Revision: g.revision}, nil
+}
+
+func (g *globals) order(id string) marketsim.Order {
+	if id == "" {
+		id = time.Now().Format("20060102150405") + strconv.Itoa(time.Now().Nanosecond()%1000)
+	}
+	return marketsim.Order{ID: id, AccountID: g.account, OpenID: g.openID}
+}
+
+// run sends one call and prints the answer; a failed call exits non-zero.
+func (g *globals) run(cmd *cobra.Command, send func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error)) error {
+	s, err := g.sim()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	r, err := send(ctx, s)
+	if err != nil {
+		return err
+	}
+	var pretty any
+	if json.Unmarshal(r.Body, &pretty) == nil {
+		out, _ := json.MarshalIndent(pretty, "", "  ")
+		fmt.Fprintf(cmd.OutOrStdout(), "HTTP %d in %s\n%s\n", r.Status, r.Elapsed.Round(time.Millisecond), out)
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "HTTP %d in %s\n%s\n", r.Status, r.Elapsed.Round(time.Millisecond), r.Body)
+	}
+	if !r.Succeeded() {
+		return fmt.Errorf("the delivery URL answered failure")
+	}
+	return nil
+}
+
+func (g *globals) verifyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Send verifyInterface, as the console does when the URL and Token are saved",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				r, _, err := s.Verify(ctx)
+				return r, err
+			})
+		},
+	}
+}
+
+func (g *globals) purchaseCommand() *cobra.Command {
+	var spec, order string
+	var months, years, days, hours int
+	cmd := &cobra.Command{
+		Use:     "purchase --spec 基础版 --months 1",
+		Short:   "Send createInstance for a paid order",
+		Args:    cobra.NoArgs,
+		Example: "  marketsim purchase --spec 基础版 --months 1\n  marketsim purchase --spec 高级版 --years 1 --order 20261127000001",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			span, unit, err := periodOf(months, years, days, hours)
+			if err != nil {
+				return err
+			}
+			o := g.order(order)
+			o.Spec, o.TimeSpan, o.TimeUnit = spec, span, unit
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s\n", o.ID)
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) { return s.Create(ctx, o) })
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "spec (plan) bought")
+	cmd.Flags().StringVar(&order, "order", "", "order id (default: a new one)")
+	addPeriodFlags(cmd, &months, &years, &days, &hours)
+	_ = cmd.MarkFlagRequired("spec")
+	return cmd
+}
+
+func addPeriodFlags(cmd *cobra.Command, months, years, days, hours *int) {
+	cmd.Flags().IntVar(months, "months", 0, "length in calendar months")
+	cmd.Flags().IntVar(years, "years", 0, "length in calendar years")
+	cmd.Flags().IntVar(days, "days", 0, "length in days")
+	cmd.Flags().IntVar(hours, "hours", 0, "length in hours")
+}
+
+// periodOf turns exactly one of the period flags into timeSpan and timeUnit.
+func periodOf(months, years, days, hours int) (int, string, error) {
+	set := 0
+	span, unit := 1, "m"
+	for _, p := range []struct {
+		n    int
+		unit string
+	}{{months, "m"}, {years, "y"}, {days, "d"}, {hours, "h"}} {
+		if p.n > 0 {
+			set++
+			span, unit = p.n, p.unit
+		}
+	}
+	if set > 1 {
+		return 0, "", fmt.Errorf("give one of --months, --years, --days, --hours")
+	}
+	return span, unit, nil
+}
+
+func (g *globals) trialCommand() *cobra.Command {
+	var order string
+	cmd := &cobra.Command{
+		Use:   "trial",
+		Short: "Send createInstance for a free trial",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o := g.order(order)
+			o.Trial = true
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s\n", o.ID)
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) { return s.Create(ctx, o) })
+		},
+	}
+	cmd.Flags().StringVar(&order, "order", "", "order id (default: a new one)")
+	return cmd
+}
+
+func (g *globals) renewCommand() *cobra.Command {
+	var order, until string
+	cmd := &cobra.Command{
+		Use:     "renew SIGNID --until '2027-12-31 23:59:59'",
+		Short:   "Send renewInstance with the new absolute expiry (China Standard Time)",
+		Args:    cobra.ExactArgs(1),
+		Example: "  marketsim renew tabcdefghij --until '2027-12-31 23:59:59'",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			expire, err := time.ParseInLocation("2006-01-02 15:04:05", until, marketsim.ChinaStandardTime)
+			if err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.Renew(ctx, g.order(""), args[0], g.order(order).ID, expire)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&order, "order", "", "renewal order id (default: a new one)")
+	cmd.Flags().StringVar(&until, "until", "", "new expiry, yyyy-MM-dd HH:mm:ss")
+	_ = cmd.MarkFlagRequired("until")
+	return cmd
+}
+
+func (g *globals) convertCommand() *cobra.Command {
+	var spec, order string
+	var months, years, days, hours int
+	cmd := &cobra.Command{
+		Use:   "convert SIGNID --spec 基础版 --years 1",
+		Short: "Send modifyInstance converting a trial to a paid spec",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			span, unit, err := periodOf(months, years, days, hours)
+			if err != nil {
+				return err
+			}
+			until := addPeriod(time.Now(), span, unit)
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.Modify(ctx, g.order(""), args[0], g.order(order).ID, spec, span, unit, until)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "paid spec")
+	cmd.Flags().StringVar(&order, "order", "", "conversion order id (default: a new one)")
+	addPeriodFlags(cmd, &months, &years, &days, &hours)
+	_ = cmd.MarkFlagRequired("spec")
+	return cmd
+}
+
+// addPeriod is the expiry a conversion bought now for span units ends at.
+func addPeriod(t time.Time, span int, unit string) time.Time {
+	switch unit {
+	case "y":
+		return t.AddDate(span, 0, 0)
+	case "d":
+		return t.AddDate(0, 0, span)
+	case "h":
+		return t.Add(time.Duration(span) * time.Hour)
+	default:
+		return t.AddDate(0, span, 0)
+	}
+}
+
+func (g *globals) modifyCommand() *cobra.Command {
+	var spec, order string
+	cmd := &cobra.Command{
+		Use:   "modify SIGNID --spec 高级版",
+		Short: "Send modifyInstance changing the spec (upgrade or downgrade)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.Modify(ctx, g.order(""), args[0], g.order(order).ID, spec, 0, "", time.Time{})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "new spec")
+	cmd.Flags().StringVar(&order, "order", "", "order id (default: a new one)")
+	_ = cmd.MarkFlagRequired("spec")
+	return cmd
+}
+
+func (g *globals) expireCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "expire SIGNID",
+		Short: "Send expireInstance: the instance reached its expiry without renewal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.Expire(ctx, g.order(""), args[0])
+			})
+		},
+	}
+}
+
+func (g *globals) destroyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "destroy SIGNID",
+		Short: "Send destroyInstance: refunded, or not renewed within 7 days of expiry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.Destroy(ctx, g.order(""), args[0])
+			})
+		},
+	}
+}
+
+func (g *globals) conformanceCommand() *cobra.Command {
+	var o marketsim.ConformanceOptions
+	cmd := &cobra.Command{
+		Use:   "conformance --url URL --token TOKEN --spec 基础版",
+		Short: "Run the online debugger's checklist and the negative cases; exit non-zero on any failure",
+		Long: `conformance sends what Tencent's online interface debugger sends (verify, create, renew, modify,
+expire, destroy) and the cases a delivery URL must survive in production: repeated and
+concurrent createInstance, create after destroy, bad signatures, stale and future timestamps,
+a signature replayed with another body, an oversized body, malformed JSON and an unknown action.
+It creates real instances on the target: point it at a test deployment.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.sim()
+			if err != nil {
+				return err
+			}
+			checks := s.Conformance(cmd.Context(), o)
+			if failed := marketsim.PrintChecks(cmd.OutOrStdout(), checks); failed > 0 {
+				return fmt.Errorf("%d checks failed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Spec, "spec", "", "a spec the product sells")
+	cmd.Flags().StringVar(&o.UpgradeSpec, "upgrade-spec", "", "a second spec for modifyInstance (default: --spec)")
+	cmd.Flags().BoolVar(&o.Trial, "trial", false, "also check a trial and its conversion (the product has a trial)")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one createInstance sent at once")
+	_ = cmd.MarkFlagRequired("spec")
+	return cmd
+}

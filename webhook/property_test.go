@@ -1,0 +1,292 @@
+package webhook_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
+)
+
+var (
+	propertySequences = flag.Int("property-sequences", 1000, "random per-order action sequences in TestPropertyRandomSequences")
+	propertySeed      = flag.Uint64("property-seed", 0, "seed of TestPropertyRandomSequences (0: from the clock); printed for replay")
+)
+
+// intent is one thing the marketplace means to tell the vendor, and the calls that carry it.
+type intent struct {
+	action string
+	send   func(ctx context.Context) (*marketsim.Response, error)
+}
+
+// model is what the marketplace believes about one order: the oracle the final Tenant is
+// checked against. Its rules are the contract's, written apart from the receiver's code.
+type model struct {
+	state   saasv1alpha1.TenantState
+	plan    string
+	expires time.Time
+}
+
+// TestPropertyRandomSequences sends random but realistic per-order histories (renewals,
+// spec changes, expiry, destruction), each call delivered one to three times, copies
+// concurrently, with late retries of earlier calls mixed in, and checks the invariants: one
+// Tenant per order, the same signId in every answer, no resurrection after destroy, and a final
+// state equal to the marketplace's latest intent.
+func TestPropertyRandomSequences(t *testing.T) {
+	seed := *propertySeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay: go test ./webhook -run TestPropertyRandomSequences -property-seed=%d)", seed, seed)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// A control plane of its own, with the front door only: the property is about the
+	// marketplace contract, and a thousand provisioned tenants would only slow it down.
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  operator.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := webhook.PrepareCache(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan struct{})
+	go func() { _ = mgr.Start(mgrCtx); close(mgrDone) }()
+	// Stop the manager's watches before the API server (deferred calls run last-in first-out).
+	defer func() { stopMgr(); <-mgrDone }()
+	c := mgr.GetClient()
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: operatorNamespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token}},
+		testProduct(productName, productID, "creds"),
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("cache did not sync")
+	}
+
+	const workers = 16
+	var next, violations atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			// Each worker has its own front door and clock, so that its orders can let time pass.
+			clock := clocktesting.NewFakePassiveClock(time.Date(2027, 1, 1, 0, 0, 0, 0, shanghai))
+			fdOpts := operator.DefaultOptions().FrontDoor
+			fdOpts.Namespace = operatorNamespace
+			srv := webhook.NewServer(fdOpts, webhook.Dependencies{Client: c, APIReader: mgr.GetAPIReader(), Recorder: &events.FakeRecorder{}, Clock: clock})
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			sim := &marketsim.Sim{URL: ts.URL + "/tencent/" + productName, Token: token, ProductID: productID, Now: clock.Now}
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(*propertySequences) {
+					return
+				}
+				rng := rand.New(rand.NewPCG(seed, uint64(i)))
+				if msg := runSequence(ctx, c, sim, clock, rng, fmt.Sprintf("p%d-%d", seed%100000, i)); msg != "" {
+					violations.Add(1)
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("sequence %d: %s", i, msg))
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	t.Logf("%d sequences in %s, %d violations", *propertySequences, time.Since(start).Round(time.Millisecond), violations.Load())
+	for i, f := range failures {
+		if i == 10 {
+			t.Errorf("… and %d more", len(failures)-10)
+			break
+		}
+		t.Error(f)
+	}
+	if len(failures) > 0 {
+		t.Errorf("replay with -property-seed=%d", seed)
+	}
+}
+
+// runSequence plays one order's history and returns a description of the first violated
+// invariant, or "".
+func runSequence(ctx context.Context, c client.Client, sim *marketsim.Sim, clock *clocktesting.FakePassiveClock, rng *rand.Rand, orderID string) string {
+	specs := []string{"基础版", "高级版"}
+	order := marketsim.Order{ID: orderID, AccountID: "1", Spec: specs[rng.IntN(2)], TimeSpan: 1, TimeUnit: "h"}
+	m := model{state: saasv1alpha1.TenantStateActive, plan: order.Spec, expires: clock.Now().Add(time.Hour)}
+	signIDs := map[string]bool{}
+	var sent []intent
+	var problems []string
+	deliver := func(in intent) {
+		copies := 1 + rng.IntN(3)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for k := 0; k < copies; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := in.send(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					problems = append(problems, fmt.Sprintf("%s: %v", in.action, err))
+				case in.action == "create":
+					signIDs[r.Field("signId")] = true
+				case r.Status >= 500:
+					problems = append(problems, fmt.Sprintf("%s answered %d %s", in.action, r.Status, r.Body))
+				}
+			}()
+		}
+		wg.Wait()
+		sent = append(sent, in)
+	}
+	lateRetry := func() {
+		if len(sent) > 0 && rng.IntN(10) < 3 {
+			deliver(sent[rng.IntN(len(sent))])
+		}
+	}
+
+	signID := webhook.TenantName(webhook.Origin("Tencent", productID, orderID), 0)
+	deliver(intent{"create", func(ctx context.Context) (*marketsim.Response, error) { return sim.Create(ctx, order) }})
+	for step, n := 0, rng.IntN(7); step < n && m.state != saasv1alpha1.TenantStateDestroyed; step++ {
+		switch rng.IntN(4) {
+		case 0: // renewal: at least an hour beyond the later of the expiry and now
+			base := m.expires
+			if now := clock.Now(); now.After(base) {
+				base = now
+			}
+			m.expires = base.Add(time.Duration(1+rng.IntN(48)) * time.Hour)
+			m.state = saasv1alpha1.TenantStateActive
+			until, renewal := m.expires, fmt.Sprintf("%s-r%d", orderID, step)
+			deliver(intent{"renew", func(ctx context.Context) (*marketsim.Response, error) {
+				return sim.Renew(ctx, order, signID, renewal, until)
+			}})
+		case 1: // spec change
+			m.plan = specs[(indexOf(specs, m.plan)+1)%2]
+			spec, change := m.plan, fmt.Sprintf("%s-m%d", orderID, step)
+			deliver(intent{"modify", func(ctx context.Context) (*marketsim.Response, error) {
+				return sim.Modify(ctx, order, signID, change, spec, 0, "", time.Time{})
+			}})
+		case 2: // the expiry passes without renewal
+			if m.state != saasv1alpha1.TenantStateActive {
+				continue
+			}
+			if clock.Now().Before(m.expires) {
+				clock.SetTime(m.expires.Add(time.Minute))
+			}
+			m.state = saasv1alpha1.TenantStateSuspended
+			deliver(intent{"expire", func(ctx context.Context) (*marketsim.Response, error) { return sim.Expire(ctx, order, signID) }})
+		case 3: // refund or not renewed within 7 days
+			m.state = saasv1alpha1.TenantStateDestroyed
+			deliver(intent{"destroy", func(ctx context.Context) (*marketsim.Response, error) { return sim.Destroy(ctx, order, signID) }})
+		}
+		lateRetry()
+	}
+	lateRetry()
+	if rng.IntN(2) == 0 { // a late createInstance, possibly after destroy
+		deliver(sent[0])
+	}
+
+	if len(problems) > 0 {
+		return problems[0]
+	}
+	if len(signIDs) != 1 || !signIDs[signID] {
+		return fmt.Sprintf("createInstance answered signIds %v, want only %s", keys(signIDs), signID)
+	}
+	var list saasv1alpha1.TenantList
+	if err := c.List(ctx, &list, client.MatchingLabels{saasv1alpha1.ProductLabel: productName}); err != nil {
+		return err.Error()
+	}
+	var mine []saasv1alpha1.Tenant
+	for _, tn := range list.Items {
+		if tn.Annotations[saasv1alpha1.OriginAnnotation] == webhook.Origin("Tencent", productID, orderID) {
+			mine = append(mine, tn)
+		}
+	}
+	if len(mine) != 1 {
+		// The cache may lag the last write; ask the API server before calling it a violation.
+		tn := &saasv1alpha1.Tenant{}
+		if err := c.Get(ctx, client.ObjectKey{Name: signID}, tn); err != nil || len(mine) > 1 {
+			return fmt.Sprintf("%d tenants for the order", len(mine))
+		}
+		mine = []saasv1alpha1.Tenant{*tn}
+	}
+	got := &saasv1alpha1.Tenant{}
+	if err := c.Get(ctx, client.ObjectKey{Name: signID}, got); err != nil {
+		return err.Error()
+	}
+	for attempt := 0; attempt < 50 && !matches(got, m); attempt++ {
+		time.Sleep(20 * time.Millisecond) // the cache catching up with the last write
+		_ = c.Get(ctx, client.ObjectKey{Name: signID}, got)
+	}
+	if !matches(got, m) {
+		var actions []string
+		for _, in := range sent {
+			actions = append(actions, in.action)
+		}
+		return fmt.Sprintf("tenant %s is %s/%s/%s, the marketplace's latest intent is %s/%s/%s (calls %v)", signID,
+			got.Spec.State, got.Spec.Plan, got.Spec.ExpiresAt, m.state, m.plan, m.expires.UTC().Format(time.RFC3339), actions)
+	}
+	return ""
+}
+
+func matches(t *saasv1alpha1.Tenant, m model) bool {
+	return t.Spec.State == m.state && t.Spec.Plan == m.plan && t.Spec.ExpiresAt != nil && t.Spec.ExpiresAt.Time.Equal(m.expires.Truncate(time.Second))
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
