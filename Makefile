@@ -57,14 +57,16 @@ envtest: $(SETUP_ENVTEST) ## Provide kube-apiserver, etcd and kubectl for tests 
 	@SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh >/dev/null
 
 .PHONY: test
-test: verify envtest ## Run every test against a real kube-apiserver and etcd, with the race detector.
+test: verify envtest ## Every test against a real kube-apiserver and etcd (-race), then 1,000 random marketplace call sequences.
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
-		go test -race -count=1 $(TESTFLAGS) ./...
+		PROPERTY_SEQUENCES=100 go test -race -count=1 $(TESTFLAGS) ./...
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+		PROPERTY_SEQUENCES=1000 PROPERTY_SEED=$(PROPERTY_SEED) go test -count=1 -run TestPropertyRandomSequences ./webhook/
 
 .PHONY: test-property
 test-property: envtest ## The long property run: 10,000 random marketplace call sequences (PROPERTY_SEED=… replays one).
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
-		go test -count=1 -timeout 60m -run TestPropertyRandomSequences -v ./webhook/ -args -property-sequences=10000 -property-seed=$(PROPERTY_SEED)
+		PROPERTY_SEQUENCES=10000 PROPERTY_SEED=$(PROPERTY_SEED) go test -count=1 -timeout 60m -run TestPropertyRandomSequences -v ./webhook/
 
 .PHONY: fuzz
 fuzz: ## Fuzz callback parsing and signature verification, FUZZTIME each (default 30s).

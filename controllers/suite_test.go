@@ -4,27 +4,24 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // k8s is a client straight to the API server, never through a cache, and clientset the typed
@@ -35,38 +32,24 @@ var (
 )
 
 // testEnv starts a real kube-apiserver and etcd with the CRDs and runs the real manager against
-// it. The caller stops the returned function.
+// it. The caller calls the returned function to stop both.
 func testEnv(ctx context.Context) (*rest.Config, func(), error) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	cp, err := testenv.Start()
 	if err != nil {
-		return nil, nil, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
-	}
-	opts := operator.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
-	opts.SkipControllerNameValidation = true
-	mgrCtx, cancel := context.WithCancel(ctx)
-	mgr, err := operator.New(mgrCtx, cfg, opts)
-	if err != nil {
-		cancel()
-		_ = env.Stop()
 		return nil, nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	stop := func() {
-		cancel()
-		<-done
-		_ = env.Stop()
+	opts := operator.DefaultOptions()
+	opts.FrontDoor.Addr = "" // the controller alone; the front door has its own suite
+	stopManager, err := cp.RunManager(ctx, opts)
+	if err != nil {
+		cp.Stop()
+		return nil, nil, err
 	}
-	return cfg, stop, nil
+	return cp.Config, func() { stopManager(); cp.Stop() }, nil
 }
 
 func TestMain(m *testing.M) {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	testenv.SetLogger()
 	ctx := ctrl.SetupSignalHandler()
 	cfg, stop, err := testEnv(ctx)
 	if err != nil {
@@ -85,14 +68,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stop()
 	os.Exit(code)
-}
-
-// zapLevel keeps the manager quiet unless TEST_LOG=debug.
-func zapLevel() zapcore.Level {
-	if os.Getenv("TEST_LOG") == "debug" {
-		return -1
-	}
-	return 2
 }
 
 // --- fixtures --------------------------------------------------------------------------------
@@ -170,6 +145,20 @@ func get(obj client.Object, namespace, name string) func() error {
 	return func() error {
 		return k8s.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, obj)
 	}
+}
+
+// update re-reads obj, applies change and updates it, retrying when the controller wrote the
+// object in between.
+func update[T client.Object](t *testing.T, obj T, change func(T)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change(obj)
+		return k8s.Update(context.Background(), obj)
+	})
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 }
 
 // tenantStatus returns a function reading the tenant's current status, for Eventually.

@@ -108,16 +108,12 @@ func TestProvisionsEveryObjectAndBecomesActive(t *testing.T) {
 
 func TestPlanChangeUpdatesChildren(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	create(t, newProduct("notes-b"), newTenant("tb1", "notes-b", "基础版"))
 	ns := controllers.NamespaceName("tb1")
 	markDeploymentAvailable(t, ns)
 	g.Eventually(tenantStatus("tb1"), timeout, interval).Should(HaveField("Phase", saasv1alpha1.TenantPhaseActive))
 
-	tenant := &saasv1alpha1.Tenant{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tb1"}, tenant)).To(Succeed())
-	tenant.Spec.Plan = "高级版"
-	g.Expect(k8s.Update(ctx, tenant)).To(Succeed())
+	update(t, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "tb1"}}, func(tn *saasv1alpha1.Tenant) { tn.Spec.Plan = "高级版" })
 
 	d := &appsv1.Deployment{}
 	g.Eventually(func(g Gomega) {
@@ -154,17 +150,16 @@ func TestPlanChangeUpdatesChildren(t *testing.T) {
 
 func TestProductTemplateChangeRollsOut(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	product := newProduct("notes-c")
 	create(t, product, newTenant("tc1", "notes-c", "基础版"), newTenant("tc2", "notes-c", "高级版"))
 	for _, name := range []string{"tc1", "tc2"} {
 		g.Eventually(get(&appsv1.Deployment{}, controllers.NamespaceName(name), "app"), timeout, interval).Should(Succeed())
 	}
 
-	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(product), product)).To(Succeed())
-	product.Spec.App.Image = "registry.example.com/notes:1.1.0"
-	product.Spec.Exposure.HostTemplate = "{tenant}.notes.example.com"
-	g.Expect(k8s.Update(ctx, product)).To(Succeed())
+	update(t, product, func(p *saasv1alpha1.Product) {
+		p.Spec.App.Image = "registry.example.com/notes:1.1.0"
+		p.Spec.Exposure.HostTemplate = "{tenant}.notes.example.com"
+	})
 
 	for _, name := range []string{"tc1", "tc2"} {
 		ns := controllers.NamespaceName(name)
@@ -182,9 +177,7 @@ func TestProductTemplateChangeRollsOut(t *testing.T) {
 	}
 
 	// Removing the exposure removes the Ingress.
-	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(product), product)).To(Succeed())
-	product.Spec.Exposure = nil
-	g.Expect(k8s.Update(ctx, product)).To(Succeed())
+	update(t, product, func(p *saasv1alpha1.Product) { p.Spec.Exposure = nil })
 	g.Eventually(get(&networkingv1.Ingress{}, controllers.NamespaceName("tc1"), "app"), timeout, interval).
 		Should(Satisfy(apierrors.IsNotFound))
 	g.Eventually(tenantStatus("tc1"), timeout, interval).Should(HaveField("URL", ""))
@@ -217,9 +210,10 @@ func TestDriftIsRepaired(t *testing.T) {
 	// Someone scales the app and swaps its image by hand: both are taken back.
 	d := &appsv1.Deployment{}
 	g.Eventually(get(d, ns, "app"), timeout, interval).Should(Succeed())
-	d.Spec.Replicas = ptr.To[int32](7)
-	d.Spec.Template.Spec.Containers[0].Image = "attacker.example.com/evil:latest"
-	g.Expect(k8s.Update(ctx, d)).To(Succeed())
+	update(t, d, func(d *appsv1.Deployment) {
+		d.Spec.Replicas = ptr.To[int32](7)
+		d.Spec.Template.Spec.Containers[0].Image = "attacker.example.com/evil:latest"
+	})
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d, ns, "app")()).To(Succeed())
 		g.Expect(d.Spec.Replicas).To(HaveValue(Equal(int32(1))))
@@ -227,10 +221,8 @@ func TestDriftIsRepaired(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 
 	// Removing the Pod Security label from the namespace is undone too.
-	namespace := &corev1.Namespace{}
-	g.Expect(get(namespace, "", ns)()).To(Succeed())
-	delete(namespace.Labels, "pod-security.kubernetes.io/enforce")
-	g.Expect(k8s.Update(ctx, namespace)).To(Succeed())
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	update(t, namespace, func(n *corev1.Namespace) { delete(n.Labels, "pod-security.kubernetes.io/enforce") })
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(namespace, "", ns)()).To(Succeed())
 		g.Expect(namespace.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
@@ -239,7 +231,6 @@ func TestDriftIsRepaired(t *testing.T) {
 
 func TestUnknownProductAndPlanRecover(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	create(t, newTenant("te1", "notes-e", "基础版"))
 	g.Eventually(tenantStatus("te1"), timeout, interval).Should(HaveField("Phase", saasv1alpha1.TenantPhasePending))
 	g.Expect(condition(tenantStatus("te1")(), saasv1alpha1.PlanResolvedCondition)).To(And(
@@ -257,9 +248,7 @@ func TestUnknownProductAndPlanRecover(t *testing.T) {
 	g.Expect(get(&corev1.Namespace{}, "", controllers.NamespaceName("te1"))()).To(Satisfy(apierrors.IsNotFound))
 
 	// The plan is added: provisioning resumes by itself.
-	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(product), product)).To(Succeed())
-	product.Spec.Plans = append(product.Spec.Plans, newProduct("x").Spec.Plans[0])
-	g.Expect(k8s.Update(ctx, product)).To(Succeed())
+	update(t, product, func(p *saasv1alpha1.Product) { p.Spec.Plans = append(p.Spec.Plans, newProduct("x").Spec.Plans[0]) })
 	g.Eventually(get(&appsv1.Deployment{}, controllers.NamespaceName("te1"), "app"), timeout, interval).Should(Succeed())
 	g.Eventually(func() metav1.ConditionStatus {
 		return condition(tenantStatus("te1")(), saasv1alpha1.PlanResolvedCondition).Status
@@ -269,16 +258,14 @@ func TestUnknownProductAndPlanRecover(t *testing.T) {
 
 func TestSuspendedTenantScalesToZero(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	create(t, newProduct("notes-f"), newTenant("tf1", "notes-f", "高级版"))
 	ns := controllers.NamespaceName("tf1")
 	markDeploymentAvailable(t, ns)
 	g.Eventually(tenantStatus("tf1"), timeout, interval).Should(HaveField("Phase", saasv1alpha1.TenantPhaseActive))
 
-	tenant := &saasv1alpha1.Tenant{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tf1"}, tenant)).To(Succeed())
-	tenant.Spec.State = saasv1alpha1.TenantStateSuspended
-	g.Expect(k8s.Update(ctx, tenant)).To(Succeed())
+	update(t, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "tf1"}}, func(tn *saasv1alpha1.Tenant) {
+		tn.Spec.State = saasv1alpha1.TenantStateSuspended
+	})
 	d := &appsv1.Deployment{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d, ns, "app")()).To(Succeed())

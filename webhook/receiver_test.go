@@ -138,10 +138,12 @@ func TestRenewExpireAndDestroy(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	sim := newSim(token)
-	order := marketsim.Order{ID: uniqueOrder(t), AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "d"}
+	// Count-based (no time expiry), so that an expireInstance now is not older than the expiry.
+	order := marketsim.Order{ID: uniqueOrder(t), AccountID: "1", Spec: "基础版", TimeSpan: 100, TimeUnit: "t"}
 	r, err := sim.Create(ctx, order)
 	g.Expect(err).NotTo(HaveOccurred())
 	signID := r.Field("signId")
+	g.Expect(getTenant(t, signID).Spec.ExpiresAt).To(BeNil())
 
 	// Expired without renewal: suspended.
 	r, err = sim.Expire(ctx, order, signID)
@@ -185,13 +187,13 @@ func TestRenewExpireAndDestroy(t *testing.T) {
 	g.Expect(r.Field("success")).To(Equal("false"))
 	g.Expect(getTenant(t, signID).Spec.State).To(Equal(saasv1alpha1.TenantStateDestroyed))
 
-	history := getTenant(t, signID).Status.History
-	g.Expect(history).NotTo(BeEmpty())
-	var actions []string
-	for _, h := range history {
-		actions = append(actions, h.Action)
-	}
-	g.Expect(actions).To(ContainElements("createInstance", "expireInstance", "renewInstance", "destroyInstance"))
+	g.Eventually(func() []string {
+		var actions []string
+		for _, h := range getTenant(t, signID).Status.History {
+			actions = append(actions, h.Action)
+		}
+		return actions
+	}, timeout, interval).Should(ContainElements("createInstance", "expireInstance", "renewInstance", "destroyInstance"))
 }
 
 func TestUnknownSpecIsKeptAndWaits(t *testing.T) {

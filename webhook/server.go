@@ -50,9 +50,10 @@ type Options struct {
 // Server is the marketplace-facing HTTP server. It runs on every replica (it only writes intent
 // to the API server), so it does not need leader election.
 type Server struct {
-	opts    Options
-	handler http.Handler
-	log     logr.Logger
+	opts     Options
+	handler  http.Handler
+	log      logr.Logger
+	receiver *tencentReceiver
 }
 
 // Dependencies are what the front door reads and writes through.
@@ -101,7 +102,7 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	mux.Handle("POST /tencent/{product}", t)
 	mux.Handle("POST /tencent", t)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, handler: mux, log: log}
+	return &Server{opts: opts, handler: mux, log: log, receiver: t}
 }
 
 // Handler returns the server's HTTP handler (for tests that serve it themselves).
@@ -154,5 +155,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	s.receiver.records.Wait()
 	return nil
 }

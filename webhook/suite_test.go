@@ -5,24 +5,20 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
@@ -42,7 +38,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	testenv.SetLogger()
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,21 +47,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func zapLevel() zapcore.Level {
-	if os.Getenv("TEST_LOG") == "debug" {
-		return -1
-	}
-	return 2
-}
-
 func run(m *testing.M) (int, error) {
 	ctx := ctrl.SetupSignalHandler()
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	cp, err := testenv.Start()
 	if err != nil {
-		return 0, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
+		return 0, err
 	}
-	defer func() { _ = env.Stop() }()
+	defer cp.Stop()
+	cfg := cp.Config
 
 	if shanghai, err = time.LoadLocation("Asia/Shanghai"); err != nil {
 		return 0, err
@@ -76,19 +65,13 @@ func run(m *testing.M) (int, error) {
 	}
 	baseURL = "http://" + addr
 	opts := operator.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
-	opts.SkipControllerNameValidation = true
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = operatorNamespace
-	mgrCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	mgr, err := operator.New(mgrCtx, cfg, opts)
+	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	defer func() { cancel(); <-done }()
+	defer stopManager()
 
 	k8sConfig = cfg
 	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -52,6 +53,8 @@ type tencentReceiver struct {
 	deps   Dependencies
 	replay *replayGuard
 	log    logr.Logger
+	// records tracks history writes still running after their answer, so shutdown can wait.
+	records sync.WaitGroup
 }
 
 func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {

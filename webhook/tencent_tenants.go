@@ -25,9 +25,10 @@ import (
 // the vendor adds the trial or a plan of that name.
 const trialPlanFallback = "trial"
 
-// historyBackoff spaces the retries of a history append that raced another writer of the tenant
-// (concurrent repeats of one call, the controller's status): jittered, within the deadline.
-var historyBackoff = wait.Backoff{Steps: 10, Duration: 5 * time.Millisecond, Factor: 2, Jitter: 1}
+// callBackoff spaces the retries of a Tenant write that raced another writer (concurrent
+// deliveries of one call, the history, the controller): jittered; the callback's deadline still
+// bounds the whole.
+var callBackoff = wait.Backoff{Steps: 10, Duration: 5 * time.Millisecond, Factor: 2, Jitter: 1}
 
 // staleExpiryMargin: the marketplace sends expireInstance when the instance's expiry is reached,
 // so one for a tenant whose expiry in force lies further ahead than this is older than a
@@ -52,20 +53,13 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 	if err != nil {
 		return nil, err
 	}
-	raced := 0
 	for attempt := 0; attempt < maxNameAttempts; attempt++ {
 		name := TenantName(origin, attempt)
-		existing, err := t.findTenant(ctx, name, origin)
-		if err != nil {
-			return nil, err
-		}
-		if existing != nil {
-			if existing.Annotations[saasv1alpha1.OriginAnnotation] != origin {
-				log.Info("Derived tenant name belongs to another order; trying the next", "name", name, "attempt", attempt)
-				continue
-			}
-			t.recordCall(ctx, log, existing, req, now, saasv1alpha1.EventCallIgnored, "repeated: answered the existing instance")
-			return createAnswer(p, existing), nil
+		// A repeat of a known order is answered from the cache, with no API request.
+		cached := &saasv1alpha1.Tenant{}
+		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, cached); err == nil && cached.Annotations[saasv1alpha1.OriginAnnotation] == origin {
+			t.recordIgnored(cached, req, "repeated: answered the existing instance")
+			return createAnswer(p, cached), nil
 		}
 
 		tenant := desired.DeepCopy()
@@ -75,18 +69,26 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 				return nil, fmt.Errorf("store buyer contact: %w", err)
 			}
 		}
-		switch err := t.deps.Client.Create(ctx, tenant); {
-		case apierrors.IsAlreadyExists(err) && raced < maxNameAttempts:
-			// A concurrent delivery of this order (or a colliding one) won: look at this name again.
-			raced++
-			attempt--
-			continue
-		case err != nil:
+		err := t.deps.Client.Create(ctx, tenant)
+		if err == nil {
+			log.Info("Created tenant for order", "tenant", name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
+			t.recordCallAsync(log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
+			return createAnswer(p, tenant), nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create tenant: %w", err)
 		}
-		log.Info("Created tenant for order", "tenant", name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
-		t.recordCall(ctx, log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
-		return createAnswer(p, tenant), nil
+		// The name is taken: by an earlier (or concurrent) delivery of this order, or by another
+		// order whose name collides. Ask the API server, not the cache, which one.
+		existing := &saasv1alpha1.Tenant{}
+		if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: name}, existing); err != nil {
+			return nil, fmt.Errorf("read tenant %s: %w", name, err)
+		}
+		if existing.Annotations[saasv1alpha1.OriginAnnotation] == origin {
+			t.recordIgnored(existing, req, "repeated: answered the existing instance")
+			return createAnswer(p, existing), nil
+		}
+		log.Info("Derived tenant name belongs to another order; trying the next", "name", name, "attempt", attempt)
 	}
 	return nil, fmt.Errorf("no free tenant name for order %s after %d attempts", req.OrderID, maxNameAttempts)
 }
@@ -104,23 +106,6 @@ func checkLengths(req *tencent.Request) error {
 		}
 	}
 	return nil
-}
-
-// findTenant returns the tenant of that name, or nil. The cache answers repeats cheaply; a miss
-// is confirmed with the API server, since the cache may not have seen a Tenant just written.
-func (t *tencentReceiver) findTenant(ctx context.Context, name, origin string) (*saasv1alpha1.Tenant, error) {
-	tenant := &saasv1alpha1.Tenant{}
-	err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, tenant)
-	if err == nil && tenant.Annotations[saasv1alpha1.OriginAnnotation] == origin {
-		return tenant, nil
-	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, err
-	}
-	if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: name}, tenant); err != nil {
-		return nil, client.IgnoreNotFound(err)
-	}
-	return tenant, nil
 }
 
 // newTenant returns the Tenant an order asks for, without its name.
@@ -246,7 +231,8 @@ func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p 
 	now := t.deps.Clock.Now().In(t.opts.Location)
 	tenant := &saasv1alpha1.Tenant{}
 	var reason, result string
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	changed := false
+	err := retry.RetryOnConflict(callBackoff, func() error {
 		// Read around the cache: a decision on a stale Tenant could roll it back.
 		if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: req.SignID}, tenant); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -262,7 +248,7 @@ func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p 
 		if reason, result, err = apply(tenant, req, now); err != nil {
 			return err
 		}
-		if equality.Semantic.DeepEqual(before, &tenant.Spec) {
+		if changed = !equality.Semantic.DeepEqual(before, &tenant.Spec); !changed {
 			return nil
 		}
 		return t.deps.Client.Update(ctx, tenant)
@@ -270,13 +256,41 @@ func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p 
 	if err != nil {
 		return nil, err
 	}
-	log.Info("Applied marketplace call", "tenant", tenant.Name, "result", result)
-	t.recordCall(ctx, log, tenant, req, now, reason, result)
+	if changed {
+		log.Info("Applied marketplace call", "tenant", tenant.Name, "result", result)
+		t.recordCallAsync(log, tenant, req, now, reason, result)
+	} else {
+		t.recordIgnored(tenant, req, result)
+	}
 	answer := tencent.OK()
 	if login := loginURL(p, tenant); req.Action == tencent.ActionModify && login != "" {
 		answer.AppInfo = &tencent.AppInfo{AuthURL: login}
 	}
 	return answer, nil
+}
+
+// recordIgnored records an Event for a call that changed nothing (a repeat, or a call older than
+// the state in force). The status history keeps only calls that changed the tenant, so repeats
+// cannot crowd real changes out of it.
+func (t *tencentReceiver) recordIgnored(tenant *saasv1alpha1.Tenant, req *tencent.Request, result string) {
+	t.deps.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, saasv1alpha1.EventCallIgnored, string(req.Action),
+		"%s (order %s, request %s)", result, orDash(req.OrderID), orDash(req.RequestID))
+}
+
+// recordTimeout bounds the history write that follows an answer.
+const recordTimeout = 30 * time.Second
+
+// recordCallAsync records the call (recordCall) after the answer has gone: the intent is already
+// persisted, and the audit trail should not add a round trip to the marketplace's wait.
+func (t *tencentReceiver) recordCallAsync(log logr.Logger, tenant *saasv1alpha1.Tenant, req *tencent.Request, now time.Time, reason, result string) {
+	tenant = tenant.DeepCopy()
+	t.records.Add(1)
+	go func() {
+		defer t.records.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		defer cancel()
+		t.recordCall(ctx, log, tenant, req, now, reason, result)
+	}()
 }
 
 // recordCall appends the call to the tenant's status history and records an Event. The intent is
@@ -287,7 +301,7 @@ func (t *tencentReceiver) recordCall(ctx context.Context, log logr.Logger, tenan
 		Time: metav1.NewTime(now), Result: truncate(result, 256),
 	}
 	current := tenant.DeepCopy()
-	err := retry.RetryOnConflict(historyBackoff, func() error {
+	err := retry.RetryOnConflict(callBackoff, func() error {
 		base := current.DeepCopy()
 		current.Status.History = append(current.Status.History, call)
 		if n := len(current.Status.History); n > saasv1alpha1.MaxHistory {
