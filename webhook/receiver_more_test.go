@@ -18,8 +18,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
@@ -42,14 +44,23 @@ func TestNameCollisionIsResolvedDeterministically(t *testing.T) {
 	}
 	g.Expect(k8s.Create(ctx, squatter)).To(Succeed())
 
-	order := marketsim.Order{ID: orderID, AccountID: "1", Spec: "高级版", TimeSpan: 1, TimeUnit: "m"}
+	order := marketsim.Order{ID: orderID, AccountID: "1", Spec: "高级版", TimeSpan: 1, TimeUnit: "m",
+		Contact: map[string]string{"email": "buyer@example.com"}}
 	for i := 0; i < 2; i++ {
 		r, err := newSim(token).Create(ctx, order)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(r.Field("signId")).To(Equal(webhook.TenantName(origin, 1)), string(r.Body))
 	}
 	g.Expect(getTenant(t, squatter.Name).Spec.Plan).To(Equal("基础版"), "the other order's tenant is untouched")
-	g.Expect(getTenant(t, webhook.TenantName(origin, 1)).Annotations).To(HaveKeyWithValue(saasv1alpha1.OriginAnnotation, origin))
+	mine := getTenant(t, webhook.TenantName(origin, 1))
+	g.Expect(mine.Annotations).To(HaveKeyWithValue(saasv1alpha1.OriginAnnotation, origin))
+
+	// The buyer's contact Secret is named after the order, so it can never be the other tenant's.
+	secret := &corev1.Secret{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: mine.Spec.Buyer.ContactSecretName}, secret)).To(Succeed())
+	g.Expect(secret.Annotations).To(HaveKeyWithValue(saasv1alpha1.OriginAnnotation, origin))
+	g.Expect(secret.Data).To(HaveKeyWithValue("email", []byte("buyer@example.com")))
+	g.Expect(squatter.Spec.Buyer.ContactSecretName).NotTo(Equal(secret.Name))
 }
 
 func TestMeteredActionsAreRefusedClearly(t *testing.T) {

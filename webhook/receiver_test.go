@@ -92,7 +92,7 @@ func TestCreateWritesTheTenant(t *testing.T) {
 	secret := &corev1.Secret{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: tenant.Spec.Buyer.ContactSecretName}, secret)).To(Succeed())
 	g.Expect(secret.Data).To(HaveKeyWithValue("cellnumber", []byte("13800000000")))
-	g.Expect(secret.Labels).To(HaveKeyWithValue(saasv1alpha1.TenantLabel, signID))
+	g.Expect(secret.Annotations).To(HaveKeyWithValue(saasv1alpha1.OriginAnnotation, "tencent/"+productID+"/"+order.ID))
 	g.Expect(tenantJSON(t, tenant)).NotTo(Or(ContainSubstring("13800000000"), ContainSubstring("张三"), ContainSubstring("zs@example.com")))
 
 	g.Eventually(func() []saasv1alpha1.MarketplaceCall { return getTenant(t, signID).Status.History }, timeout, interval).

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,7 +67,7 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 		tenant := desired.DeepCopy()
 		tenant.Name = name
 		if len(req.Contact) > 0 {
-			if tenant.Spec.Buyer.ContactSecretName, err = t.storeContact(ctx, name, req.Contact); err != nil {
+			if tenant.Spec.Buyer.ContactSecretName, err = t.storeContact(ctx, origin, req.Contact); err != nil {
 				return nil, fmt.Errorf("store buyer contact: %w", err)
 			}
 		}
@@ -200,13 +202,17 @@ func loginURL(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) string {
 }
 
 // storeContact keeps the buyer's contact details in a Secret in the operator's namespace and
-// returns its name. Repeats of the order rewrite the same Secret.
-func (t *tencentReceiver) storeContact(ctx context.Context, tenant string, contact map[string]string) (string, error) {
+// returns its name. The name derives from the order (128 bits of its hash), not from the tenant
+// name, so a tenant name that collides with another order's can never expose or overwrite that
+// buyer's details; repeats of the order rewrite the same Secret.
+func (t *tencentReceiver) storeContact(ctx context.Context, origin string, contact map[string]string) (string, error) {
+	sum := sha256.Sum256([]byte(origin))
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      "tenant-contact-" + tenant,
-			Namespace: t.opts.Namespace,
-			Labels:    map[string]string{saasv1alpha1.TenantLabel: tenant},
+			Name:        "tenant-contact-" + hex.EncodeToString(sum[:16]),
+			Namespace:   t.opts.Namespace,
+			Labels:      map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue},
+			Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin},
 		},
 		Type:       corev1.SecretTypeOpaque,
 		StringData: contact,
@@ -347,7 +353,8 @@ func appendOrder(t *saasv1alpha1.Tenant, orderID string) {
 	t.Spec.Marketplace.OrderIDs = ids
 }
 
-var errDestroyed = func(name string) error {
+// errDestroyed refuses a renewal or change of a destroyed tenant: destruction is final.
+func errDestroyed(name string) error {
 	return conflict("instance %s was destroyed; it cannot be renewed or changed", name)
 }
 
