@@ -255,14 +255,17 @@ func runSequence(ctx context.Context, c client.Reader, sim *marketsim.Sim, clock
 	if len(signIDs) != 1 || !signIDs[signID] {
 		return fmt.Sprintf("createInstance answered signIds %v, want only %s", keys(signIDs), signID)
 	}
-	var list saasv1alpha1.TenantList
-	if err := c.List(ctx, &list, client.MatchingLabels{saasv1alpha1.ProductLabel: productName}); err != nil {
-		return err.Error()
-	}
+	// One Tenant per order: the receiver only ever creates the order's candidate names, so reading
+	// those (rather than listing every tenant, which grows with the run) finds every copy.
+	origin := webhook.Origin("Tencent", productID, orderID)
 	var mine []saasv1alpha1.Tenant
-	for _, tn := range list.Items {
-		if tn.Annotations[saasv1alpha1.OriginAnnotation] == webhook.Origin("Tencent", productID, orderID) {
-			mine = append(mine, tn)
+	for attempt := 0; attempt < 8; attempt++ {
+		tn := &saasv1alpha1.Tenant{}
+		err := c.Get(ctx, client.ObjectKey{Name: webhook.TenantName(origin, attempt)}, tn)
+		if err == nil && tn.Annotations[saasv1alpha1.OriginAnnotation] == origin {
+			mine = append(mine, *tn)
+		} else if client.IgnoreNotFound(err) != nil {
+			return err.Error()
 		}
 	}
 	if len(mine) != 1 {
