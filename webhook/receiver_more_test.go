@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -168,4 +170,36 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return pool
+}
+
+// Tokens and buyers' contact details never reach a log line (at any level), an Event, or a
+// Tenant.
+func TestNoSecretsInLogsOrEvents(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	contact := map[string]string{"name": "李四-secret", "cellnumber": "13912345678", "email": "lisi-secret@example.com"}
+	sim := newSim(token)
+	r, err := sim.Create(ctx, marketsim.Order{ID: uniqueOrder(t), AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "m", Contact: contact})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	_, _, err = newSim("a-wrong-token-value").Verify(ctx) // a failure path logs too
+	g.Expect(err).NotTo(HaveOccurred())
+	signID := r.Field("signId")
+	g.Eventually(func() []saasv1alpha1.MarketplaceCall { return getTenant(t, signID).Status.History }, timeout, interval).ShouldNot(BeEmpty())
+
+	var eventList eventsv1.EventList
+	g.Expect(k8s.List(ctx, &eventList)).To(Succeed())
+	events, err := json.Marshal(eventList)
+	g.Expect(err).NotTo(HaveOccurred())
+	tenants := &saasv1alpha1.TenantList{}
+	g.Expect(k8s.List(ctx, tenants)).To(Succeed())
+	tenantsJSON, err := json.Marshal(tenants)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	g.Expect(logs.String()).To(ContainSubstring(signID), "the recorder sees the front door's log")
+	for where, text := range map[string]string{"logs": logs.String(), "events": string(events), "tenants": string(tenantsJSON)} {
+		for _, secret := range []string{token, debugToken, "a-wrong-token-value", contact["name"], contact["cellnumber"], contact["email"]} {
+			g.Expect(text).NotTo(ContainSubstring(secret), "%q found in %s", secret, where)
+		}
+	}
 }

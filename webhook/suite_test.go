@@ -31,6 +31,8 @@ const (
 )
 
 var (
+	// logs holds everything the operator logged, at every level, for TestNoSecretsInLogsOrEvents.
+	logs      *testenv.LogRecorder
 	k8s       client.Client
 	k8sConfig *rest.Config
 	baseURL   string // http://127.0.0.1:port of the front door
@@ -38,7 +40,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	testenv.SetLogger()
+	logs = testenv.RecordLogs()
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -3,11 +3,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
@@ -26,6 +29,38 @@ func SetLogger() {
 		level = zapcore.DebugLevel
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+}
+
+// LogRecorder keeps every log line, at every level, so tests can check what the operator logs.
+type LogRecorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (r *LogRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (r *LogRecorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
+}
+
+// RecordLogs sends controller-runtime's log, at every level, to the returned recorder (and to
+// stderr as SetLogger would).
+func RecordLogs() *LogRecorder {
+	rec := &LogRecorder{}
+	var stderr io.Writer = io.Discard
+	if os.Getenv("TEST_LOG") == "debug" {
+		stderr = os.Stderr
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(rec, stderr)), zap.Level(zapcore.DebugLevel)))
+	return rec
 }
 
 // ControlPlane is a running kube-apiserver and etcd with the CRDs installed.
