@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -101,14 +100,19 @@ func (t *tencentReceiver) serve(r *http.Request, action *string) (any, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), t.opts.Deadline)
 	defer cancel()
 
-	// Authenticate before reading the body as a callback: nothing unauthenticated is acted on.
-	product, err := t.authenticate(ctx, r.PathValue("product"), auth, body)
+	// The body is parsed once, but acted on (even its parse error answered) only once the
+	// signature is checked: nothing unauthenticated gets past this point.
+	req, parseErr := tencent.Parse(body, t.opts.Location)
+	productID := ""
+	if parseErr == nil {
+		productID = req.ProductID
+	}
+	product, err := t.authenticate(ctx, r.PathValue("product"), productID, auth, body)
 	if err != nil {
 		return nil, err
 	}
-	req, err := tencent.Parse(body, t.opts.Location)
-	if err != nil {
-		return nil, badRequest("%v", err)
+	if parseErr != nil {
+		return nil, badRequest("%v", parseErr)
 	}
 	*action = knownAction(req.Action)
 	log := t.log.WithValues("product", product.Name, "action", req.Action, "requestId", req.RequestID,
@@ -130,7 +134,7 @@ func (t *tencentReceiver) serve(r *http.Request, action *string) (any, error) {
 // authenticate finds the Product the callback is for and checks the signature against its
 // Tokens, then the replay guard. Without a product in the path every Tencent Product whose
 // productId matches the body's (or, for verifyInterface, every Tencent Product) is tried.
-func (t *tencentReceiver) authenticate(ctx context.Context, name string, auth tencent.Auth, body []byte) (*saasv1alpha1.Product, error) {
+func (t *tencentReceiver) authenticate(ctx context.Context, name, productID string, auth tencent.Auth, body []byte) (*saasv1alpha1.Product, error) {
 	var candidates []saasv1alpha1.Product
 	if name != "" {
 		p := &saasv1alpha1.Product{}
@@ -144,8 +148,8 @@ func (t *tencentReceiver) authenticate(ctx context.Context, name string, auth te
 	} else {
 		var list saasv1alpha1.ProductList
 		opts := []client.ListOption{}
-		if id := peekProductID(body, t.opts.Location); id != "" {
-			opts = append(opts, client.MatchingFields{productIDIndex: id})
+		if productID != "" {
+			opts = append(opts, client.MatchingFields{productIDIndex: productID})
 		}
 		if err := t.deps.Client.List(ctx, &list, opts...); err != nil {
 			return nil, err
@@ -180,14 +184,6 @@ func (t *tencentReceiver) authenticate(ctx context.Context, name string, auth te
 		return p, nil
 	}
 	return nil, unauthorized(lastErr)
-}
-
-// peekProductID reads the productId of a body for routing; parse errors surface later.
-func peekProductID(body []byte, loc *time.Location) string {
-	if req, err := tencent.Parse(body, loc); err == nil {
-		return req.ProductID
-	}
-	return ""
 }
 
 // knownAction bounds the metric label's values.

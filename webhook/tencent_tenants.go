@@ -185,8 +185,9 @@ func createAnswer(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) tencent.Creat
 	if url != "" || login != "" {
 		resp.AppInfo = &tencent.AppInfo{Website: url, AuthURL: login}
 	}
+	placeholders := strings.NewReplacer("{tenant}", t.Name, "{url}", url)
 	for _, row := range p.Spec.AdditionalInfo {
-		value := strings.NewReplacer("{tenant}", t.Name, "{url}", url).Replace(row.Value)
+		value := placeholders.Replace(row.Value)
 		resp.AdditionalInfo = append(resp.AdditionalInfo, tencent.InfoRow{Name: row.Name, Value: value})
 	}
 	return resp
@@ -279,7 +280,12 @@ func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p 
 // the state in force). The status history keeps only calls that changed the tenant, so repeats
 // cannot crowd real changes out of it.
 func (t *tencentReceiver) recordIgnored(tenant *saasv1alpha1.Tenant, req *tencent.Request, result string) {
-	t.deps.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, saasv1alpha1.EventCallIgnored, string(req.Action),
+	t.recordEvent(tenant, req, saasv1alpha1.EventCallIgnored, result)
+}
+
+// recordEvent records the Event of one marketplace call on its tenant.
+func (t *tencentReceiver) recordEvent(tenant *saasv1alpha1.Tenant, req *tencent.Request, reason, result string) {
+	t.deps.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reason, string(req.Action),
 		"%s (order %s, request %s)", result, orDash(req.OrderID), orDash(req.RequestID))
 }
 
@@ -324,7 +330,7 @@ func (t *tencentReceiver) recordCall(ctx context.Context, log logr.Logger, tenan
 	if err != nil {
 		log.Error(err, "Failed to record the call in the tenant's history")
 	}
-	t.deps.Recorder.Eventf(tenant, nil, corev1.EventTypeNormal, reason, string(req.Action), "%s (order %s, request %s)", result, orDash(req.OrderID), orDash(req.RequestID))
+	t.recordEvent(tenant, req, reason, result)
 }
 
 func orDash(s string) string {
