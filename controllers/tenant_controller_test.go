@@ -290,6 +290,7 @@ func TestForeignNamespaceIsNeverAdopted(t *testing.T) {
 	g.Expect(get(&appsv1.Deployment{}, foreign.Name, "app")()).To(Satisfy(apierrors.IsNotFound))
 
 	// Deleting the tenant must not delete a namespace it never owned.
+	allowDelete(t, "tg1")
 	tenant := &saasv1alpha1.Tenant{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tg1"}, tenant)).To(Succeed())
 	g.Expect(k8s.Delete(ctx, tenant)).To(Succeed())
@@ -305,6 +306,7 @@ func TestDeletingTenantDeletesNamespaceThenReleases(t *testing.T) {
 	ns := controllers.NamespaceName("th1")
 	g.Eventually(get(&appsv1.Deployment{}, ns, "app"), timeout, interval).Should(Succeed())
 
+	allowDelete(t, "th1")
 	tenant := &saasv1alpha1.Tenant{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "th1"}, tenant)).To(Succeed())
 	g.Expect(k8s.Delete(ctx, tenant)).To(Succeed())

@@ -19,9 +19,11 @@ import (
 const tenantCRDName = "tenants.saas.cloudmarket.dev"
 
 // reconcileDelete runs when a Tenant is deleted: it deletes the tenant's namespace explicitly,
-// waits until it is gone, then releases the Tenant. When the Tenant is going away only because
-// its CRD is being deleted, the namespace and its data are left alone: uninstalling the operator
-// must never destroy tenant data.
+// waits until it is gone, then releases the Tenant. The namespace and its data are left alone
+// when the Tenant is going away only because its CRD is being deleted (uninstalling the operator
+// must never destroy tenant data), when the namespace is retained, and when the Product's destroy
+// policy is Retain (or the Product is gone, so the policy is unknown): the namespace is then
+// labelled retained and kept.
 func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	t := s.tenant
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.NamespaceFinalizer) {
@@ -55,6 +57,18 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope) 
 		return ctrl.Result{}, r.releaseFinalizer(ctx, t)
 	}
 
+	if ns.DeletionTimestamp.IsZero() && r.keepNamespaceOnDelete(ctx, t, ns) {
+		if ns.Labels[saasv1alpha1.RetainedLabel] != "true" {
+			if err := r.retainNamespace(ctx, t, ns, nil); err != nil {
+				return ctrl.Result{}, fmt.Errorf("retain namespace: %w", err)
+			}
+		}
+		log.Info("Keeping the retained tenant namespace", "namespace", ns.Name)
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.EventDataOrphaned, "Delete",
+			"Namespace %s is retained and was left in place, labelled %s=true", ns.Name, saasv1alpha1.RetainedLabel)
+		return ctrl.Result{}, r.releaseFinalizer(ctx, t)
+	}
+
 	if ns.DeletionTimestamp.IsZero() {
 		log.Info("Deleting tenant namespace", "namespace", ns.Name)
 		if err := r.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
@@ -66,6 +80,19 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope) 
 	// The namespace watch brings the tenant back when the namespace is gone; the requeue is a
 	// safety net for a missed event.
 	return ctrl.Result{RequeueAfter: namespaceWaitInterval}, nil
+}
+
+// keepNamespaceOnDelete is true when a deleted Tenant's namespace must outlive it: it is
+// retained, or the destroy policy is Retain.
+func (r *TenantReconciler) keepNamespaceOnDelete(ctx context.Context, t *saasv1alpha1.Tenant, ns *corev1.Namespace) bool {
+	if ns.Labels[saasv1alpha1.RetainedLabel] == "true" {
+		return true
+	}
+	product := &saasv1alpha1.Product{}
+	if err := r.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, product); err != nil {
+		return destroyPolicy(nil) == saasv1alpha1.DestroyPolicyRetain
+	}
+	return destroyPolicy(product) == saasv1alpha1.DestroyPolicyRetain
 }
 
 // releaseFinalizer removes the operator's finalizer so the Tenant can go.

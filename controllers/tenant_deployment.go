@@ -37,9 +37,10 @@ func planResources(p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) corev1.Reso
 }
 
 // desiredReplicas is the plan's replica count while the tenant is active, and 0 otherwise.
-// Suspension keeps the Deployment (and so the data it mounts) and only stops its pods.
-func desiredReplicas(t *saasv1alpha1.Tenant, plan *saasv1alpha1.Plan) int32 {
-	if t.Spec.State != saasv1alpha1.TenantStateActive && t.Spec.State != "" {
+// Suspension keeps the Deployment (and so the data it mounts) and only stops its pods; resuming
+// restores the plan's count.
+func desiredReplicas(state saasv1alpha1.TenantState, plan *saasv1alpha1.Plan) int32 {
+	if state != saasv1alpha1.TenantStateActive {
 		return 0
 	}
 	return ptr.Deref(plan.Replicas, 1)
@@ -70,7 +71,7 @@ func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.
 
 // desiredDeployment returns the tenant's app: the product's container, sized by the plan, under
 // the Pod Security restricted profile.
-func desiredDeployment(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv1ac.DeploymentApplyConfiguration {
+func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv1ac.DeploymentApplyConfiguration {
 	app := p.Spec.App
 	res := planResources(p, plan)
 	resources := corev1ac.ResourceRequirements()
@@ -111,8 +112,14 @@ func desiredDeployment(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *sa
 	return appsv1ac.Deployment(appName, NamespaceName(t.Name)).
 		WithLabels(tenantLabels(t)).
 		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(desiredReplicas(t, plan)).
+			WithReplicas(desiredReplicas(state, plan)).
 			WithRevisionHistoryLimit(revisionHistoryLimit).
+			// A plan change rolls the app one new pod at a time, never below the plan's count.
+			WithStrategy(appsv1ac.DeploymentStrategy().
+				WithType(appsv1.RollingUpdateDeploymentStrategyType).
+				WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+					WithMaxUnavailable(intstr.FromInt32(0)).
+					WithMaxSurge(intstr.FromInt32(1)))).
 			WithSelector(metav1Selector(selectorLabels(t))).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(selectorLabels(t)).
@@ -129,7 +136,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *sa
 func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {
 	s.deployment = &appsv1.Deployment{}
 	return applyChild(ctx, r.Client, client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName},
-		s.deployment, desiredDeployment(s.tenant, s.product, s.plan), appsv1ac.ExtractDeployment)
+		s.deployment, desiredDeployment(s.tenant, s.life.state, s.product, s.plan), appsv1ac.ExtractDeployment)
 }
 
 // convert turns an API struct into the apply configuration of the same shape. Both share one

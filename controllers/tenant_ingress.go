@@ -11,13 +11,22 @@ import (
 )
 
 // desiredIngress returns the public route to the tenant's app, or nil when the product exposes
-// none.
-func desiredIngress(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product) *networkingv1ac.IngressApplyConfiguration {
+// none. While the tenant is suspended the route leads to the suspended page instead, when one is
+// configured.
+func desiredIngress(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, suspended bool, page SuspendedPage) *networkingv1ac.IngressApplyConfiguration {
 	e := p.Spec.Exposure
 	if e == nil {
 		return nil
 	}
 	host := e.Host(t.Name)
+	backend := networkingv1ac.IngressServiceBackend().
+		WithName(appName).
+		WithPort(networkingv1ac.ServiceBackendPort().WithName(appPortName))
+	if suspended && page.Host != "" {
+		backend = networkingv1ac.IngressServiceBackend().
+			WithName(suspendedPageName).
+			WithPort(networkingv1ac.ServiceBackendPort().WithNumber(page.Port))
+	}
 	spec := networkingv1ac.IngressSpec().
 		WithRules(networkingv1ac.IngressRule().
 			WithHost(host).
@@ -25,10 +34,7 @@ func desiredIngress(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product) *networking
 				WithPaths(networkingv1ac.HTTPIngressPath().
 					WithPath("/").
 					WithPathType(networkingv1.PathTypePrefix).
-					WithBackend(networkingv1ac.IngressBackend().
-						WithService(networkingv1ac.IngressServiceBackend().
-							WithName(appName).
-							WithPort(networkingv1ac.ServiceBackendPort().WithName(appPortName)))))))
+					WithBackend(networkingv1ac.IngressBackend().WithService(backend)))))
 	if e.IngressClassName != nil {
 		spec.WithIngressClassName(*e.IngressClassName)
 	}
@@ -46,7 +52,7 @@ func desiredIngress(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product) *networking
 
 func (r *TenantReconciler) reconcileIngress(ctx context.Context, s *tenantScope) error {
 	key := client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName}
-	desired := desiredIngress(s.tenant, s.product)
+	desired := desiredIngress(s.tenant, s.product, s.life.state == saasv1alpha1.TenantStateSuspended, r.SuspendedPage)
 	if desired == nil {
 		return deleteChild(ctx, r.Client, key, &networkingv1.Ingress{})
 	}

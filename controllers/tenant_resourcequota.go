@@ -26,5 +26,6 @@ func (r *TenantReconciler) reconcileResourceQuota(ctx context.Context, s *tenant
 	if desired == nil {
 		return deleteChild(ctx, r.Client, key, &corev1.ResourceQuota{})
 	}
-	return applyChild(ctx, r.Client, key, &corev1.ResourceQuota{}, desired, corev1ac.ExtractResourceQuota)
+	s.quota = &corev1.ResourceQuota{}
+	return applyChild(ctx, r.Client, key, s.quota, desired, corev1ac.ExtractResourceQuota)
 }

@@ -35,3 +35,30 @@ func (r *TenantReconciler) reconcileService(ctx context.Context, s *tenantScope)
 func metav1Selector(labels map[string]string) *metav1ac.LabelSelectorApplyConfiguration {
 	return metav1ac.LabelSelector().WithMatchLabels(labels)
 }
+
+// desiredSuspendedPage returns the ExternalName Service a suspended tenant's Ingress leads to: the
+// operator's front door, which answers the "instance expired" page for the tenant's host. Nil
+// when the tenant runs, exposes nothing, or no page is configured.
+func desiredSuspendedPage(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, suspended bool, page SuspendedPage) *corev1ac.ServiceApplyConfiguration {
+	if !suspended || p.Spec.Exposure == nil || page.Host == "" {
+		return nil
+	}
+	return corev1ac.Service(suspendedPageName, NamespaceName(t.Name)).
+		WithLabels(tenantLabels(t)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(corev1.ServiceTypeExternalName).
+			WithExternalName(page.Host).
+			WithPorts(corev1ac.ServicePort().
+				WithName(appPortName).
+				WithProtocol(corev1.ProtocolTCP).
+				WithPort(page.Port)))
+}
+
+func (r *TenantReconciler) reconcileSuspendedPage(ctx context.Context, s *tenantScope) error {
+	key := client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: suspendedPageName}
+	desired := desiredSuspendedPage(s.tenant, s.product, s.life.state == saasv1alpha1.TenantStateSuspended, r.SuspendedPage)
+	if desired == nil {
+		return deleteChild(ctx, r.Client, key, &corev1.Service{})
+	}
+	return applyChild(ctx, r.Client, key, &corev1.Service{}, desired, corev1ac.ExtractService)
+}

@@ -3,6 +3,10 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,30 +25,147 @@ func computeStatus(s *tenantScope, passSucceeded bool) {
 		c.ObservedGeneration = t.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
+	now := metav1.NewTime(s.now)
 
-	if !t.DeletionTimestamp.IsZero() {
+	switch {
+	case !t.DeletionTimestamp.IsZero():
 		st.Phase = saasv1alpha1.TenantPhaseTerminating
 		set(metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
 			Reason: saasv1alpha1.DeletingReason, Message: "The tenant is being deleted"})
 		return
+	case s.destroy != nil:
+		computeDestroyedStatus(s, set, now)
+	default:
+		computeRunningStatus(s, set, now)
 	}
+	if passSucceeded {
+		st.ObservedGeneration = t.Generation
+	}
+}
 
+// computeRunningStatus fills the status of a tenant that is not destroyed.
+func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1.Time) {
+	t := s.tenant
+	st := &t.Status
 	set(planResolvedCondition(s))
 	if s.resolveReason == "" {
 		st.Plan = t.Spec.Plan
 		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
+		st.SuspendAt = timePtr(s.life.suspendAt)
 		if s.namespaceApplied() {
 			st.Namespace = NamespaceName(t.Name)
+		}
+		set(suspendedCondition(s))
+		if c := withinQuotaCondition(s); c != nil {
+			set(*c)
+		} else {
+			meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.WithinQuotaCondition)
+		}
+		switch s.life.state {
+		case saasv1alpha1.TenantStateSuspended:
+			if st.SuspendedAt == nil {
+				st.SuspendedAt = &now
+			}
+		default:
+			st.SuspendedAt = nil
 		}
 	}
 	set(resourcesReadyCondition(s))
 	set(availableCondition(s))
-	set(readyCondition(s.tenant))
+	set(readyCondition(s.tenant, s.life.state))
 	st.Phase = phase(s)
-	if passSucceeded {
-		st.ObservedGeneration = t.Generation
+	if st.Phase == saasv1alpha1.TenantPhaseActive && st.ProvisionedAt == nil {
+		st.ProvisionedAt = &now
 	}
+}
+
+// computeDestroyedStatus fills the status of a tenant being, or already, reclaimed. Only the
+// conditions that still mean something are kept.
+func computeDestroyedStatus(s *tenantScope, set func(metav1.Condition), now metav1.Time) {
+	st := &s.tenant.Status
+	p := s.destroy
+	for _, typ := range []string{saasv1alpha1.AvailableCondition, saasv1alpha1.ResourcesReadyCondition,
+		saasv1alpha1.WithinQuotaCondition, saasv1alpha1.PlanResolvedCondition} {
+		meta.RemoveStatusCondition(&st.Conditions, typ)
+	}
+	if !p.done {
+		st.Phase = saasv1alpha1.TenantPhaseDestroying
+		set(metav1.Condition{Type: saasv1alpha1.DestroyedCondition, Status: metav1.ConditionFalse,
+			Reason: saasv1alpha1.DestroyingReason, Message: p.message})
+		set(metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
+			Reason: saasv1alpha1.DestroyingReason, Message: p.message})
+		return
+	}
+	st.Phase = saasv1alpha1.TenantPhaseDestroyed
+	if st.DestroyedAt == nil {
+		st.DestroyedAt = &metav1.Time{Time: now.Truncate(time.Second)}
+	}
+	st.SuspendedAt = nil
+	st.SuspendAt = nil
+	st.RetainedUntil = timePtr(p.retainedUntil)
+	st.RemoveAt = timePtr(p.removeAt)
+	set(metav1.Condition{Type: saasv1alpha1.SuspendedCondition, Status: metav1.ConditionFalse,
+		Reason: saasv1alpha1.DestroyedReason, Message: "The tenant is destroyed"})
+	set(metav1.Condition{Type: saasv1alpha1.DestroyedCondition, Status: metav1.ConditionTrue,
+		Reason: p.reason, Message: p.message})
+	set(metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionTrue,
+		Reason: saasv1alpha1.DestroyedReason, Message: fmt.Sprintf("The tenant is destroyed; the Tenant is removed at %s",
+			st.RemoveAt.UTC().Format(time.RFC3339))})
+}
+
+// suspendedCondition says whether, and why, the tenant is suspended, or when it will be.
+func suspendedCondition(s *tenantScope) metav1.Condition {
+	t := s.tenant
+	c := metav1.Condition{Type: saasv1alpha1.SuspendedCondition}
+	switch s.life.state {
+	case saasv1alpha1.TenantStateSuspended:
+		c.Status, c.Reason = metav1.ConditionTrue, s.life.suspendReason
+		if s.life.suspendReason == saasv1alpha1.ExpiredReason {
+			c.Message = fmt.Sprintf("Expired at %s and not renewed", t.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+			if g := s.life.suspendAt.Sub(t.Spec.ExpiresAt.Time); g > 0 {
+				c.Message += fmt.Sprintf(" within the %s grace period", g)
+			}
+		} else {
+			c.Message = "Suspended on request (spec.state is Suspended)"
+		}
+		c.Message += "; the app is scaled to zero and its data kept"
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.RunningReason
+		if s.life.suspendAt != nil {
+			c.Message = "Suspends at " + s.life.suspendAt.UTC().Format(time.RFC3339) + " unless renewed"
+		} else {
+			c.Message = "The tenant has no expiry"
+		}
+	}
+	return c
+}
+
+// withinQuotaCondition compares the namespace's usage with the plan's quota, nil when the plan
+// sets no quota.
+func withinQuotaCondition(s *tenantScope) *metav1.Condition {
+	if len(s.plan.Quota) == 0 || s.quota == nil || s.quota.UID == "" {
+		return nil
+	}
+	c := &metav1.Condition{Type: saasv1alpha1.WithinQuotaCondition}
+	if s.quota.Status.Used == nil {
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, saasv1alpha1.QuotaPendingReason, "The quota's usage is not computed yet"
+		return c
+	}
+	var over []string
+	for _, name := range slices.Sorted(maps.Keys(s.plan.Quota)) {
+		hard := s.plan.Quota[name]
+		if used, ok := s.quota.Status.Used[name]; ok && used.Cmp(hard) > 0 {
+			over = append(over, fmt.Sprintf("%s: %s used, plan %q allows %s", name, used.String(), s.plan.Name, hard.String()))
+		}
+	}
+	if len(over) > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.QuotaExceededReason
+		c.Message = strings.Join(over, "; ") + ". Running pods keep running; new ones beyond the quota are refused"
+		return c
+	}
+	c.Status, c.Reason, c.Message = metav1.ConditionTrue, saasv1alpha1.WithinQuotaReason, fmt.Sprintf("Usage is within the quota of plan %q", s.plan.Name)
+	return c
 }
 
 // namespaceApplied is true when the pass got past the namespace.
@@ -89,9 +210,9 @@ func availableCondition(s *tenantScope) metav1.Condition {
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, saasv1alpha1.WaitingForPlanReason, s.resolveMessage
 	case d == nil || d.UID == "":
 		c.Reason, c.Message = saasv1alpha1.DeploymentProgressingReason, "The app Deployment does not exist yet"
-	case desiredReplicas(s.tenant, s.plan) == 0:
+	case desiredReplicas(s.life.state, s.plan) == 0:
 		c.Reason = saasv1alpha1.ScaledToZeroReason
-		c.Message = fmt.Sprintf("The tenant is %s; its app runs %d pods", s.tenant.Spec.State, d.Status.Replicas)
+		c.Message = fmt.Sprintf("The tenant is %s; its app runs %d pods", s.life.state, d.Status.Replicas)
 	case deploymentAvailable(d):
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, saasv1alpha1.DeploymentAvailableReason,
 			fmt.Sprintf("%d of %d pods available", d.Status.AvailableReplicas, d.Status.Replicas)
@@ -107,7 +228,7 @@ func availableCondition(s *tenantScope) metav1.Condition {
 
 // readyCondition summarises the others: the first that is not True makes Ready False. A
 // suspended tenant is Ready once its pods are gone.
-func readyCondition(t *saasv1alpha1.Tenant) metav1.Condition {
+func readyCondition(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState) metav1.Condition {
 	want := []string{saasv1alpha1.PlanResolvedCondition, saasv1alpha1.ResourcesReadyCondition, saasv1alpha1.AvailableCondition}
 	for _, typ := range want {
 		c := meta.FindStatusCondition(t.Status.Conditions, typ)
@@ -123,7 +244,7 @@ func readyCondition(t *saasv1alpha1.Tenant) metav1.Condition {
 		}
 	}
 	return metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionTrue,
-		Reason: saasv1alpha1.ReadyReason, Message: fmt.Sprintf("The tenant is %s", t.Spec.State)}
+		Reason: saasv1alpha1.ReadyReason, Message: fmt.Sprintf("The tenant is %s", state)}
 }
 
 // phase derives the tenant's phase from this pass.
@@ -131,7 +252,7 @@ func phase(s *tenantScope) saasv1alpha1.TenantPhase {
 	switch {
 	case s.resolveReason != "":
 		return saasv1alpha1.TenantPhasePending
-	case desiredReplicas(s.tenant, s.plan) == 0 && s.namespaceApplied() && s.applyErr == nil:
+	case s.life.state == saasv1alpha1.TenantStateSuspended && s.namespaceApplied() && s.applyErr == nil:
 		return saasv1alpha1.TenantPhaseSuspended
 	case s.deployment != nil && deploymentAvailable(s.deployment):
 		return saasv1alpha1.TenantPhaseActive

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,8 @@ func TestComputeStatus(t *testing.T) {
 				Status: saasv1alpha1.TenantStatus{ObservedGeneration: 1}}
 			s := tc.scope
 			s.tenant = tenant
+			s.now = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+			s.life = decideLifecycle(tenant, s.product, s.now)
 			computeStatus(&s, tc.succeeded)
 			st := tenant.Status
 			if st.Phase != tc.phase {

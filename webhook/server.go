@@ -82,6 +82,9 @@ func PrepareCache(ctx context.Context, mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.ProductID} }); err != nil {
 		return fmt.Errorf("index products by productId: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantHostIndex, tenantHost); err != nil {
+		return fmt.Errorf("index tenants by host: %w", err)
+	}
 	// Start the Secret and Tenant informers with the manager rather than on the first callback.
 	for _, obj := range []client.Object{&corev1.Secret{}, &saasv1alpha1.Tenant{}} {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
@@ -101,6 +104,8 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("POST /tencent/{product}", t)
 	mux.Handle("POST /tencent", t)
+	// Everything else arrives through a suspended tenant's route.
+	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return &Server{opts: opts, handler: mux, log: log, receiver: t}
 }

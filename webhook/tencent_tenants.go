@@ -315,10 +315,7 @@ func (t *tencentReceiver) recordCall(ctx context.Context, log logr.Logger, tenan
 	current := tenant.DeepCopy()
 	err := retry.RetryOnConflict(callBackoff, func() error {
 		base := current.DeepCopy()
-		current.Status.History = append(current.Status.History, call)
-		if n := len(current.Status.History); n > saasv1alpha1.MaxHistory {
-			current.Status.History = slices.Clone(current.Status.History[n-saasv1alpha1.MaxHistory:])
-		}
+		current.Status.AppendHistory(call)
 		err := t.deps.Client.Status().Patch(ctx, current, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 		if apierrors.IsConflict(err) {
 			if getErr := t.deps.APIReader.Get(ctx, client.ObjectKeyFromObject(current), current); getErr != nil {
@@ -423,7 +420,7 @@ func modify(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string
 		t.Spec.State = saasv1alpha1.TenantStateActive
 		result += "; resumed"
 	}
-	return saasv1alpha1.EventPlanChanged, result, nil
+	return saasv1alpha1.EventPlanChangeRequested, result, nil
 }
 
 // expire suspends the tenant, unless a renewal already moved its expiry well ahead (then the

@@ -15,6 +15,19 @@ const (
 
 	// AvailableCondition is True when the tenant's app Deployment is Available.
 	AvailableCondition = "Available"
+
+	// SuspendedCondition is True while the tenant is suspended: its app scaled to zero, its
+	// route answering the "instance expired" page, its data kept. The reason says why.
+	SuspendedCondition = "Suspended"
+
+	// WithinQuotaCondition is False when the namespace uses more than the plan's quota allows,
+	// typically after a downgrade. The quota is applied anyway: running pods keep running, new
+	// ones beyond the quota are refused. It does not affect Ready.
+	WithinQuotaCondition = "WithinQuota"
+
+	// DestroyedCondition is True once the tenant has been reclaimed per the destroy policy;
+	// while False with reason Destroying, its message shows the progress.
+	DestroyedCondition = "Destroyed"
 )
 
 // Condition reasons. Stable CamelCase words that users and alerts can rely on.
@@ -48,6 +61,31 @@ const (
 	// ScaledToZeroReason: the tenant is suspended and runs no pods.
 	ScaledToZeroReason = "ScaledToZero"
 
+	// ExpiredReason: the tenant was suspended because its expiry (plus grace period) passed.
+	ExpiredReason = "Expired"
+	// SuspendRequestedReason: spec.state asks for suspension (marketplace expiry call or support).
+	SuspendRequestedReason = "SuspendRequested"
+	// RunningReason: the tenant is not suspended.
+	RunningReason = "Running"
+
+	// QuotaExceededReason: the namespace uses more than the plan's quota.
+	QuotaExceededReason = "QuotaExceeded"
+	// WithinQuotaReason: usage is within the plan's quota.
+	WithinQuotaReason = "WithinQuota"
+	// QuotaPendingReason: the quota's usage has not been computed yet.
+	QuotaPendingReason = "QuotaPending"
+
+	// DestroyingReason: the tenant is being reclaimed; the message shows the progress.
+	DestroyingReason = "Destroying"
+	// DestroyedReason: the tenant is destroyed (Ready and Suspended of a tombstone).
+	DestroyedReason = "Destroyed"
+	// NamespaceDeletedReason: destroyed under the Delete policy (or retention ended): the
+	// namespace and its data are gone.
+	NamespaceDeletedReason = "NamespaceDeleted"
+	// NamespaceRetainedReason: destroyed under the Retain policy: workloads and exposure are
+	// gone, the namespace and its volumes are kept and labelled retained.
+	NamespaceRetainedReason = "NamespaceRetained"
+
 	// NotReadyReason: Ready is False because one of the other conditions is; the message names it.
 	NotReadyReason = "NotReady"
 	// DeletingReason: the tenant is being deleted.
@@ -68,8 +106,24 @@ const (
 	EventPurchased = "Purchased"
 	// EventRenewed: a renewal moved the tenant's expiry.
 	EventRenewed = "Renewed"
-	// EventPlanChanged: the marketplace changed the tenant's plan (or converted a trial).
+	// EventPlanChangeRequested: the marketplace changed the tenant's plan (or converted a trial).
+	EventPlanChangeRequested = "PlanChangeRequested"
+	// EventPlanChanged: the objects of a tenant were re-sized to a new plan.
 	EventPlanChanged = "PlanChanged"
+	// EventSuspended: the tenant was suspended (expired, or asked to be).
+	EventSuspended = "Suspended"
+	// EventResumed: a suspended tenant runs again.
+	EventResumed = "Resumed"
+	// EventQuotaExceeded: the namespace uses more than the new plan's quota.
+	EventQuotaExceeded = "QuotaExceeded"
+	// EventDestroyed: the tenant was reclaimed per the destroy policy.
+	EventDestroyed = "Destroyed"
+	// EventRetentionEnded: a Retain-ed namespace reached retainFor and was deleted.
+	EventRetentionEnded = "RetentionEnded"
+	// EventTombstoneExpired: a destroyed Tenant reached the end of its tombstone and was deleted.
+	EventTombstoneExpired = "TombstoneExpired"
+	// EventSupportAction: a person changed the tenant with `kubectl tenant`.
+	EventSupportAction = "SupportAction"
 	// EventExpiryRequested: the marketplace reported the tenant expired; it is to be suspended.
 	EventExpiryRequested = "ExpiryRequested"
 	// EventDestroyRequested: the marketplace asked for the tenant to be destroyed.
@@ -102,6 +156,19 @@ const (
 	// <marketplace>/<productId>/<orderId>. Two orders whose derived names collide are told apart
 	// by it; it is never changed.
 	OriginAnnotation = "saas.cloudmarket.dev/origin"
+
+	// RetainedLabel marks a namespace (and its PersistentVolumeClaims) kept after its tenant was
+	// destroyed under the Retain policy. The operator never deletes a namespace with this label
+	// when its Tenant is deleted; see docs/lifecycle.md for restoring one.
+	RetainedLabel = "saas.cloudmarket.dev/retained"
+	// RetainedUntilAnnotation holds, on a retained namespace, when the operator deletes it
+	// (RFC 3339); absent when it is kept indefinitely.
+	RetainedUntilAnnotation = "saas.cloudmarket.dev/retained-until"
+
+	// AllowDeleteAnnotation, set to "true" on a Tenant that is not Destroyed, lets a person
+	// delete it past the deletion-safety admission policy. The destroy policy still applies to
+	// the namespace: Delete removes it, Retain keeps it.
+	AllowDeleteAnnotation = "saas.cloudmarket.dev/allow-delete"
 
 	// NamespaceFinalizer holds a Tenant until its namespace has been dealt with.
 	NamespaceFinalizer = "saas.cloudmarket.dev/namespace"

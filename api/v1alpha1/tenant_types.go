@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -18,7 +20,7 @@ const (
 )
 
 // TenantPhase is the observed stage of a tenant's life.
-// +kubebuilder:validation:Enum=Pending;Provisioning;Active;Suspended;Terminating;Destroyed
+// +kubebuilder:validation:Enum=Pending;Provisioning;Active;Suspended;Destroying;Destroyed;Terminating
 type TenantPhase string
 
 const (
@@ -30,10 +32,14 @@ const (
 	TenantPhaseActive TenantPhase = "Active"
 	// TenantPhaseSuspended: the app is scaled to zero, data kept.
 	TenantPhaseSuspended TenantPhase = "Suspended"
-	// TenantPhaseTerminating: the tenant's namespace is being deleted.
-	TenantPhaseTerminating TenantPhase = "Terminating"
-	// TenantPhaseDestroyed: the tenant was reclaimed; the object remains as a tombstone.
+	// TenantPhaseDestroying: the tenant is being reclaimed per the Product's destroy policy
+	// (workloads removed, then the namespace deleted or retained).
+	TenantPhaseDestroying TenantPhase = "Destroying"
+	// TenantPhaseDestroyed: the tenant was reclaimed; the object remains as a tombstone until
+	// status.removeAt, so late marketplace calls cannot bring it back.
 	TenantPhaseDestroyed TenantPhase = "Destroyed"
+	// TenantPhaseTerminating: the Tenant object itself is being deleted.
+	TenantPhaseTerminating TenantPhase = "Terminating"
 )
 
 // TenantSpec is one purchased instance of a Product.
@@ -138,6 +144,32 @@ type TenantStatus struct {
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 
+	// provisionedAt is when the tenant's app first became available.
+	// +optional
+	ProvisionedAt *metav1.Time `json:"provisionedAt,omitempty"`
+
+	// suspendAt is when the operator suspends the tenant by itself unless it is renewed:
+	// expiresAt plus the Product's grace period.
+	// +optional
+	SuspendAt *metav1.Time `json:"suspendAt,omitempty"`
+
+	// suspendedAt is when the tenant was last suspended; cleared when it resumes.
+	// +optional
+	SuspendedAt *metav1.Time `json:"suspendedAt,omitempty"`
+
+	// destroyedAt is when the tenant's reclamation finished (phase Destroyed).
+	// +optional
+	DestroyedAt *metav1.Time `json:"destroyedAt,omitempty"`
+
+	// retainedUntil is when the namespace kept by the Retain destroy policy is deleted. Unset
+	// while a Retain-ed namespace is kept indefinitely.
+	// +optional
+	RetainedUntil *metav1.Time `json:"retainedUntil,omitempty"`
+
+	// removeAt is when the operator deletes this destroyed Tenant (the end of its tombstone).
+	// +optional
+	RemoveAt *metav1.Time `json:"removeAt,omitempty"`
+
 	// plan is the plan whose sizing is applied to the tenant's objects.
 	// +optional
 	Plan string `json:"plan,omitempty"`
@@ -148,8 +180,9 @@ type TenantStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// history holds the marketplace calls applied to the tenant, oldest first; only the newest
-	// MaxHistory are kept. Written by the marketplace front door.
+	// history holds the marketplace calls and support actions applied to the tenant, oldest
+	// first; only the newest MaxHistory are kept. Written by the marketplace front door and by
+	// `kubectl tenant`.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
@@ -159,9 +192,10 @@ type TenantStatus struct {
 // MaxHistory is how many marketplace calls a Tenant's status keeps.
 const MaxHistory = 20
 
-// MarketplaceCall records one marketplace call applied to a tenant.
+// MarketplaceCall records one marketplace call (or support action) applied to a tenant.
 type MarketplaceCall struct {
-	// action is the marketplace action, e.g. createInstance.
+	// action is the marketplace action, e.g. createInstance, or a support action prefixed
+	// "support:", e.g. support:suspend.
 	// +required
 	// +kubebuilder:validation:MaxLength=64
 	Action string `json:"action"`
@@ -222,6 +256,14 @@ type TenantList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Tenant `json:"items"`
+}
+
+// AppendHistory adds a call to the status history, keeping the newest MaxHistory.
+func (s *TenantStatus) AppendHistory(call MarketplaceCall) {
+	s.History = append(s.History, call)
+	if n := len(s.History); n > MaxHistory {
+		s.History = slices.Clone(s.History[n-MaxHistory:])
+	}
 }
 
 func init() {

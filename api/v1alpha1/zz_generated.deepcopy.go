@@ -430,6 +430,30 @@ func (in *TenantStatus) DeepCopyInto(out *TenantStatus) {
 		in, out := &in.ExpiresAt, &out.ExpiresAt
 		*out = (*in).DeepCopy()
 	}
+	if in.ProvisionedAt != nil {
+		in, out := &in.ProvisionedAt, &out.ProvisionedAt
+		*out = (*in).DeepCopy()
+	}
+	if in.SuspendAt != nil {
+		in, out := &in.SuspendAt, &out.SuspendAt
+		*out = (*in).DeepCopy()
+	}
+	if in.SuspendedAt != nil {
+		in, out := &in.SuspendedAt, &out.SuspendedAt
+		*out = (*in).DeepCopy()
+	}
+	if in.DestroyedAt != nil {
+		in, out := &in.DestroyedAt, &out.DestroyedAt
+		*out = (*in).DeepCopy()
+	}
+	if in.RetainedUntil != nil {
+		in, out := &in.RetainedUntil, &out.RetainedUntil
+		*out = (*in).DeepCopy()
+	}
+	if in.RemoveAt != nil {
+		in, out := &in.RemoveAt, &out.RemoveAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))

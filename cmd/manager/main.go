@@ -43,10 +43,14 @@ func main() {
 	flag.DurationVar(&fd.Deadline, "callback-deadline", fd.Deadline,
 		"Time allowed to persist a callback's intent before answering failure so the marketplace retries (Tencent waits 5s).")
 	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")
+	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
+		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")
+	port := flag.Int("suspended-page-port", int(opts.SuspendedPage.Port), "Port of --suspended-page-host.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	opts.QPS = float32(*qps)
+	opts.SuspendedPage.Port = int32(*port)
 	loc, err := time.LoadLocation(*zone)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "--marketplace-timezone: %v\n", err)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,6 +57,13 @@ type Options struct {
 	Burst int
 	// FrontDoor configures the marketplace-facing HTTP server; an empty Addr disables it.
 	FrontDoor webhook.Options
+	// SuspendedPage is where suspended tenants' public routes lead: the front door's Service.
+	// An empty Host derives it from FrontDoor.Namespace; "-" disables the page (routes of
+	// suspended tenants are then left pointing at the stopped app).
+	SuspendedPage controllers.SuspendedPage
+	// Clock is the time source of lifecycle decisions and the front door; nil means the real
+	// clock. Tests inject a fake one.
+	Clock clock.PassiveClock
 	// SkipControllerNameValidation allows more than one manager in a process (tests only).
 	SkipControllerNameValidation bool
 }
@@ -75,7 +83,26 @@ func DefaultOptions() Options {
 			Deadline:  4 * time.Second,
 			Location:  chinaStandardTime,
 		},
+		SuspendedPage: controllers.SuspendedPage{Port: 80},
 	}
+}
+
+// frontDoorService is the name of the front door's Service in config/manager.
+const frontDoorService = "tenant-operator-frontdoor"
+
+// suspendedPage resolves the SuspendedPage option.
+func (o Options) suspendedPage() controllers.SuspendedPage {
+	page := o.SuspendedPage
+	switch page.Host {
+	case "-":
+		page.Host = ""
+	case "":
+		page.Host = frontDoorService + "." + o.FrontDoor.Namespace + ".svc.cluster.local"
+	}
+	if page.Port == 0 {
+		page.Port = 80
+	}
+	return page
 }
 
 // Scheme returns the scheme with the built-in types and this operator's API.
@@ -125,6 +152,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("tenant-operator"),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Clock:                   opts.Clock,
+		SuspendedPage:           opts.suspendedPage(),
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
@@ -134,6 +163,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Recorder:  mgr.GetEventRecorder("tenant-operator-frontdoor"),
+			Clock:     opts.Clock,
 		})
 		if err := frontDoor.SetupWithManager(ctx, mgr); err != nil {
 			return nil, fmt.Errorf("set up front door: %w", err)

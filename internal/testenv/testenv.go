@@ -13,7 +13,10 @@ import (
 	"sync"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -82,7 +85,50 @@ func Start() (*ControlPlane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
 	}
-	return &ControlPlane{Env: env, Config: cfg}, nil
+	cp := &ControlPlane{Env: env, Config: cfg}
+	if err := cp.installPolicies(filepath.Join(filepath.Dir(file), "..", "..", "config", "policy")); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return cp, nil
+}
+
+// installPolicies creates the admission policies the operator ships (config/policy), so tests
+// run under the same deletion safety as a real install.
+func (cp *ControlPlane) installPolicies(dir string) error {
+	c, err := client.New(cp.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			obj := &unstructured.Unstructured{}
+			if err := dec.Decode(&obj.Object); err == io.EOF {
+				break
+			} else if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			if len(obj.Object) == 0 {
+				continue
+			}
+			if err := c.Create(context.Background(), obj); err != nil {
+				return fmt.Errorf("install %s %s: %w", obj.GetKind(), obj.GetName(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Stop stops the control plane.
