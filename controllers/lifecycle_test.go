@@ -21,6 +21,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // poke makes the controller look at a tenant again after the test moved the clock: the real
@@ -221,15 +222,9 @@ func setQuotaUsage(t *testing.T, quota *corev1.ResourceQuota, used corev1.Resour
 // finalizeNamespace plays the namespace controller, which envtest does not run.
 func finalizeNamespace(t *testing.T, name string) {
 	t.Helper()
-	g := NewWithT(t)
-	ns := &corev1.Namespace{}
-	g.Eventually(func(g Gomega) {
-		g.Expect(get(ns, "", name)()).To(Succeed())
-		g.Expect(ns.DeletionTimestamp).NotTo(BeNil())
+	NewWithT(t).Eventually(func() error {
+		return testenv.FinalizeNamespace(context.Background(), k8sConfig, name)
 	}, timeout, interval).Should(Succeed())
-	ns.Spec.Finalizers = nil
-	_, err := clientset.CoreV1().Namespaces().Finalize(context.Background(), ns, metav1.UpdateOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
 }
 
 // Destroy under the Delete policy: the app goes, then the namespace; the Tenant stays as a

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +29,7 @@ import (
 var (
 	k8s       client.Client
 	clientset *kubernetes.Clientset
+	k8sConfig *rest.Config
 )
 
 // testClock is the manager's clock: lifecycle tests step it to cross expiry and tombstone
@@ -62,6 +62,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	k8sConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	if err == nil {
 		clientset, err = kubernetes.NewForConfig(cfg)
@@ -189,23 +190,8 @@ func condition(st saasv1alpha1.TenantStatus, typ string) metav1.Condition {
 // markDeploymentAvailable plays the deployment controller, which envtest does not run.
 func markDeploymentAvailable(t *testing.T, namespace string) {
 	t.Helper()
-	g := NewWithT(t)
-	d := &appsv1.Deployment{}
-	g.Eventually(get(d, namespace, "app"), timeout, interval).Should(Succeed())
-	g.Eventually(func() error {
-		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(d), d); err != nil {
-			return err
-		}
-		replicas := ptr.Deref(d.Spec.Replicas, 1)
-		d.Status = appsv1.DeploymentStatus{
-			ObservedGeneration: d.Generation,
-			Replicas:           replicas, ReadyReplicas: replicas, AvailableReplicas: replicas, UpdatedReplicas: replicas,
-			Conditions: []appsv1.DeploymentCondition{{
-				Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
-				LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
-			}},
-		}
-		return k8s.Status().Update(context.Background(), d)
+	NewWithT(t).Eventually(func() error {
+		return testenv.MarkDeploymentAvailable(context.Background(), k8s, namespace, "app")
 	}, timeout, interval).Should(Succeed())
 }
 

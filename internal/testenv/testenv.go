@@ -13,9 +13,14 @@ import (
 	"sync"
 
 	"go.uber.org/zap/zapcore"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -154,4 +159,43 @@ func (c *ControlPlane) RunManager(ctx context.Context, opts operator.Options) (f
 		}
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// MarkDeploymentAvailable plays the deployment controller, which envtest does not run: it
+// reports the Deployment's desired replicas as available. It returns the error for Eventually.
+func MarkDeploymentAvailable(ctx context.Context, c client.Client, namespace, name string) error {
+	d := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, d); err != nil {
+		return err
+	}
+	replicas := ptr.Deref(d.Spec.Replicas, 1)
+	now := metav1.Now()
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Replicas:           replicas, ReadyReplicas: replicas, AvailableReplicas: replicas, UpdatedReplicas: replicas,
+		Conditions: []appsv1.DeploymentCondition{{
+			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
+			LastUpdateTime: now, LastTransitionTime: now,
+		}},
+	}
+	return c.Status().Update(ctx, d)
+}
+
+// FinalizeNamespace plays the namespace controller, which envtest does not run: it completes
+// the deletion of a namespace whose deletion was requested. It returns the error for Eventually.
+func FinalizeNamespace(ctx context.Context, cfg *rest.Config, name string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if ns.DeletionTimestamp == nil {
+		return fmt.Errorf("namespace %s is not being deleted", name)
+	}
+	ns.Spec.Finalizers = nil
+	_, err = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+	return err
 }
