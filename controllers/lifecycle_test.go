@@ -366,3 +366,35 @@ func TestDeletionSafetyPolicy(t *testing.T) {
 	finalizeNamespace(t, controllers.NamespaceName("tlh1"))
 	g.Eventually(get(tenant, "", "tlh1"), timeout, interval).Should(Satisfy(apierrors.IsNotFound))
 }
+
+// A trial not converted is suspended at its end; converting it (paid plan and expiry, trial
+// cleared, as modifyInstance does) resumes it on the paid plan.
+func TestTrialExpiresThenConversionResumes(t *testing.T) {
+	g := NewWithT(t)
+	now := testClock.Now()
+	p := newProduct("notes-life-i")
+	tn := newTenant("tli1", p.Name, p.Spec.Trial.Plan)
+	tn.Spec.Trial = true
+	tn.Spec.ExpiresAt = &metav1.Time{Time: p.Spec.Trial.Duration.AddTo(now)}
+	create(t, p, tn)
+	ns := controllers.NamespaceName("tli1")
+	markDeploymentAvailable(t, ns)
+	g.Eventually(tenantStatus("tli1"), timeout, interval).Should(HaveField("Phase", saasv1alpha1.TenantPhaseActive))
+
+	testClock.SetTime(tn.Spec.ExpiresAt.Time)
+	poke(t, "tli1")
+	g.Eventually(tenantStatus("tli1"), timeout, interval).Should(HaveField("Phase", saasv1alpha1.TenantPhaseSuspended))
+
+	update(t, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "tli1"}}, func(tn *saasv1alpha1.Tenant) {
+		tn.Spec.Trial = false
+		tn.Spec.Plan = "高级版"
+		tn.Spec.ExpiresAt = &metav1.Time{Time: now.AddDate(1, 0, 0)}
+	})
+	g.Eventually(replicas(ns), timeout, interval).Should(Equal(int32(3)))
+	markDeploymentAvailable(t, ns)
+	g.Eventually(tenantStatus("tli1"), timeout, interval).Should(And(
+		HaveField("Phase", saasv1alpha1.TenantPhaseActive), HaveField("Plan", "高级版")))
+	g.Eventually(eventReasons("tli1"), timeout, interval).Should(ContainElements(
+		saasv1alpha1.EventSuspended, saasv1alpha1.EventResumed, saasv1alpha1.EventPlanChanged))
+	testClock.SetTime(time.Now())
+}
