@@ -9,6 +9,13 @@ TESTFLAGS ?=
 PROPERTY_SEED ?= 0
 FUZZTIME ?= 30s
 
+# Release version of the kubectl tenant plugin (krew wants a semantic version with a leading v).
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null || echo v0.0.0-dev)
+# Where the plugin archives of VERSION are published; the krew manifest points there.
+PLUGIN_BASE_URL ?= https://github.com/cloudmarket-dev/tenant-operator/releases/download/$(VERSION)
+# Platforms plugin-dist builds (os/arch); the krew template names the same ones.
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 SETUP_ENVTEST_VERSION ?= v0.25.1
@@ -81,8 +88,29 @@ bench: envtest ## Callback latency benchmark against a real API server (prints p
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/.
+build: build-plugin ## Build the manager binary and the kubectl tenant plugin into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
+
+.PHONY: build-plugin
+build-plugin: ## Build the kubectl tenant plugin into bin/kubectl-tenant (put it on PATH).
+	go build -o $(LOCALBIN)/kubectl-tenant ./cmd/kubectl-tenant
+
+.PHONY: plugin-dist
+plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manifest dist/krew-tenant.yaml (VERSION, PLUGIN_BASE_URL).
+	rm -rf dist/plugin && mkdir -p dist/plugin
+	for platform in $(PLUGIN_PLATFORMS); do \
+		os=$${platform%/*}; arch=$${platform#*/}; dir=dist/plugin/$${os}_$${arch}; \
+		mkdir -p $$dir; \
+		echo "building kubectl-tenant $(VERSION) for $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w' -o $$dir/kubectl-tenant ./cmd/kubectl-tenant; \
+		files=kubectl-tenant; \
+		if [ -f LICENSE ]; then cp LICENSE $$dir/; files="$$files LICENSE"; fi; \
+		tar -C $$dir -czf dist/kubectl-tenant_$${os}_$${arch}.tar.gz $$files; \
+	done
+	hack/krew-manifest.sh cmd/kubectl-tenant/krew.yaml dist $(VERSION) $(PLUGIN_BASE_URL) > dist/krew-tenant.yaml.tmp
+	mv dist/krew-tenant.yaml.tmp dist/krew-tenant.yaml
+	rm -rf dist/plugin
+	@echo "dist/krew-tenant.yaml: install with 'kubectl krew install --manifest dist/krew-tenant.yaml' once the archives are at $(PLUGIN_BASE_URL)"
 
 .PHONY: run
 run: envtest ## Run the operator against the current kubeconfig, or a local control plane when there is none.

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -32,5 +34,18 @@ func TestTenantName(t *testing.T) {
 	}
 	if TenantName(Origin("Tencent", "1001234", "20261127000002"), 0) == TenantName(origin, 0) {
 		t.Error("two orders share a name")
+	}
+}
+
+func TestTruncateKeepsUTF8(t *testing.T) {
+	s := "plan 基础版 → 高级版"
+	for n := 0; n <= len(s); n++ {
+		got := truncate(s, n)
+		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) {
+			t.Fatalf("truncate(%q, %d) = %q", s, n, got)
+		}
+	}
+	if got := truncate(s, 7); got != "plan " {
+		t.Errorf("truncate at a split character = %q, want %q", got, "plan ")
 	}
 }
