@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,74 @@ type ProductSpec struct {
 	// lifecycle holds the policies applied at expiry and destruction.
 	// +optional
 	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
+
+	// login configures free login (免登): how a buyer who clicks the login URL in the
+	// marketplace console is authenticated and handed to the tenant app. Omit for the defaults
+	// (mode Auto). See docs/login.md.
+	// +optional
+	Login *Login `json:"login,omitempty"`
+}
+
+// LoginMode is how buyers are authenticated on the login URL.
+// +kubebuilder:validation:Enum=Auto;OAuth;Link;Disabled
+type LoginMode string
+
+const (
+	// LoginModeAuto uses OAuth when the credentials Secret holds the Open Platform keys and the
+	// tenant has an openId, and Link otherwise.
+	LoginModeAuto LoginMode = "Auto"
+	// LoginModeOAuth authenticates the buyer with Tencent Cloud Open Platform OAuth and requires
+	// the account to be the tenant's buyer (its openId).
+	LoginModeOAuth LoginMode = "OAuth"
+	// LoginModeLink treats the login URL itself as the credential: it carries an unguessable
+	// per-tenant secret, revocable with `kubectl tenant rotate-login`.
+	LoginModeLink LoginMode = "Link"
+	// LoginModeDisabled offers no free login; the marketplace is given the app's URL instead.
+	LoginModeDisabled LoginMode = "Disabled"
+)
+
+// Login configures free login for a Product's tenants.
+type Login struct {
+	// mode is how buyers are authenticated. Defaults to Auto.
+	// +optional
+	// +kubebuilder:default=Auto
+	Mode LoginMode `json:"mode,omitempty"`
+
+	// appPath is the path of the tenant app that receives the buyer with the login token:
+	// <tenant url><appPath>?token=<JWT>. Defaults to /sso/login.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`
+	AppPath string `json:"appPath,omitempty"`
+
+	// tokenTTL is how long the token handed to the app is valid: 10s to 120s. Defaults to 60s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('120s')",message="tokenTTL must be between 10s and 120s"
+	TokenTTL *metav1.Duration `json:"tokenTTL,omitempty"`
+}
+
+// DefaultLoginAppPath is the app path of a Product that sets none.
+const DefaultLoginAppPath = "/sso/login"
+
+// DefaultLoginTokenTTL is the token lifetime of a Product that sets none.
+const DefaultLoginTokenTTL = 60 * time.Second
+
+// LoginSettings returns the Product's login settings with defaults filled in.
+func (p *Product) LoginSettings() Login {
+	l := Login{Mode: LoginModeAuto, AppPath: DefaultLoginAppPath, TokenTTL: &metav1.Duration{Duration: DefaultLoginTokenTTL}}
+	if p.Spec.Login == nil {
+		return l
+	}
+	if p.Spec.Login.Mode != "" {
+		l.Mode = p.Spec.Login.Mode
+	}
+	if p.Spec.Login.AppPath != "" {
+		l.AppPath = p.Spec.Login.AppPath
+	}
+	if p.Spec.Login.TokenTTL != nil {
+		l.TokenTTL = p.Spec.Login.TokenTTL
+	}
+	return l
 }
 
 // InfoRow is one name/value row shown to the buyer in the marketplace console.

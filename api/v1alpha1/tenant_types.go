@@ -75,6 +75,12 @@ type TenantSpec struct {
 	// +optional
 	Buyer Buyer `json:"buyer,omitempty"`
 
+	// loginGeneration numbers the tenant's login links (Link mode). Raising it, as
+	// `kubectl tenant rotate-login` does, revokes every earlier link.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LoginGeneration int32 `json:"loginGeneration,omitempty"`
+
 	// marketplace holds the marketplace's references to this instance.
 	// +optional
 	Marketplace MarketplaceReference `json:"marketplace,omitempty"`
@@ -136,9 +142,15 @@ type TenantStatus struct {
 	// +optional
 	URL string `json:"url,omitempty"`
 
-	// loginURL is the buyer's free-login address (returned to the marketplace as authUrl).
+	// loginURL is the buyer's free-login entry (returned to the marketplace as authUrl). In
+	// Link mode the link given to the marketplace also carries a secret, which is never stored
+	// here; `kubectl tenant login-url` derives it.
 	// +optional
 	LoginURL string `json:"loginURL,omitempty"`
+
+	// loginMode is the free-login mode in force: OAuth, Link or Disabled.
+	// +optional
+	LoginMode LoginMode `json:"loginMode,omitempty"`
 
 	// expiresAt is the expiry in force, copied from the spec once applied.
 	// +optional
