@@ -30,6 +30,10 @@ import (
 // tenantProductIndex indexes Tenants by spec.product, so a Product change reaches its tenants.
 const tenantProductIndex = "spec.product"
 
+// productCredentialsIndex indexes Products by their credentials Secret, so a change of the
+// Secret (Open Platform keys added) reaches the tenants whose login mode it decides.
+const productCredentialsIndex = "spec.credentialsSecretName"
+
 // namespaceWaitInterval is how often a pass that waits for a namespace to finish terminating is
 // repeated, in case its deletion event is missed.
 const namespaceWaitInterval = 5 * time.Second
@@ -49,6 +53,8 @@ type TenantReconciler struct {
 	Clock clock.PassiveClock
 	// SuspendedPage is where a suspended tenant's public route is sent.
 	SuspendedPage SuspendedPage
+	// Login configures free login.
+	Login LoginConfig
 }
 
 // SuspendedPage names the Service answering the "instance expired" page (the operator's front
@@ -79,6 +85,10 @@ type tenantScope struct {
 	// quota is the plan's ResourceQuota as last read from the cache, nil if none.
 	quota *corev1.ResourceQuota
 
+	// loginMode is the free-login mode in force, and loginPublicURL the front door's address.
+	loginMode      saasv1alpha1.LoginMode
+	loginPublicURL string
+
 	// now is the time this pass decides at.
 	now time.Time
 	// life is the lifecycle decision of this pass.
@@ -94,7 +104,7 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -145,6 +155,11 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if s.life.state == saasv1alpha1.TenantStateDestroyed {
 		return r.reconcileDestroy(ctx, s)
 	}
+	if s.resolveReason == "" {
+		if err := r.resolveLogin(ctx, s); err != nil {
+			return ctrl.Result{}, fmt.Errorf("resolve login: %w", err)
+		}
+	}
 	if s.resolveReason != "" {
 		// No retry helps: the Product watch brings the tenant back when the product or plan appears.
 		return ctrl.Result{}, nil
@@ -171,6 +186,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"resource quota", r.reconcileResourceQuota},
 		{"limit range", r.reconcileLimitRange},
 		{"network policy", r.reconcileNetworkPolicy},
+		{"login keys", r.reconcileLoginKeys},
 		{"deployment", r.reconcileDeployment},
 		{"service", r.reconcileService},
 		{"suspended page", r.reconcileSuspendedPage},
@@ -276,6 +292,10 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productCredentialsIndex,
+		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.CredentialsSecretName} }); err != nil {
+		return fmt.Errorf("index products by credentials Secret: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantProductIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Tenant).Spec.Product} }); err != nil {
 		return fmt.Errorf("index tenants by product: %w", err)
@@ -288,6 +308,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		For(&saasv1alpha1.Tenant{}).
 		Named("tenant").
 		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	for _, obj := range ManagedObjectTypes() {
 		b = b.Watches(obj, byLabel, managed)
@@ -301,6 +322,7 @@ func ManagedObjectTypes() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
+		&corev1.ConfigMap{},
 	}
 }
 
@@ -318,6 +340,37 @@ func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, o client.Object
 	var list saasv1alpha1.TenantList
 	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: o.GetName()}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list tenants of product", "product", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+	}
+	return reqs
+}
+
+// tenantsOfSecret maps a Secret in the operator's namespace to the tenants it concerns: every
+// tenant for the login keys, the tenants of the Products using it for a credentials Secret.
+func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetNamespace() != r.Login.Namespace || r.Login.PublicURL == "" {
+		return nil
+	}
+	var opts []client.ListOption
+	if o.GetName() != r.Login.KeysSecret {
+		var products saasv1alpha1.ProductList
+		if err := r.List(ctx, &products, client.MatchingFields{productCredentialsIndex: o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of Secret", "secret", o.GetName())
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range products.Items {
+			reqs = append(reqs, r.tenantsOfProduct(ctx, &products.Items[i])...)
+		}
+		return reqs
+	}
+	var list saasv1alpha1.TenantList
+	if err := r.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list tenants")
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -71,7 +71,7 @@ func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.
 
 // desiredDeployment returns the tenant's app: the product's container, sized by the plan, under
 // the Pod Security restricted profile.
-func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv1ac.DeploymentApplyConfiguration {
+func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan, loginURL string) *appsv1ac.DeploymentApplyConfiguration {
 	app := p.Spec.App
 	res := planResources(p, plan)
 	resources := corev1ac.ResourceRequirements()
@@ -99,6 +99,16 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 	for _, e := range appEnv(t, p, plan) {
 		container.WithEnv(convert[corev1ac.EnvVarApplyConfiguration](e))
 	}
+	pod := corev1ac.PodSpec()
+	if loginURL != "" {
+		// The app verifies login tokens offline with the public keys mounted here.
+		for _, e := range loginEnv(p, loginURL) {
+			container.WithEnv(convert[corev1ac.EnvVarApplyConfiguration](e))
+		}
+		container.WithVolumeMounts(corev1ac.VolumeMount().WithName(loginVolume).WithMountPath(loginMountPath).WithReadOnly(true))
+		pod.WithVolumes(corev1ac.Volume().WithName(loginVolume).WithConfigMap(
+			corev1ac.ConfigMapVolumeSource().WithName(loginConfigMapName).WithOptional(true)))
+	}
 	if app.ReadinessProbe != nil {
 		container.WithReadinessProbe(convert[corev1ac.ProbeApplyConfiguration](*app.ReadinessProbe))
 	} else {
@@ -124,7 +134,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(selectorLabels(t)).
 				WithLabels(map[string]string{saasv1alpha1.ProductLabel: t.Spec.Product}).
-				WithSpec(corev1ac.PodSpec().
+				WithSpec(pod.
 					WithServiceAccountName(appName).
 					WithAutomountServiceAccountToken(false).
 					WithSecurityContext(corev1ac.PodSecurityContext().
@@ -136,7 +146,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {
 	s.deployment = &appsv1.Deployment{}
 	return applyChild(ctx, r.Client, client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName},
-		s.deployment, desiredDeployment(s.tenant, s.life.state, s.product, s.plan), appsv1ac.ExtractDeployment)
+		s.deployment, desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s)), appsv1ac.ExtractDeployment)
 }
 
 // convert turns an API struct into the apply configuration of the same shape. Both share one
@@ -152,4 +162,12 @@ func convert[AC any](v any) *AC {
 		panic(fmt.Sprintf("decode %T into %T: %v", v, ac, err))
 	}
 	return ac
+}
+
+// loginIssuer is the issuer of the tenant's login tokens, empty when it gets none.
+func (r *TenantReconciler) loginIssuer(s *tenantScope) string {
+	if !s.loginEnabled() {
+		return ""
+	}
+	return r.Login.PublicURL
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 )
 
 // computeStatus rebuilds the tenant's status from what this pass observed. observedGeneration
@@ -53,6 +54,11 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
 		st.SuspendAt = timePtr(s.life.suspendAt)
+		st.LoginMode = s.loginMode
+		st.LoginURL = ""
+		if s.loginEnabled() {
+			st.LoginURL = login.EntryURL(s.loginPublicURL, t.Name)
+		}
 		if s.namespaceApplied() {
 			st.Namespace = NamespaceName(t.Name)
 		}
@@ -103,6 +109,7 @@ func computeDestroyedStatus(s *tenantScope, set func(metav1.Condition), now meta
 	}
 	st.SuspendedAt = nil
 	st.SuspendAt = nil
+	st.LoginURL, st.LoginMode = "", ""
 	st.RetainedUntil = timePtr(p.retainedUntil)
 	st.RemoveAt = timePtr(p.removeAt)
 	set(metav1.Condition{Type: saasv1alpha1.SuspendedCondition, Status: metav1.ConditionFalse,

@@ -16,8 +16,13 @@ var (
 		Help:    "Time from a marketplace callback's arrival to its answer, by action.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"action"})
+
+	loginsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenant_operator_logins_total",
+		Help: "Free-login attempts, by mode (oauth, link) and result (success, or why it was refused: bad_link, bad_state, bad_signature, code_replayed, code_refused, exchange_failed, wrong_account, unknown_tenant, suspended, destroyed, not_ready, disabled, no_app, rate_limited, error).",
+	}, []string{"mode", "result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 )
 
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
@@ -39,6 +41,44 @@ type Options struct {
 	Deadline time.Duration
 	// Location is the zone of the marketplace's wall-clock times (instanceExpireTime).
 	Location *time.Location
+
+	// PublicURL is the front door's address as buyers' browsers reach it, e.g.
+	// https://market.example.com. Login URLs start with it; empty disables free login (the
+	// marketplace is then given each tenant's app URL).
+	PublicURL string
+	// AuthorizeURL is Tencent Cloud Open Platform's authorize page (DefaultAuthorizeURL).
+	AuthorizeURL string
+	// OpenAPIEndpoint is the Tencent Cloud API 3.0 endpoint for GetUserAccessToken
+	// (DefaultOpenAPIEndpoint); a scheme may be given, e.g. http://127.0.0.1:8090.
+	OpenAPIEndpoint string
+	// LoginKeysSecret names the Secret, in Namespace, holding the login keys; created with
+	// fresh keys when missing (login.DefaultKeysSecretName).
+	LoginKeysSecret string
+	// ClientIPHeader names a header carrying the client's address (e.g. X-Real-IP) when the
+	// front door is behind a proxy that sets it; rate limits are then per that address.
+	ClientIPHeader string
+}
+
+// LoginKeysSecretName is the name of the login keys Secret, defaulted.
+func (o Options) LoginKeysSecretName() string {
+	if o.LoginKeysSecret == "" {
+		return login.DefaultKeysSecretName
+	}
+	return o.LoginKeysSecret
+}
+
+func (o Options) authorizeURL() string {
+	if o.AuthorizeURL == "" {
+		return DefaultAuthorizeURL
+	}
+	return o.AuthorizeURL
+}
+
+func (o Options) openAPIEndpoint() string {
+	if o.OpenAPIEndpoint == "" {
+		return DefaultOpenAPIEndpoint
+	}
+	return o.OpenAPIEndpoint
 }
 
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;create;update;patch
@@ -51,6 +91,7 @@ type Options struct {
 // to the API server), so it does not need leader election.
 type Server struct {
 	opts     Options
+	deps     Dependencies
 	handler  http.Handler
 	log      logr.Logger
 	receiver *tencentReceiver
@@ -100,14 +141,36 @@ func NewServer(opts Options, deps Dependencies) *Server {
 		deps.Clock = clock.RealClock{}
 	}
 	log := ctrl.Log.WithName("frontdoor")
-	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log}
+	l := newLoginHandler(opts, deps, log)
+	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log, keys: l.keys}
 	mux := http.NewServeMux()
 	mux.Handle("POST /tencent/{product}", t)
 	mux.Handle("POST /tencent", t)
+	mux.HandleFunc("GET /login/callback", l.callback)
+	mux.HandleFunc("GET /login/{tenant}", l.entry)
+	mux.HandleFunc("GET /.well-known/jwks.json", l.jwks)
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, handler: mux, log: log, receiver: t}
+	return &Server{opts: opts, deps: deps, handler: mux, log: log, receiver: t}
+}
+
+// ensureLoginKeys creates the login keys Secret with fresh keys when it does not exist yet.
+// Replicas racing to create it agree on the one that won.
+func (s *Server) ensureLoginKeys(ctx context.Context) error {
+	key := client.ObjectKey{Namespace: s.opts.Namespace, Name: s.opts.LoginKeysSecretName()}
+	if err := s.deps.APIReader.Get(ctx, key, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	secret, err := login.NewKeysSecret(key.Namespace, key.Name, s.deps.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	s.log.Info("Created the login keys Secret", "secret", key.Name)
+	return nil
 }
 
 // Handler returns the server's HTTP handler (for tests that serve it themselves).
@@ -122,10 +185,14 @@ func (s *Server) Start(ctx context.Context) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      s.opts.Deadline + 5*time.Second,
+		WriteTimeout:      max(s.opts.Deadline+5*time.Second, 20*time.Second), // a login waits for Tencent's answer
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if err := s.ensureLoginKeys(ctx); err != nil {
+		// Delivery works without them; logins answer an error page until the Secret exists.
+		s.log.Error(err, "Cannot create the login keys Secret; free login fails until it exists", "secret", s.opts.LoginKeysSecretName())
 	}
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {

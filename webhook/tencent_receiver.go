@@ -52,6 +52,8 @@ type tencentReceiver struct {
 	deps   Dependencies
 	replay *replayGuard
 	log    logr.Logger
+	// keys reads the login keys (link secrets for authUrl).
+	keys *keyCache
 	// records tracks history writes still running after their answer, so shutdown can wait.
 	records sync.WaitGroup
 }

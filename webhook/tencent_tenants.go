@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -62,7 +63,7 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 		cached := &saasv1alpha1.Tenant{}
 		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, cached); err == nil && cached.Annotations[saasv1alpha1.OriginAnnotation] == origin {
 			t.recordIgnored(cached, req, "repeated: answered the existing instance")
-			return createAnswer(p, cached), nil
+			return t.createAnswer(ctx, p, cached)
 		}
 
 		tenant := desired.DeepCopy()
@@ -76,7 +77,7 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 		if err == nil {
 			log.Info("Created tenant for order", "tenant", name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
 			t.recordCallAsync(log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
-			return createAnswer(p, tenant), nil
+			return t.createAnswer(ctx, p, tenant)
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create tenant: %w", err)
@@ -89,7 +90,7 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 		}
 		if existing.Annotations[saasv1alpha1.OriginAnnotation] == origin {
 			t.recordIgnored(existing, req, "repeated: answered the existing instance")
-			return createAnswer(p, existing), nil
+			return t.createAnswer(ctx, p, existing)
 		}
 		log.Info("Derived tenant name belongs to another order; trying the next", "name", name, "attempt", attempt)
 	}
@@ -179,28 +180,50 @@ func describeCreate(t *saasv1alpha1.Tenant) string {
 }
 
 // createAnswer is the createInstance answer for a tenant.
-func createAnswer(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) tencent.CreateResponse {
-	url := p.Spec.Exposure.URL(t.Name)
-	login := loginURL(p, t)
-	resp := tencent.CreateResponse{SignID: t.Name}
+func (t *tencentReceiver) createAnswer(ctx context.Context, p *saasv1alpha1.Product, tenant *saasv1alpha1.Tenant) (any, error) {
+	url := p.Spec.Exposure.URL(tenant.Name)
+	login, err := t.authURL(ctx, p, tenant)
+	if err != nil {
+		return nil, err
+	}
+	resp := tencent.CreateResponse{SignID: tenant.Name}
 	if url != "" || login != "" {
 		resp.AppInfo = &tencent.AppInfo{Website: url, AuthURL: login}
 	}
-	placeholders := strings.NewReplacer("{tenant}", t.Name, "{url}", url)
+	placeholders := strings.NewReplacer("{tenant}", tenant.Name, "{url}", url)
 	for _, row := range p.Spec.AdditionalInfo {
 		value := placeholders.Replace(row.Value)
 		resp.AdditionalInfo = append(resp.AdditionalInfo, tencent.InfoRow{Name: row.Name, Value: value})
 	}
-	return resp
+	return resp, nil
 }
 
-// loginURL is the buyer's free-login address: the tenant's own once the controller published
-// one, its app URL until then.
-func loginURL(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) string {
-	if t.Status.LoginURL != "" {
-		return t.Status.LoginURL
+// authURL is the buyer's free-login address given to the marketplace: the front door's login
+// entry (in Link mode with the tenant's link secret, which is derived, never stored), or the
+// app's URL when free login is off. Every delivery of an order answers the same address.
+func (t *tencentReceiver) authURL(ctx context.Context, p *saasv1alpha1.Product, tenant *saasv1alpha1.Tenant) (string, error) {
+	if t.opts.PublicURL == "" {
+		return p.Spec.Exposure.URL(tenant.Name), nil
 	}
-	return p.Spec.Exposure.URL(t.Name)
+	var creds *corev1.Secret
+	if p.Spec.CredentialsSecretName != "" {
+		creds = &corev1.Secret{}
+		if err := t.deps.Client.Get(ctx, client.ObjectKey{Namespace: t.opts.Namespace, Name: p.Spec.CredentialsSecretName}, creds); err != nil {
+			creds = nil
+		}
+	}
+	switch login.Mode(p, creds, tenant) {
+	case saasv1alpha1.LoginModeOAuth:
+		return login.EntryURL(t.opts.PublicURL, tenant.Name), nil
+	case saasv1alpha1.LoginModeLink:
+		keys, err := t.keys.get(ctx)
+		if err != nil {
+			return "", fmt.Errorf("login keys: %w", err)
+		}
+		return login.LinkURL(t.opts.PublicURL, tenant.Name, keys.LinkSecret(tenant.Name, tenant.Spec.LoginGeneration)), nil
+	default:
+		return p.Spec.Exposure.URL(tenant.Name), nil
+	}
 }
 
 // storeContact keeps the buyer's contact details in a Secret in the operator's namespace and
@@ -271,8 +294,14 @@ func (t *tencentReceiver) lifecycleCall(ctx context.Context, log logr.Logger, p 
 		t.recordIgnored(tenant, req, result)
 	}
 	answer := tencent.OK()
-	if login := loginURL(p, tenant); req.Action == tencent.ActionModify && login != "" {
-		answer.AppInfo = &tencent.AppInfo{AuthURL: login}
+	if req.Action == tencent.ActionModify {
+		login, err := t.authURL(ctx, p, tenant)
+		if err != nil {
+			return nil, err
+		}
+		if login != "" {
+			answer.AppInfo = &tencent.AppInfo{AuthURL: login}
+		}
 	}
 	return answer, nil
 }

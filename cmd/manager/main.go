@@ -11,7 +11,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
 func main() {
@@ -42,6 +44,15 @@ func main() {
 		"How far a callback's timestamp may lie from now, either way.")
 	flag.DurationVar(&fd.Deadline, "callback-deadline", fd.Deadline,
 		"Time allowed to persist a callback's intent before answering failure so the marketplace retries (Tencent waits 5s).")
+	flag.StringVar(&fd.PublicURL, "frontdoor-public-url", "",
+		"The front door's address as buyers' browsers reach it (e.g. https://market.example.com); login URLs start with it. Empty disables free login.")
+	flag.StringVar(&fd.AuthorizeURL, "tencent-authorize-url", webhook.DefaultAuthorizeURL, "Tencent Cloud Open Platform's OAuth authorize page.")
+	flag.StringVar(&fd.OpenAPIEndpoint, "tencent-open-api-endpoint", webhook.DefaultOpenAPIEndpoint,
+		"Tencent Cloud API 3.0 endpoint for GetUserAccessToken; a scheme may be given (http://host:port for a simulator).")
+	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,
+		"Secret in --namespace holding the login token signing keys, link key and state key (created when missing).")
+	flag.StringVar(&fd.ClientIPHeader, "client-ip-header", "",
+		"Header carrying the client's address when the front door is behind a proxy that sets it (e.g. X-Real-IP); rate limits are per that address.")
 	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")
 	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
 		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")

@@ -154,6 +154,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		Clock:                   opts.Clock,
 		SuspendedPage:           opts.suspendedPage(),
+		Login: controllers.LoginConfig{
+			PublicURL:  opts.FrontDoor.PublicURL,
+			Namespace:  opts.FrontDoor.Namespace,
+			KeysSecret: opts.FrontDoor.LoginKeysSecretName(),
+		},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}

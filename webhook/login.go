@@ -1,0 +1,374 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
+)
+
+// Free login (免登): GET /login/<tenant> is each tenant's status.loginURL and the authUrl given to
+// the marketplace. In OAuth mode it sends the buyer to Tencent Cloud Open Platform and back to
+// GET /login/callback; in Link mode the link itself is the credential. Either way the buyer ends
+// on the tenant app with a short-lived, single-use signed token. docs/login.md has the flows.
+
+const (
+	// stateLifetime bounds an OAuth round trip through Tencent's authorize page.
+	stateLifetime = 10 * time.Minute
+	// loginCookie carries the nonce the OAuth state is bound to (CSRF protection).
+	loginCookie = "tenant_login"
+	// usedCodeLifetime is how long an exchanged code is remembered: Tencent's codes live 6 minutes.
+	usedCodeLifetime = 7 * time.Minute
+)
+
+// loginHandler serves the login endpoints.
+type loginHandler struct {
+	opts    Options
+	deps    Dependencies
+	log     logr.Logger
+	keys    *keyCache
+	oauth   *openPlatformClient
+	used    *usedCodes
+	limiter *clientLimiter
+}
+
+func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHandler {
+	return &loginHandler{
+		opts: opts, deps: deps, log: log.WithName("login"),
+		keys:    &keyCache{reader: deps.Client, key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.LoginKeysSecretName()}},
+		oauth:   &openPlatformClient{endpoint: opts.openAPIEndpoint(), timeout: 8 * time.Second},
+		used:    &usedCodes{seen: map[string]time.Time{}},
+		limiter: newClientLimiter(time.Minute/30, 20, opts.ClientIPHeader),
+	}
+}
+
+// outcome ends a login attempt: a page, a metric and, for refusals, a log line. The log line
+// names the tenant and the reason, never a code, state, link secret or token.
+func (h *loginHandler) outcome(w http.ResponseWriter, r *http.Request, mode, result, tenant string, p page, err error) {
+	loginsTotal.WithLabelValues(mode, result).Inc()
+	if err != nil {
+		h.log.Info("Login refused", "tenant", tenant, "mode", mode, "reason", result, "error", err.Error())
+	} else {
+		h.log.Info("Login refused", "tenant", tenant, "mode", mode, "reason", result)
+	}
+	p.withTenant(tenant).render(w, r)
+}
+
+// tenantFor reads a tenant, its Product and the Product's credentials Secret from the cache.
+func (h *loginHandler) tenantFor(ctx context.Context, name string) (*saasv1alpha1.Tenant, *saasv1alpha1.Product, *corev1.Secret, error) {
+	t := &saasv1alpha1.Tenant{}
+	if err := h.deps.Client.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+		return nil, nil, nil, err
+	}
+	p := &saasv1alpha1.Product{}
+	if err := h.deps.Client.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, p); err != nil {
+		return t, nil, nil, err
+	}
+	var creds *corev1.Secret
+	if p.Spec.CredentialsSecretName != "" {
+		creds = &corev1.Secret{}
+		if err := h.deps.Client.Get(ctx, client.ObjectKey{Namespace: h.opts.Namespace, Name: p.Spec.CredentialsSecretName}, creds); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return t, p, nil, err
+			}
+			creds = nil
+		}
+	}
+	return t, p, creds, nil
+}
+
+// availability returns the page for a tenant that cannot be logged in to now, and its result.
+func availability(t *saasv1alpha1.Tenant) (page, string, bool) {
+	switch {
+	case t.Spec.State == saasv1alpha1.TenantStateDestroyed || !t.DeletionTimestamp.IsZero() ||
+		t.Status.Phase == saasv1alpha1.TenantPhaseDestroying || t.Status.Phase == saasv1alpha1.TenantPhaseDestroyed:
+		return pageDestroyed, "destroyed", false
+	case t.Status.Phase == saasv1alpha1.TenantPhaseSuspended:
+		return pageSuspended, "suspended", false
+	case t.Status.Phase != saasv1alpha1.TenantPhaseActive:
+		return pageNotReady, "not_ready", false
+	}
+	return page{}, "", true
+}
+
+// entry serves GET /login/{tenant}.
+func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("tenant")
+	if !h.limiter.allow(r, h.deps.Clock.Now()) {
+		h.outcome(w, r, "", "rate_limited", name, pageTooMany, nil)
+		return
+	}
+	t, p, creds, err := h.tenantFor(r.Context(), name)
+	switch {
+	case apierrors.IsNotFound(err):
+		h.outcome(w, r, "", "unknown_tenant", "", pageUnknownTenant, nil)
+		return
+	case err != nil:
+		h.outcome(w, r, "", "error", name, pageInternal, err)
+		return
+	}
+	mode := login.Mode(p, creds, t)
+	label := strings.ToLower(string(mode))
+	if pg, result, ok := availability(t); !ok {
+		h.outcome(w, r, label, result, name, pg, nil)
+		return
+	}
+	keys, err := h.keys.get(r.Context())
+	if err != nil {
+		h.outcome(w, r, label, "error", name, pageInternal, err)
+		return
+	}
+	switch mode {
+	case saasv1alpha1.LoginModeLink:
+		if !keys.CheckLinkSecret(t.Name, t.Spec.LoginGeneration, r.URL.Query().Get(login.LinkParam)) {
+			h.outcome(w, r, label, "bad_link", name, pageBadLink, nil)
+			return
+		}
+		h.finish(w, r, keys, t, p, "link", "")
+	case saasv1alpha1.LoginModeOAuth:
+		op, _ := login.OpenPlatformFrom(creds)
+		nonce := randomToken()
+		state, err := signState(keys.StateKey, loginState{Tenant: t.Name, Nonce: nonce, Expires: h.deps.Clock.Now().Add(stateLifetime).Unix()})
+		if err != nil {
+			h.outcome(w, r, label, "error", name, pageInternal, err)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: "/login/", MaxAge: int(stateLifetime / time.Second),
+			HttpOnly: true, Secure: strings.HasPrefix(h.opts.PublicURL, "https://"), SameSite: http.SameSiteLaxMode})
+		q := url.Values{"scope": {"login"}, "app_id": {op.AppID}, "redirect_url": {login.CallbackURL(h.opts.PublicURL)}, "state": {state}}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, h.opts.authorizeURL()+"?"+q.Encode(), http.StatusFound)
+	default:
+		h.outcome(w, r, label, "disabled", name, pageLoginDisabled, nil)
+	}
+}
+
+// callback serves GET /login/callback, where Tencent sends the buyer back with a code.
+func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
+	const label = "oauth"
+	now := h.deps.Clock.Now()
+	if !h.limiter.allow(r, now) {
+		h.outcome(w, r, label, "rate_limited", "", pageTooMany, nil)
+		return
+	}
+	q := r.URL.Query()
+	keys, err := h.keys.get(r.Context())
+	if err != nil {
+		h.outcome(w, r, label, "error", "", pageInternal, err)
+		return
+	}
+	st, err := verifyState(keys.StateKey, q.Get("state"), now)
+	if err != nil {
+		h.outcome(w, r, label, "bad_state", "", pageBadState, err)
+		return
+	}
+	cookie, err := r.Cookie(loginCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(st.Nonce)) != 1 {
+		h.outcome(w, r, label, "bad_state", st.Tenant, pageBadState, errors.New("the state is not bound to this browser's login cookie"))
+		return
+	}
+	t, p, creds, err := h.tenantFor(r.Context(), st.Tenant)
+	switch {
+	case apierrors.IsNotFound(err):
+		h.outcome(w, r, label, "unknown_tenant", st.Tenant, pageUnknownTenant, nil)
+		return
+	case err != nil:
+		h.outcome(w, r, label, "error", st.Tenant, pageInternal, err)
+		return
+	}
+	if login.Mode(p, creds, t) != saasv1alpha1.LoginModeOAuth {
+		h.outcome(w, r, label, "disabled", t.Name, pageLoginDisabled, nil)
+		return
+	}
+	op, _ := login.OpenPlatformFrom(creds)
+	code := q.Get("code")
+	want := md5.Sum([]byte(code + op.EncryKey))
+	if code == "" || subtle.ConstantTimeCompare([]byte(strings.ToLower(q.Get("signature"))), []byte(hex.EncodeToString(want[:]))) != 1 {
+		h.outcome(w, r, label, "bad_signature", t.Name, pageBadSignature, nil)
+		return
+	}
+	if !h.used.firstUse(code, now) {
+		h.outcome(w, r, label, "code_replayed", t.Name, pageCodeUsed, nil)
+		return
+	}
+	if pg, result, ok := availability(t); !ok {
+		h.outcome(w, r, label, result, t.Name, pg, nil)
+		return
+	}
+	tok, err := h.oauth.exchange(r.Context(), op, code)
+	var refused *errCodeRefused
+	switch {
+	case errors.As(err, &refused):
+		h.outcome(w, r, label, "code_refused", t.Name, pageCodeUsed, err)
+		return
+	case err != nil:
+		h.outcome(w, r, label, "exchange_failed", t.Name, pageExchangeFailed, err)
+		return
+	case tok.UserOpenID != t.Spec.Buyer.OpenID:
+		h.outcome(w, r, label, "wrong_account", t.Name, pageWrongAccount, nil)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login/", MaxAge: -1, HttpOnly: true})
+	h.finish(w, r, keys, t, p, "oauth", tok.UserOpenID)
+}
+
+// finish sends the buyer to the tenant app with a fresh token.
+func (h *loginHandler) finish(w http.ResponseWriter, r *http.Request, keys *login.Keys, t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, mode, openID string) {
+	if t.Status.URL == "" {
+		h.outcome(w, r, mode, "no_app", t.Name, pageNoApp, nil)
+		return
+	}
+	settings := p.LoginSettings()
+	token, err := keys.Issue(h.deps.Clock.Now(), settings.TokenTTL.Duration, h.opts.PublicURL, logintoken.Claims{
+		Tenant: t.Name, Product: p.Name, Plan: t.Spec.Plan, AccountID: t.Spec.Buyer.AccountID, OpenID: openID, Mode: mode})
+	if err != nil {
+		h.outcome(w, r, mode, "error", t.Name, pageInternal, err)
+		return
+	}
+	loginsTotal.WithLabelValues(mode, "success").Inc()
+	h.log.Info("Login", "tenant", t.Name, "mode", mode)
+	target := strings.TrimRight(t.Status.URL, "/") + settings.AppPath + "?token=" + url.QueryEscape(token)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// jwks serves GET /.well-known/jwks.json: the public keys apps verify tokens with.
+func (h *loginHandler) jwks(w http.ResponseWriter, r *http.Request) {
+	keys, err := h.keys.get(r.Context())
+	if err != nil {
+		http.Error(w, "login keys are not available", http.StatusServiceUnavailable)
+		return
+	}
+	data, err := keys.PublicJWKS()
+	if err != nil {
+		http.Error(w, "login keys are not available", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(data)
+}
+
+// loginState is what the OAuth state parameter carries, authenticated with the state key so
+// that any replica can check it.
+type loginState struct {
+	Tenant  string `json:"t"`
+	Nonce   string `json:"n"`
+	Expires int64  `json:"e"`
+}
+
+func signState(key []byte, s loginState) (string, error) {
+	payload, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding.EncodeToString(payload)
+	return enc + "." + base64.RawURLEncoding.EncodeToString(stateMAC(key, enc)), nil
+}
+
+func verifyState(key []byte, raw string, now time.Time) (*loginState, error) {
+	enc, sig, ok := strings.Cut(raw, ".")
+	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || !hmac.Equal(mac, stateMAC(key, enc)) {
+		return nil, errors.New("the state is not one the front door issued")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, err
+	}
+	var s loginState
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return nil, err
+	}
+	if now.Unix() > s.Expires {
+		return nil, errors.New("the state has expired")
+	}
+	return &s, nil
+}
+
+func stateMAC(key []byte, enc string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tenant-operator oauth state\x00" + enc))
+	return m.Sum(nil)
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// usedCodes remembers the OAuth codes already presented, so a replayed callback is refused
+// before Tencent is asked (which refuses it too). Per replica; bounded by the codes' lifetime.
+type usedCodes struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (u *usedCodes) firstUse(code string, now time.Time) bool {
+	sum := sha256.Sum256([]byte(code))
+	key := string(sum[:])
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, at := range u.seen {
+		if now.Sub(at) > usedCodeLifetime {
+			delete(u.seen, k)
+		}
+	}
+	if _, ok := u.seen[key]; ok {
+		return false
+	}
+	u.seen[key] = now
+	return true
+}
+
+// keyCache parses the login keys Secret once per version.
+type keyCache struct {
+	reader client.Reader
+	key    client.ObjectKey
+
+	mu      sync.Mutex
+	version string
+	keys    *login.Keys
+}
+
+func (c *keyCache) get(ctx context.Context) (*login.Keys, error) {
+	s := &corev1.Secret{}
+	if err := c.reader.Get(ctx, c.key, s); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys != nil && c.version == s.ResourceVersion {
+		return c.keys, nil
+	}
+	keys, err := login.LoadKeys(s)
+	if err != nil {
+		return nil, err
+	}
+	c.keys, c.version = keys, s.ResourceVersion
+	return keys, nil
+}

@@ -1,0 +1,142 @@
+package webhook
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"strings"
+)
+
+// page is a page the front door shows a buyer's browser: the suspended page and every login
+// outcome that is not a redirect. Each says what happened and what to do, in Chinese and in
+// English; never a stack trace, a token or an internal detail.
+type page struct {
+	status int
+	zh, en text
+	// tenant is shown as the instance id when known (it is in the URL already).
+	tenant string
+}
+
+// text is one language's title and paragraphs.
+type text struct {
+	title string
+	body  []string
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{{.Title}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f7fa;color:#1f2329;margin:0}
+main{max-width:40rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+h1{font-size:1.4rem;margin:0 0 .75rem}
+section+section{border-top:1px solid #e5e6eb;margin-top:1.5rem;padding-top:1.5rem}
+.id{color:#646a73;font-size:.9rem}
+</style>
+</head>
+<body>
+<main>
+{{range .Sections}}<section lang="{{.Lang}}">
+<h1>{{.Title}}</h1>
+{{range .Body}}<p>{{.}}</p>
+{{end}}</section>
+{{end}}{{if .Tenant}}<p class="id">实例 ID / Instance ID: <span id="tenant">{{.Tenant}}</span></p>{{end}}
+</main>
+</body>
+</html>
+`))
+
+type pageSection struct {
+	Lang, Title string
+	Body        []string
+}
+
+// render writes the page, the language the browser prefers first (Chinese unless English is
+// preferred). Nothing may cache it: the state it reports changes.
+func (p page) render(w http.ResponseWriter, r *http.Request) {
+	zh := pageSection{Lang: "zh-CN", Title: p.zh.title, Body: p.zh.body}
+	en := pageSection{Lang: "en", Title: p.en.title, Body: p.en.body}
+	data := struct {
+		Lang, Title, Tenant string
+		Sections            []pageSection
+	}{Lang: "zh-CN", Title: p.zh.title + " · " + p.en.title, Tenant: p.tenant, Sections: []pageSection{zh, en}}
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Accept-Language"))), "en") {
+		data.Lang, data.Sections = "en", []pageSection{en, zh}
+	}
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, data); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(p.status)
+	_, _ = buf.WriteTo(w)
+}
+
+// The pages, by what happened.
+var (
+	pageSuspended = page{status: http.StatusServiceUnavailable,
+		zh: text{"实例已到期，服务已暂停", []string{
+			"此实例已到期（或已被暂停），应用已停止运行，您的数据仍完整保留。",
+			"请登录腾讯云控制台，在「云市场 › 已购服务」中续费此实例。续费成功后服务会自动恢复，无需其他操作。"}},
+		en: text{"This instance has expired and is suspended", []string{
+			"This instance has expired (or was suspended): the app is stopped and your data is kept intact.",
+			"Renew it in the Tencent Cloud console under Cloud Marketplace › Purchased services. It resumes automatically once renewed."}}}
+	pageNoInstance = page{status: http.StatusNotFound,
+		zh: text{"实例不可用", []string{"此地址当前没有可用的实例。如您已购买服务，请在腾讯云控制台「云市场 › 已购服务」中查看实例状态。"}},
+		en: text{"Instance unavailable", []string{"No instance is available at this address. If you bought one, check its state in the Tencent Cloud console under Cloud Marketplace › Purchased services."}}}
+	pageUnknownTenant = page{status: http.StatusNotFound,
+		zh: text{"找不到此实例", []string{"登录链接中的实例不存在。请从腾讯云控制台「云市场 › 已购服务」重新打开实例。"}},
+		en: text{"Instance not found", []string{"The instance in this login link does not exist. Open it again from the Tencent Cloud console under Cloud Marketplace › Purchased services."}}}
+	pageDestroyed = page{status: http.StatusGone,
+		zh: text{"实例已销毁", []string{"此实例已被销毁，无法再登录。如需继续使用，请在腾讯云云市场重新购买。"}},
+		en: text{"This instance was destroyed", []string{"This instance has been destroyed and can no longer be signed in to. Buy it again on Tencent Cloud Marketplace to keep using the service."}}}
+	pageNotReady = page{status: http.StatusServiceUnavailable,
+		zh: text{"实例正在准备中", []string{"您的实例正在创建或恢复，通常需要一两分钟。请稍后刷新此页面。"}},
+		en: text{"Your instance is being prepared", []string{"Your instance is being created or resumed, which usually takes a minute or two. Reload this page shortly."}}}
+	pageLoginDisabled = page{status: http.StatusNotFound,
+		zh: text{"未开通免登录", []string{"此服务未提供从腾讯云控制台直接登录。请使用服务商提供的地址和账号登录。"}},
+		en: text{"Free login is not available", []string{"This service does not offer signing in from the Tencent Cloud console. Use the address and account the vendor gave you."}}}
+	pageBadLink = page{status: http.StatusForbidden,
+		zh: text{"登录链接无效", []string{"此登录链接无效或已被更换。请从腾讯云控制台「云市场 › 已购服务」重新打开实例；如仍无法登录，请联系服务商。"}},
+		en: text{"This login link is not valid", []string{"This login link is invalid or was replaced. Open the instance again from the Tencent Cloud console under Cloud Marketplace › Purchased services; if that fails too, contact the vendor."}}}
+	pageBadState = page{status: http.StatusBadRequest,
+		zh: text{"登录已过期", []string{"登录请求已过期，或是在另一个浏览器中发起的。请从腾讯云控制台重新点击登录。"}},
+		en: text{"The login has expired", []string{"This login request expired or was started in another browser. Click the login link in the Tencent Cloud console again."}}}
+	pageBadSignature = page{status: http.StatusBadRequest,
+		zh: text{"无法验证登录", []string{"腾讯云返回的登录信息无法通过校验。请从腾讯云控制台重新点击登录。"}},
+		en: text{"The login could not be verified", []string{"The sign-in answer from Tencent Cloud did not verify. Click the login link in the Tencent Cloud console again."}}}
+	pageCodeUsed = page{status: http.StatusBadRequest,
+		zh: text{"登录凭证已失效", []string{"此登录凭证已被使用或已过期。请从腾讯云控制台重新点击登录。"}},
+		en: text{"This login was already used", []string{"This sign-in answer was already used or has expired. Click the login link in the Tencent Cloud console again."}}}
+	pageExchangeFailed = page{status: http.StatusBadGateway,
+		zh: text{"暂时无法确认登录", []string{"腾讯云暂时无法确认您的登录，请稍后从控制台重试。"}},
+		en: text{"Your login could not be confirmed right now", []string{"Tencent Cloud could not confirm your sign-in at the moment. Try again from the console shortly."}}}
+	pageWrongAccount = page{status: http.StatusForbidden,
+		zh: text{"账号与实例不匹配", []string{"此实例属于另一个腾讯云账号。请使用购买此实例的账号登录腾讯云后重试。"}},
+		en: text{"This instance belongs to another account", []string{"This instance was bought by another Tencent Cloud account. Sign in to Tencent Cloud with the account that bought it and try again."}}}
+	pageNoApp = page{status: http.StatusServiceUnavailable,
+		zh: text{"实例暂无访问地址", []string{"此实例还没有可访问的地址。请稍后重试，或联系服务商。"}},
+		en: text{"The instance has no address yet", []string{"This instance has no public address yet. Try again later or contact the vendor."}}}
+	pageTooMany = page{status: http.StatusTooManyRequests,
+		zh: text{"请求过于频繁", []string{"请稍等片刻后再试。"}},
+		en: text{"Too many requests", []string{"Please wait a moment and try again."}}}
+	pageInternal = page{status: http.StatusInternalServerError,
+		zh: text{"服务暂时不可用", []string{"登录服务暂时出现问题，请稍后重试。"}},
+		en: text{"Temporarily unavailable", []string{"The login service had a problem. Please try again shortly."}}}
+)
+
+// withTenant returns the page showing the tenant's id.
+func (p page) withTenant(name string) page {
+	p.tenant = name
+	return p
+}
