@@ -80,23 +80,7 @@ func TestMeteredActionsAreRefusedClearly(t *testing.T) {
 func TestCallbackMetrics(t *testing.T) {
 	g := NewWithT(t)
 	count := func(action, result string) float64 {
-		families, err := ctrlmetrics.Registry.Gather()
-		g.Expect(err).NotTo(HaveOccurred())
-		for _, f := range families {
-			if f.GetName() != "tenant_operator_callbacks_total" {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["action"] == action && labels["result"] == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-		return 0
+		return counterValue("tenant_operator_callbacks_total", map[string]string{"action": action, "result": result})
 	}
 	ok, unauthorized := count("verifyInterface", "success"), count("unknown", "unauthorized")
 	_, _, err := newSim(token).Verify(context.Background())

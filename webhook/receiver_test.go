@@ -66,8 +66,9 @@ func TestCreateWritesTheTenant(t *testing.T) {
 	signID := r.Field("signId")
 	g.Expect(signID).To(HaveLen(11))
 	g.Expect(signID).To(Equal(webhook.TenantName(webhook.Origin("Tencent", productID, order.ID), 0)))
-	g.Expect(r.JSON["appInfo"]).To(Equal(map[string]any{
-		"website": "https://" + signID + ".notes.example.com/", "authUrl": "https://" + signID + ".notes.example.com/"}))
+	// The product has no Open Platform keys: free login is a link carrying the tenant's secret.
+	g.Expect(r.JSON["appInfo"]).To(And(HaveKeyWithValue("website", "https://"+signID+".notes.example.com/"),
+		HaveKeyWithValue("authUrl", HavePrefix(baseURL+"/login/"+signID+"?k="))))
 	g.Expect(r.JSON["additionalInfo"]).To(Equal([]any{
 		map[string]any{"name": "实例", "value": signID},
 		map[string]any{"name": "地址", "value": "https://" + signID + ".notes.example.com/"},
@@ -120,7 +121,7 @@ func TestTrialThenConversion(t *testing.T) {
 	r, err = sim.Modify(ctx, order, signID, order.ID+"-convert", "高级版", 1, "y", paidUntil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
-	g.Expect(r.JSON["appInfo"]).To(HaveKeyWithValue("authUrl", "https://"+signID+".notes.example.com/"))
+	g.Expect(r.JSON["appInfo"]).To(HaveKeyWithValue("authUrl", HavePrefix(baseURL+"/login/"+signID+"?k=")))
 	tenant = getTenant(t, signID)
 	g.Expect(tenant.Spec.Trial).To(BeFalse())
 	g.Expect(tenant.Spec.Plan).To(Equal("高级版"))

@@ -66,9 +66,15 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	baseURL = "http://" + addr
+	stopLogin := startLoginFixtures()
+	defer stopLogin()
 	opts := operator.DefaultOptions()
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = operatorNamespace
+	opts.FrontDoor.PublicURL = baseURL
+	opts.FrontDoor.AuthorizeURL = openPlatformServer.URL + "/open/authorize"
+	opts.FrontDoor.OpenAPIEndpoint = openPlatformServer.URL
+	opts.FrontDoor.ClientIPHeader = clientHeader
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		return 0, err

@@ -37,9 +37,10 @@ type OpenPlatform struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu        sync.Mutex
-	codes     map[string]*authCode
-	exchanges int
+	mu           sync.Mutex
+	codes        map[string]*authCode
+	exchanges    int
+	codeLifetime time.Duration
 }
 
 // User is a Tencent Cloud account known to the simulated Open Platform.
@@ -68,6 +69,14 @@ func (o *OpenPlatform) SignIn(openID string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.SignedIn = openID
+}
+
+// SetCodeLifetime changes how long new codes may be exchanged (0 restores Tencent's 6 minutes),
+// to exercise expired codes.
+func (o *OpenPlatform) SetCodeLifetime(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.codeLifetime = d
 }
 
 // Exchanges counts successful GetUserAccessToken calls.
@@ -135,7 +144,11 @@ func (o *OpenPlatform) authorize(w http.ResponseWriter, r *http.Request, openID 
 	if o.codes == nil {
 		o.codes = map[string]*authCode{}
 	}
-	o.codes[code] = &authCode{openID: openID, expires: o.now().Add(codeLifetime)}
+	lifetime := codeLifetime
+	if o.codeLifetime > 0 {
+		lifetime = o.codeLifetime
+	}
+	o.codes[code] = &authCode{openID: openID, expires: o.now().Add(lifetime)}
 	o.mu.Unlock()
 	back := redirect.Query()
 	back.Set("code", code)
