@@ -39,7 +39,7 @@ const (
 
 func startLoginFixtures() func() {
 	openPlatform = &marketsim.OpenPlatform{AppID: opAppID, SecretID: opSecretID, SecretKey: opSecretKey, EncryKey: opEncryKey,
-		Users: []marketsim.User{{OpenID: buyerOpenID, UnionID: "u-1", Name: "买家 Buyer"}, {OpenID: otherOpenID, UnionID: "u-2", Name: "别人 Someone else"}},
+		Users:    []marketsim.User{{OpenID: buyerOpenID, UnionID: "u-1", Name: "买家 Buyer"}, {OpenID: otherOpenID, UnionID: "u-2", Name: "别人 Someone else"}},
 		SignedIn: buyerOpenID}
 	openPlatformServer = httptest.NewServer(openPlatform)
 	tenantApp = newAppServer()

@@ -389,7 +389,6 @@ func TestSigningKeyRotation(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK), body)
 }
 
-
 // The public login pages are rate-limited per client, against guessing links.
 func TestLoginIsRateLimitedPerClient(t *testing.T) {
 	g := NewWithT(t)
