@@ -8,10 +8,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
 )
@@ -46,64 +46,25 @@ func startLoginFixtures() func() {
 	return func() { openPlatformServer.Close(); tenantApp.server.Close() }
 }
 
-// appServer plays every tenant's app: GET /sso/login?token=… verifies the token for the tenant
-// named by the Host (its first label) and answers who logged in.
+// appServer serves the demo app, which verifies tokens as a vendor's app would.
 type appServer struct {
 	server *httptest.Server
-
-	mu        sync.Mutex
-	verifiers map[string]*logintoken.Verifier
-	logins    map[string][]*logintoken.Claims
-	tokens    map[string][]string
+	app    *demoapp.App
 }
 
 func newAppServer() *appServer {
-	a := &appServer{verifiers: map[string]*logintoken.Verifier{}, logins: map[string][]*logintoken.Claims{}, tokens: map[string][]string{}}
-	a.server = httptest.NewServer(http.HandlerFunc(a.serve))
+	a := &appServer{app: &demoapp.App{Issuer: baseURL}}
+	a.server = httptest.NewServer(a.app)
 	return a
-}
-
-func (a *appServer) verifier(tenant string) *logintoken.Verifier {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	v, ok := a.verifiers[tenant]
-	if !ok {
-		v = &logintoken.Verifier{Keys: &logintoken.URLKeys{URL: baseURL + "/.well-known/jwks.json", MinRefresh: time.Millisecond},
-			Issuer: baseURL, Audience: tenant}
-		a.verifiers[tenant] = v
-	}
-	return v
-}
-
-func (a *appServer) serve(w http.ResponseWriter, r *http.Request) {
-	tenant, _, _ := strings.Cut(r.Host, ".")
-	if r.URL.Path != "/sso/login" {
-		http.NotFound(w, r)
-		return
-	}
-	raw := r.URL.Query().Get("token")
-	claims, err := a.verifier(tenant).Verify(r.Context(), raw)
-	if err != nil {
-		http.Error(w, "login refused: "+err.Error(), http.StatusUnauthorized)
-		return
-	}
-	a.mu.Lock()
-	a.logins[tenant] = append(a.logins[tenant], claims)
-	a.tokens[tenant] = append(a.tokens[tenant], raw)
-	a.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = fmt.Fprintf(w, "<!DOCTYPE html><title>Notes</title><h1 id=\"welcome\">Welcome to %s, %s (%s)</h1>", claims.Tenant, claims.Subject, claims.Mode)
 }
 
 // lastLogin returns the newest verified login of a tenant and its raw token.
 func (a *appServer) lastLogin(tenant string) (*logintoken.Claims, string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := len(a.logins[tenant])
-	if n == 0 {
+	l, ok := a.app.LastLogin(tenant)
+	if !ok {
 		return nil, ""
 	}
-	return a.logins[tenant][n-1], a.tokens[tenant][n-1]
+	return l.Claims, l.Token
 }
 
 // browser is an HTTP client that keeps cookies, follows redirects and resolves the app domain

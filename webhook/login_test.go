@@ -405,3 +405,25 @@ func TestLoginIsRateLimitedPerClient(t *testing.T) {
 	status, _, _ := visit(t, other, baseURL+"/login/tguess")
 	g.Expect(status).To(Equal(http.StatusNotFound), "another client is not limited")
 }
+
+// The simulated buyer of `marketsim login` (and `make run`) reaches the app, and prints no
+// credential in its hops.
+func TestSimulatedBuyerLogsIn(t *testing.T) {
+	g := NewWithT(t)
+	name, authURL := purchaseActive(t, ssoProduct, ssoProductID, buyerOpenID)
+	buyer := &marketsim.Buyer{AppAddress: tenantApp.server.Listener.Addr().String(), HTTP: browser()}
+	res, err := buyer.Login(context.Background(), authURL)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Status).To(Equal(http.StatusOK), res.Body)
+	g.Expect(res.Body).To(ContainSubstring("Welcome to " + name))
+	g.Expect(res.Hops).To(HaveLen(4), "front door → authorize → callback → app")
+	for _, h := range res.Hops {
+		g.Expect(h).NotTo(ContainSubstring(res.Token))
+	}
+
+	// A refusal ends on the page.
+	res, err = buyer.Login(context.Background(), baseURL+"/login/tnosuch")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.AppURL).To(BeNil())
+	g.Expect(res.Status).To(Equal(http.StatusNotFound))
+}
