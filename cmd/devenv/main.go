@@ -23,9 +23,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
+
+// sims are the stand-ins devenv runs next to a local control plane.
+var sims = &simulators{}
 
 func main() {
 	var (
@@ -34,6 +38,10 @@ func main() {
 		stateDir   = flag.String("state-dir", "bin/devenv", "Where the local control plane's kubeconfig is written.")
 		forceLocal = flag.Bool("local", false, "Start a local control plane even when a kubeconfig points at a cluster.")
 	)
+	flag.StringVar(&sims.openPlatformAddr, "openplatform-bind-address", "127.0.0.1:8090",
+		"Where the simulated Tencent Cloud Open Platform listens (local control plane only).")
+	flag.StringVar(&sims.appAddr, "demo-app-bind-address", "127.0.0.1:8083",
+		"Where the demo app standing in for every tenant's app listens (local control plane only).")
 	opts := operator.DefaultOptions()
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "Address of the health endpoints; 0 disables them.")
@@ -67,6 +75,9 @@ func run(ctx context.Context, opts operator.Options, crdDir, sample, stateDir st
 		if err := installSample(ctx, cfg, sample, opts.FrontDoor.Namespace); err != nil {
 			return err
 		}
+		if err := sims.start(ctx, &opts, cfg); err != nil {
+			return err
+		}
 		fmt.Printf(`
 Local control plane is up (kube-apiserver %s), with the CRDs and the sample Product installed.
 From another shell:
@@ -78,13 +89,19 @@ From another shell:
 
 The marketplace front door listens on %[4]s. Buy, renew, expire, destroy as Tencent would:
 
-    go run ./cmd/marketsim purchase --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --months 1
+    go run ./cmd/marketsim purchase --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --months 1 --open-id %[6]s
     go run ./cmd/marketsim conformance --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --upgrade-spec 高级版 --trial
 
-This control plane runs no kube-controller-manager, so tenant Deployments are created but never
-roll out (tenants stay Provisioning). Ctrl-C stops everything.
+Free login: the purchase answers an authUrl (also status.loginURL). Click it as the buyer, through
+the simulated Tencent Open Platform (%[7]s), into the demo app (%[8]s), which verifies the token:
 
-`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"), opts.FrontDoor.Addr, devToken)
+    go run ./cmd/marketsim login <authUrl> --app-address %[8]s
+
+This control plane runs no kube-controller-manager: devenv marks tenant Deployments available
+itself so tenants become Active (nothing really runs). Ctrl-C stops everything.
+
+`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"), opts.FrontDoor.Addr, devToken, devBuyer,
+			"http://"+sims.openPlatformAddr, sims.appAddr)
 	} else {
 		fmt.Printf("Using the cluster at %s; installing the CRDs.\n", cfg.Host)
 		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}); err != nil {
@@ -158,7 +175,9 @@ func installSample(ctx context.Context, cfg *rest.Config, path, namespace string
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: product.Spec.CredentialsSecretName, Namespace: namespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: devToken}},
+			StringData: map[string]string{webhook.DeliveryTokenKey: devToken,
+				login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
+				login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey}},
 		product,
 	} {
 		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
