@@ -388,6 +388,7 @@ func TestUnknownTenant(t *testing.T) {
 		{"suspend", "nope"},
 		{"resume", "nope"},
 		{"extend", "nope", "--by", "7d"},
+		{"rotate-login", "nope"},
 	} {
 		r := plugin(t, args...)
 		if r.err == nil || r.err.Error() != `tenant "nope" not found` {

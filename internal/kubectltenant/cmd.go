@@ -1,7 +1,8 @@
 // Package kubectltenant is the `kubectl tenant` plugin: support tooling for the Tenants of the
 // tenant-operator. It reads Tenants and the objects in their namespaces, and makes the few changes
-// support staff need (suspend, resume, extend), recording each in the tenant's status history and
-// as a SupportAction Event.
+// support staff need (suspend, resume, extend, rotate-login), recording each in the tenant's
+// status history and as a SupportAction Event. It also prints buyers' free-login links and
+// rotates the operator's login token signing key.
 //
 // cmd/kubectl-tenant is its binary; docs/kubectl-tenant.md is its manual.
 package kubectltenant
@@ -77,8 +78,10 @@ func newCommandWithOptions(o *options) *cobra.Command {
 		Long: `Inspect and support the SaaS tenants of the tenant-operator (Tenants of saas.cloudmarket.dev/v1alpha1).
 
 Reads: list, describe, history, login-url.
-Changes: suspend, resume, extend. Each change is recorded in the tenant's status history
-(actions support:suspend, support:resume, support:extend) and as a SupportAction Event.`,
+Changes: suspend, resume, extend, rotate-login. Each change is recorded in the tenant's status
+history (actions support:suspend, support:resume, support:extend, support:rotate-login) and as a
+SupportAction Event.
+Operator keys: rotate-signing-key (the login token signing key of every tenant).`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: DisplayName,
 		},
@@ -107,6 +110,8 @@ Changes: suspend, resume, extend. Each change is recorded in the tenant's status
 		newSuspendCommand(o),
 		newResumeCommand(o),
 		newExtendCommand(o),
+		newRotateLoginCommand(o),
+		newRotateSigningKeyCommand(o),
 	)
 	return cmd
 }

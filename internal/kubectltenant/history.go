@@ -77,30 +77,3 @@ func printHistory(w io.Writer, indent string, history []saasv1alpha1.Marketplace
 	}
 	return tw.flush()
 }
-
-func newLoginURLCommand(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "login-url NAME",
-		Short: "Print a tenant's free-login URL",
-		Long: `Print a tenant's free-login URL (status.loginURL, the authUrl given to the marketplace).
-Only the URL is printed, so it can be used in scripts.`,
-		Example:           `  kubectl tenant login-url acme-notes`,
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: o.completeTenantNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			if t.Status.LoginURL == "" {
-				return fmt.Errorf("tenant %s has no login URL yet (free login is not configured or the tenant is not provisioned)", t.Name)
-			}
-			_, err = fmt.Fprintln(o.streams.Out, t.Status.LoginURL)
-			return err
-		},
-	}
-}

@@ -62,24 +62,6 @@ func TestHistory(t *testing.T) {
 	}
 }
 
-func TestLoginURL(t *testing.T) {
-	createTenant(t, tenantFixture{name: "login", status: saasv1alpha1.TenantStatus{
-		LoginURL: "https://login.notes.example.com/sso?ticket=t-1&openId=ox"}})
-	r := plugin(t, "login-url", "login").mustSucceed(t)
-	if r.out != "https://login.notes.example.com/sso?ticket=t-1&openId=ox\n" {
-		t.Errorf("login-url printed %q", r.out)
-	}
-
-	createTenant(t, tenantFixture{name: "login-none"})
-	r = plugin(t, "login-url", "login-none")
-	if r.err == nil || r.err.Error() != "tenant login-none has no login URL yet (free login is not configured or the tenant is not provisioned)" {
-		t.Errorf("login-url without URL: %v", r.err)
-	}
-	if r.out != "" {
-		t.Errorf("login-url without URL printed %q", r.out)
-	}
-}
-
 // TestRunErrors checks what a person sees: "error: ..." on stderr, exit code 1, no usage dump.
 func TestRunErrors(t *testing.T) {
 	for _, tc := range []struct {

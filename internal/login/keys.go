@@ -130,6 +130,9 @@ func NewKeysSecret(namespace, name string, now time.Time) (*corev1.Secret, error
 }
 
 func addSigningKey(s *corev1.Secret, now time.Time) error {
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -152,6 +155,12 @@ func addSigningKey(s *corev1.Secret, now time.Time) error {
 // overlap ago: a token is valid for at most two minutes, and an app caches the JWKS, so the
 // overlap keeps earlier tokens verifiable. It returns the ids removed.
 func RotateSigningKey(s *corev1.Secret, now time.Time, overlap time.Duration) ([]string, error) {
+	if overlap < 0 {
+		return nil, fmt.Errorf("the overlap must not be negative, got %s", overlap)
+	}
+	if _, err := LoadKeys(s); err != nil {
+		return nil, err
+	}
 	if err := addSigningKey(s, now); err != nil {
 		return nil, err
 	}

@@ -88,5 +88,8 @@ const LinkParam = "k"
 
 // LinkURL is a Link-mode login URL: the entry with the tenant's link secret.
 func LinkURL(publicURL, tenant, secret string) string {
+	if publicURL == "" {
+		return ""
+	}
 	return EntryURL(publicURL, tenant) + "?" + LinkParam + "=" + url.QueryEscape(secret)
 }
