@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 )
 
 // tenantProductIndex indexes Tenants by spec.product, so a Product change reaches its tenants.
@@ -55,6 +56,8 @@ type TenantReconciler struct {
 	SuspendedPage SuspendedPage
 	// Login configures free login.
 	Login LoginConfig
+	// Redeemer completes redemptions the front door could not; nil when none are expected.
+	Redeemer *redeem.Redeemer
 }
 
 // SuspendedPage names the Service answering the "instance expired" page (the operator's front
@@ -95,6 +98,8 @@ type tenantScope struct {
 	life lifecycle
 	// destroy is the progress of reclamation, set for a destroyed tenant.
 	destroy *destroyProgress
+	// redeemMessage says why a Redeeming tenant is still waiting.
+	redeemMessage string
 }
 
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
@@ -152,8 +157,11 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		return ctrl.Result{}, fmt.Errorf("resolve plan: %w", err)
 	}
 	s.life = decideLifecycle(s.tenant, s.product, s.now)
-	if s.life.state == saasv1alpha1.TenantStateDestroyed {
+	switch s.life.state {
+	case saasv1alpha1.TenantStateDestroyed:
 		return r.reconcileDestroy(ctx, s)
+	case saasv1alpha1.TenantStateRedeeming:
+		return r.reconcileRedeeming(ctx, s)
 	}
 	if s.resolveReason == "" {
 		if err := r.resolveLogin(ctx, s); err != nil {

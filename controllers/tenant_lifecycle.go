@@ -33,6 +33,8 @@ func decideLifecycle(t *saasv1alpha1.Tenant, product *saasv1alpha1.Product, now 
 	switch {
 	case t.Spec.State == saasv1alpha1.TenantStateDestroyed:
 		l.state = saasv1alpha1.TenantStateDestroyed
+	case t.Spec.State == saasv1alpha1.TenantStateRedeeming:
+		l.state = saasv1alpha1.TenantStateRedeeming
 	case t.Spec.State == saasv1alpha1.TenantStateSuspended:
 		l.state, l.suspendReason = saasv1alpha1.TenantStateSuspended, saasv1alpha1.SuspendRequestedReason
 	case l.suspendAt != nil && !now.Before(*l.suspendAt):

@@ -36,6 +36,14 @@ func computeStatus(s *tenantScope, passSucceeded bool) {
 		return
 	case s.destroy != nil:
 		computeDestroyedStatus(s, set, now)
+	case s.life.state == saasv1alpha1.TenantStateRedeeming:
+		st.Phase = saasv1alpha1.TenantPhasePending
+		msg := "Waiting for the redemption code to be consumed"
+		if s.redeemMessage != "" {
+			msg += ": " + s.redeemMessage
+		}
+		set(metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
+			Reason: saasv1alpha1.RedeemingReason, Message: msg})
 	default:
 		computeRunningStatus(s, set, now)
 	}

@@ -57,44 +57,80 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 	if err != nil {
 		return nil, err
 	}
+	tenant, created, err := t.createOrFind(ctx, log, origin, desired, func(tenant *saasv1alpha1.Tenant) error {
+		if len(req.Contact) > 0 {
+			var err error
+			if tenant.Spec.Buyer.ContactSecretName, err = t.storeContact(ctx, origin, req.Contact); err != nil {
+				return fmt.Errorf("store buyer contact: %w", err)
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case created:
+		log.Info("Created tenant for order", "tenant", tenant.Name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
+		t.recordCallAsync(log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
+	default:
+		t.recordIgnored(tenant, req, "repeated: answered the existing instance")
+	}
+	return t.createAnswer(ctx, p, tenant)
+}
+
+// createOrFind creates the Tenant of an origin (an order, a redemption code) under the first
+// free name derived from it, or finds the one an earlier or concurrent attempt created: a name
+// taken by another origin moves on to the next candidate. prepare runs before each create.
+func (t *tencentReceiver) createOrFind(ctx context.Context, log logr.Logger, origin string, desired *saasv1alpha1.Tenant,
+	prepare func(*saasv1alpha1.Tenant) error) (*saasv1alpha1.Tenant, bool, error) {
 	for attempt := 0; attempt < maxNameAttempts; attempt++ {
 		name := TenantName(origin, attempt)
-		// A repeat of a known order is answered from the cache, with no API request.
+		// A repeat is answered from the cache, with no API request.
 		cached := &saasv1alpha1.Tenant{}
 		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, cached); err == nil && cached.Annotations[saasv1alpha1.OriginAnnotation] == origin {
-			t.recordIgnored(cached, req, "repeated: answered the existing instance")
-			return t.createAnswer(ctx, p, cached)
+			return cached, false, nil
 		}
-
 		tenant := desired.DeepCopy()
 		tenant.Name = name
-		if len(req.Contact) > 0 {
-			if tenant.Spec.Buyer.ContactSecretName, err = t.storeContact(ctx, origin, req.Contact); err != nil {
-				return nil, fmt.Errorf("store buyer contact: %w", err)
-			}
+		if err := prepare(tenant); err != nil {
+			return nil, false, err
 		}
 		err := t.deps.Client.Create(ctx, tenant)
 		if err == nil {
-			log.Info("Created tenant for order", "tenant", name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
-			t.recordCallAsync(log, tenant, req, now, saasv1alpha1.EventPurchased, describeCreate(tenant))
-			return t.createAnswer(ctx, p, tenant)
+			return tenant, true, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create tenant: %w", err)
+			return nil, false, fmt.Errorf("create tenant: %w", err)
 		}
-		// The name is taken: by an earlier (or concurrent) delivery of this order, or by another
-		// order whose name collides. Ask the API server, not the cache, which one.
+		// The name is taken: by an earlier (or concurrent) attempt, or by another origin whose
+		// name collides. Ask the API server, not the cache, which one.
 		existing := &saasv1alpha1.Tenant{}
 		if err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: name}, existing); err != nil {
-			return nil, fmt.Errorf("read tenant %s: %w", name, err)
+			return nil, false, fmt.Errorf("read tenant %s: %w", name, err)
 		}
 		if existing.Annotations[saasv1alpha1.OriginAnnotation] == origin {
-			t.recordIgnored(existing, req, "repeated: answered the existing instance")
-			return t.createAnswer(ctx, p, existing)
+			return existing, false, nil
 		}
-		log.Info("Derived tenant name belongs to another order; trying the next", "name", name, "attempt", attempt)
+		log.Info("Derived tenant name belongs to another origin; trying the next", "name", name, "attempt", attempt)
 	}
-	return nil, fmt.Errorf("no free tenant name for order %s after %d attempts", req.OrderID, maxNameAttempts)
+	return nil, false, fmt.Errorf("no free tenant name for %s after %d attempts", origin, maxNameAttempts)
+}
+
+// findExisting returns the Tenant of an origin if one exists, looking at the candidate names.
+func (t *tencentReceiver) findExisting(ctx context.Context, origin string) (*saasv1alpha1.Tenant, error) {
+	for attempt := 0; attempt < maxNameAttempts; attempt++ {
+		tenant := &saasv1alpha1.Tenant{}
+		err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: TenantName(origin, attempt)}, tenant)
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case tenant.Annotations[saasv1alpha1.OriginAnnotation] == origin:
+			return tenant, nil
+		}
+	}
+	return nil, nil
 }
 
 // checkLengths refuses identifiers longer than the Tenant API stores, with a clear message.

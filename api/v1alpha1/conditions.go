@@ -86,6 +86,9 @@ const (
 	// gone, the namespace and its volumes are kept and labelled retained.
 	NamespaceRetainedReason = "NamespaceRetained"
 
+	// RedeemingReason: the tenant's redemption code is not consumed yet; nothing is provisioned.
+	RedeemingReason = "Redeeming"
+
 	// NotReadyReason: Ready is False because one of the other conditions is; the message names it.
 	NotReadyReason = "NotReady"
 	// DeletingReason: the tenant is being deleted.
@@ -122,6 +125,10 @@ const (
 	EventRetentionEnded = "RetentionEnded"
 	// EventTombstoneExpired: a destroyed Tenant reached the end of its tombstone and was deleted.
 	EventTombstoneExpired = "TombstoneExpired"
+	// EventRedeemed: a redemption code was consumed and the tenant provisioned.
+	EventRedeemed = "Redeemed"
+	// EventRedemptionRefunded: the code was refunded before it was consumed.
+	EventRedemptionRefunded = "RedemptionRefunded"
 	// EventSupportAction: a person changed the tenant with `kubectl tenant`.
 	EventSupportAction = "SupportAction"
 	// EventExpiryRequested: the marketplace reported the tenant expired; it is to be suspended.

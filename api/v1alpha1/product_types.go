@@ -85,6 +85,11 @@ type ProductSpec struct {
 	// +optional
 	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
 
+	// redemption enables redemption codes (兑换码换商品): buyers enter the code from their order
+	// on the front door's /redeem/<product> page. See docs/redemption.md.
+	// +optional
+	Redemption *Redemption `json:"redemption,omitempty"`
+
 	// login configures free login (免登): how a buyer who clicks the login URL in the
 	// marketplace console is authenticated and handed to the tenant app. Omit for the defaults
 	// (mode Auto). See docs/login.md.
@@ -128,6 +133,45 @@ type Login struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('120s')",message="tokenTTL must be between 10s and 120s"
 	TokenTTL *metav1.Duration `json:"tokenTTL,omitempty"`
+}
+
+// Redemption configures redemption codes for a Product. The Tencent Cloud Market API keys that
+// check and consume codes are in the credentials Secret (marketApiSecretId, marketApiSecretKey).
+type Redemption struct {
+	// enabled serves the redemption page /redeem/<product name>.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// vouchers map what a code was bought for (its spec and cycle) to a plan and a period. A
+	// code matching no row gets the plan named like its spec and the period its cycle reads as
+	// (e.g. "1年", "6个月", "30天", "12" months). At most 64.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Vouchers []VoucherMapping `json:"vouchers,omitempty"`
+}
+
+// VoucherMapping maps a voucher's spec (and optionally cycle) to a plan and a period.
+type VoucherMapping struct {
+	// spec is the voucher's spec (规格) as Tencent reports it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Spec string `json:"spec"`
+
+	// cycle, when set, is the voucher's cycle this row is for; unset matches any cycle.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Cycle string `json:"cycle,omitempty"`
+
+	// plan is the plan the tenant runs; defaults to spec.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Plan string `json:"plan,omitempty"`
+
+	// duration is the period bought; unset reads it from the voucher's cycle.
+	// +optional
+	Duration *CalendarDuration `json:"duration,omitempty"`
 }
 
 // DefaultLoginAppPath is the app path of a Product that sets none.

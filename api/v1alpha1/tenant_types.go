@@ -7,10 +7,13 @@ import (
 )
 
 // TenantState is the lifecycle state the marketplace (or an operator) wants a tenant in.
-// +kubebuilder:validation:Enum=Active;Suspended;Destroyed
+// +kubebuilder:validation:Enum=Redeeming;Active;Suspended;Destroyed
 type TenantState string
 
 const (
+	// TenantStateRedeeming is a tenant written for a redemption code that is not yet consumed:
+	// nothing is provisioned until the code is, by the redemption page or else the controller.
+	TenantStateRedeeming TenantState = "Redeeming"
 	// TenantStateActive runs the tenant's app.
 	TenantStateActive TenantState = "Active"
 	// TenantStateSuspended keeps the tenant's data but runs no app (expired, not renewed).
@@ -84,6 +87,32 @@ type TenantSpec struct {
 	// marketplace holds the marketplace's references to this instance.
 	// +optional
 	Marketplace MarketplaceReference `json:"marketplace,omitempty"`
+
+	// voucher is set for a tenant bought with a redemption code.
+	// +optional
+	Voucher *VoucherReference `json:"voucher,omitempty"`
+}
+
+// VoucherReference links a tenant to the redemption code it was bought with. The code itself is
+// a credential and is never in the Tenant: while it is being consumed it is in a Secret.
+type VoucherReference struct {
+	// codeSecretName names the Secret, in the operator's namespace, holding the code until it
+	// is consumed; cleared then.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CodeSecretName string `json:"codeSecretName,omitempty"`
+
+	// spec and cycle are what the code was bought for, as Tencent reports them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Spec string `json:"spec,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Cycle string `json:"cycle,omitempty"`
+
+	// redeemedAt is when the code was consumed.
+	// +optional
+	RedeemedAt *metav1.Time `json:"redeemedAt,omitempty"`
 }
 
 // Buyer identifies the buyer of a tenant. Contact details are personal data: they live in a

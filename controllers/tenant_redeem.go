@@ -1,0 +1,64 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+)
+
+// reconcileRedeeming finishes a redemption the front door started but could not complete (the
+// voucher API failed, or the operator restarted between writing the tenant and consuming its
+// code). Nothing is provisioned before the code is consumed. Failures are retried with the
+// controller's backoff.
+func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	if r.Redeemer == nil {
+		return ctrl.Result{}, errors.New("redemption is not configured in this operator")
+	}
+	if s.product == nil {
+		return ctrl.Result{}, nil // the Product watch brings the tenant back
+	}
+	var secret *corev1.Secret
+	if name := s.product.Spec.CredentialsSecretName; name != "" {
+		secret = &corev1.Secret{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Redeemer.Namespace, Name: name}, secret); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+			secret = nil
+		}
+	}
+	creds, ok := redeem.CredentialsFrom(secret)
+	if !ok {
+		s.redeemMessage = "the Product's credentials Secret has no Market API keys (" + redeem.SecretIDKey + ", " + redeem.SecretKeyKey + ")"
+		return ctrl.Result{}, nil // the Secret watch brings the tenant back
+	}
+	err := r.Redeemer.Complete(ctx, s.tenant.DeepCopy(), s.product, creds)
+	switch {
+	case errors.Is(err, redeem.ErrRefunded):
+		// Refunded before it was consumed: nothing was provisioned; the tenant is closed.
+		r.Recorder.Eventf(s.tenant, nil, corev1.EventTypeWarning, saasv1alpha1.EventRedemptionRefunded, "Redeem",
+			"The code was refunded before it could be consumed; the tenant is destroyed")
+		return ctrl.Result{}, retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			t := &saasv1alpha1.Tenant{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.tenant), t); err != nil {
+				return err
+			}
+			t.Spec.State = saasv1alpha1.TenantStateDestroyed
+			return r.Update(ctx, t)
+		})
+	case err != nil:
+		s.redeemMessage = err.Error()
+		return ctrl.Result{}, fmt.Errorf("complete redemption: %w", err)
+	}
+	r.Recorder.Eventf(s.tenant, nil, corev1.EventTypeNormal, saasv1alpha1.EventRedeemed, "Redeem", "The code was consumed; the tenant is provisioned")
+	return ctrl.Result{}, nil
+}

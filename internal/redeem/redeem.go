@@ -1,0 +1,249 @@
+// Package redeem turns a redemption code (兑换码) into a tenant, exactly once. The front door's
+// redemption page and the tenant controller share it: the page does the whole job while the
+// buyer waits; if it is interrupted after writing the tenant, the controller finishes it.
+//
+// The order of steps makes a crash at any point safe:
+//
+//  1. QueryVoucherData: the code exists and is unused (or was used by us: see 4).
+//  2. The code goes into a Secret named after its hash, then a Tenant named deterministically
+//     from its hash is created in state Redeeming, pointing at that Secret. Nothing is
+//     provisioned yet. A concurrent or repeated submission finds the same Tenant.
+//  3. UseVoucherData consumes the code. If Tencent says it is already used, it was used by step 3
+//     of an earlier attempt: the code maps to this Tenant, and only this operator consumes codes
+//     of this product.
+//  4. The Tenant becomes Active with the plan and expiry the code bought, and the Secret goes.
+//
+// A consumed code always yields its tenant; redeeming it again finds the same Tenant.
+package redeem
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+)
+
+// Keys of a Product's credentials Secret holding its Tencent Cloud API keys for Market API 2.0.
+const (
+	SecretIDKey  = "marketApiSecretId"
+	SecretKeyKey = "marketApiSecretKey"
+)
+
+// codeKey is the data key of a code Secret.
+const codeKey = "voucherCode"
+
+// CredentialsFrom reads the Market API keys from a credentials Secret.
+func CredentialsFrom(secret *corev1.Secret) (voucher.Credentials, bool) {
+	if secret == nil {
+		return voucher.Credentials{}, false
+	}
+	c := voucher.Credentials{SecretID: strings.TrimSpace(string(secret.Data[SecretIDKey])), SecretKey: strings.TrimSpace(string(secret.Data[SecretKeyKey]))}
+	return c, c.SecretID != "" && c.SecretKey != ""
+}
+
+// CodeHash is the stable, non-reversible id of a code: the hex SHA-256 of the normalised code,
+// first 32 digits (128 bits).
+func CodeHash(code string) string {
+	sum := sha256.Sum256([]byte(Normalize(code)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Normalize trims a code as typed: spaces and dashes are dropped, letters kept as entered
+// (Tencent's codes are case-sensitive).
+func Normalize(code string) string {
+	return strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(strings.TrimSpace(code))
+}
+
+// CodeSecretName is the name of the Secret holding a code while it is consumed.
+func CodeSecretName(code string) string {
+	return "tenant-voucher-" + CodeHash(code)
+}
+
+// Origin is the Tenant origin annotation of a code: tencent/<productId>/voucher-<hash>.
+func Origin(productID, code string) string {
+	return string(saasv1alpha1.MarketplaceTencent) + "/" + productID + "/voucher-" + CodeHash(code)
+}
+
+// ErrNoPlan means a code was bought for a spec no plan of the Product matches.
+var ErrNoPlan = errors.New("no plan for the code's spec")
+
+// Resolve maps what a code was bought for to a plan and a period, by the Product's mappings or
+// else by the plan named like the spec and the period the cycle reads as.
+func Resolve(p *saasv1alpha1.Product, spec, cycle string) (string, saasv1alpha1.CalendarDuration, error) {
+	plan, dur := spec, (*saasv1alpha1.CalendarDuration)(nil)
+	if p.Spec.Redemption != nil {
+		for _, m := range p.Spec.Redemption.Vouchers {
+			if m.Spec == spec && (m.Cycle == "" || m.Cycle == cycle) {
+				if m.Plan != "" {
+					plan = m.Plan
+				}
+				dur = m.Duration
+				break
+			}
+		}
+	}
+	if p.PlanByName(plan) == nil {
+		return "", saasv1alpha1.CalendarDuration{}, fmt.Errorf("%w: spec %q (plan %q)", ErrNoPlan, spec, plan)
+	}
+	if dur != nil {
+		return plan, *dur, nil
+	}
+	d, err := ParseCycle(cycle)
+	return plan, d, err
+}
+
+var cyclePattern = regexp.MustCompile(`^\s*(\d{1,4})\s*(年|个月|月|天|日|小时|y|m|d|h|years?|months?|days?|hours?)?\s*$`)
+
+// ParseCycle reads a voucher cycle: "1年", "6个月", "30天", "24小时", "1y", "12m", or a bare
+// number of months (Tencent sells by the month).
+func ParseCycle(cycle string) (saasv1alpha1.CalendarDuration, error) {
+	m := cyclePattern.FindStringSubmatch(strings.ToLower(cycle))
+	if m == nil {
+		return saasv1alpha1.CalendarDuration{}, fmt.Errorf("cannot read the voucher cycle %q; map it in spec.redemption.vouchers", cycle)
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n < 1 || n > 1000 {
+		return saasv1alpha1.CalendarDuration{}, fmt.Errorf("voucher cycle %q is out of range", cycle)
+	}
+	unit := saasv1alpha1.DurationMonth
+	switch m[2] {
+	case "年", "y", "year", "years":
+		unit = saasv1alpha1.DurationYear
+	case "天", "日", "d", "day", "days":
+		unit = saasv1alpha1.DurationDay
+	case "小时", "h", "hour", "hours":
+		unit = saasv1alpha1.DurationHour
+	}
+	return saasv1alpha1.CalendarDuration{Count: int32(n), Unit: unit}, nil
+}
+
+// Redeemer completes redemptions.
+type Redeemer struct {
+	Client client.Client
+	// APIReader reads around the cache where a stale answer would be wrong.
+	APIReader client.Reader
+	Vouchers  *voucher.Client
+	// Namespace is the operator's namespace (code Secrets, credentials).
+	Namespace string
+	// Location is the marketplace's time zone, for calendar periods and Tencent's times.
+	Location *time.Location
+	Now      func() time.Time
+}
+
+// ErrRefunded means the code was refunded before it could be consumed.
+var ErrRefunded = errors.New("the code was refunded")
+
+// Complete consumes the code of a Redeeming tenant and activates it (steps 3 and 4). It is
+// idempotent: on an Active tenant it only cleans up.
+func (r *Redeemer) Complete(ctx context.Context, t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, creds voucher.Credentials) error {
+	if t.Spec.Voucher == nil {
+		return fmt.Errorf("tenant %s has no voucher", t.Name)
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateRedeeming {
+		secret := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: t.Spec.Voucher.CodeSecretName}, secret); err != nil {
+			return fmt.Errorf("read the code Secret: %w", err)
+		}
+		code := string(secret.Data[codeKey])
+		data, err := r.Vouchers.Use(ctx, creds, code)
+		var apiErr *voucher.Error
+		if errors.As(err, &apiErr) {
+			// Already used (by an earlier attempt at this very step), or refunded since.
+			q, qerr := r.Vouchers.Query(ctx, creds, code)
+			switch {
+			case qerr != nil:
+				return fmt.Errorf("%w; then %w", err, qerr)
+			case q.Status == voucher.StatusRefunded:
+				return ErrRefunded
+			case q.Status != voucher.StatusUsed:
+				return err
+			}
+			data, err = q, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.activate(ctx, t, p, data); err != nil {
+			return err
+		}
+	}
+	return r.forgetCode(ctx, t)
+}
+
+// activate makes the tenant Active with the plan and expiry its code bought.
+func (r *Redeemer) activate(ctx context.Context, t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, data *voucher.Data) error {
+	plan, dur, err := Resolve(p, data.Spec, data.Cycle)
+	if err != nil {
+		return err
+	}
+	now := r.Now()
+	used := now
+	if at, err := time.ParseInLocation(time.DateTime, data.UseTime, r.Location); err == nil && !at.After(now) {
+		used = at
+	}
+	expires := dur.AddTo(used.In(r.Location)).UTC()
+	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
+			return err
+		}
+		if t.Spec.State != saasv1alpha1.TenantStateRedeeming {
+			return nil
+		}
+		t.Spec.State = saasv1alpha1.TenantStateActive
+		t.Spec.Plan = plan
+		t.Spec.ExpiresAt = &metav1.Time{Time: expires}
+		t.Spec.Voucher.RedeemedAt = &metav1.Time{Time: used.UTC()}
+		return r.Client.Update(ctx, t)
+	})
+}
+
+// forgetCode deletes the code Secret of a redeemed tenant and clears the reference.
+func (r *Redeemer) forgetCode(ctx context.Context, t *saasv1alpha1.Tenant) error {
+	name := t.Spec.Voucher.CodeSecretName
+	if name == "" {
+		return nil
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: name}}
+	if err := r.Client.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete the code Secret: %w", err)
+	}
+	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
+			return err
+		}
+		if t.Spec.Voucher == nil || t.Spec.Voucher.CodeSecretName == "" {
+			return nil
+		}
+		t.Spec.Voucher.CodeSecretName = ""
+		return r.Client.Update(ctx, t)
+	})
+}
+
+// StoreCode writes the code Secret (step 2), or finds it written by an earlier attempt.
+func (r *Redeemer) StoreCode(ctx context.Context, code string) (string, error) {
+	name := CodeSecretName(code)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: name, Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, "app.kubernetes.io/component": "voucher-code"}},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{codeKey: []byte(Normalize(code))},
+	}
+	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	return name, nil
+}
