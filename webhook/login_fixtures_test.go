@@ -22,6 +22,14 @@ var (
 	openPlatform       *marketsim.OpenPlatform
 	openPlatformServer *httptest.Server
 	tenantApp          *appServer
+	marketAPI          *marketsim.MarketAPI
+	marketAPIServer    *httptest.Server
+)
+
+// Market API keys of the redemption test product.
+const (
+	marketSecretID  = "AKIDmarketapi"
+	marketSecretKey = "market-api-secret-key"
 )
 
 // Open Platform application of the OAuth test product.
@@ -43,7 +51,9 @@ func startLoginFixtures() func() {
 		SignedIn: buyerOpenID}
 	openPlatformServer = httptest.NewServer(openPlatform)
 	tenantApp = newAppServer()
-	return func() { openPlatformServer.Close(); tenantApp.server.Close() }
+	marketAPI = &marketsim.MarketAPI{SecretID: marketSecretID, SecretKey: marketSecretKey, ProductName: "Notes"}
+	marketAPIServer = httptest.NewServer(marketAPI)
+	return func() { openPlatformServer.Close(); tenantApp.server.Close(); marketAPIServer.Close() }
 }
 
 // appServer serves the demo app, which verifies tokens as a vendor's app would.

@@ -21,8 +21,13 @@ var (
 		Name: "tenant_operator_logins_total",
 		Help: "Free-login attempts, by mode (oauth, link) and result (success, or why it was refused: bad_link, bad_state, bad_signature, code_replayed, code_refused, exchange_failed, wrong_account, unknown_tenant, suspended, destroyed, not_ready, disabled, no_app, rate_limited, error).",
 	}, []string{"mode", "result"})
+
+	redemptionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenant_operator_redemptions_total",
+		Help: "Redemption-code submissions, by result (success, pending, unknown_code, used, refunded, no_plan, malformed_code, bad_csrf, rate_limited, voucher_api_failed, not_configured, unknown_product, error).",
+	}, []string{"result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal, redemptionsTotal)
 }

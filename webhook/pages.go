@@ -15,6 +15,8 @@ type page struct {
 	zh, en text
 	// tenant is shown as the instance id when known (it is in the URL already).
 	tenant string
+	// link, when set, is the instance's login link, shown as a button.
+	link string
 }
 
 // text is one language's title and paragraphs.
@@ -36,6 +38,7 @@ main{max-width:40rem;margin:10vh auto;padding:2rem;background:#fff;border-radius
 h1{font-size:1.4rem;margin:0 0 .75rem}
 section+section{border-top:1px solid #e5e6eb;margin-top:1.5rem;padding-top:1.5rem}
 .id{color:#646a73;font-size:.9rem}
+.button{display:inline-block;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border-radius:4px;text-decoration:none}
 </style>
 </head>
 <body>
@@ -44,6 +47,7 @@ section+section{border-top:1px solid #e5e6eb;margin-top:1.5rem;padding-top:1.5re
 <h1>{{.Title}}</h1>
 {{range .Body}}<p>{{.}}</p>
 {{end}}</section>
+{{end}}{{if .Link}}<p><a id="login" class="button" href="{{.Link}}">登录实例 · Sign in to the instance</a></p>
 {{end}}{{if .Tenant}}<p class="id">实例 ID / Instance ID: <span id="tenant">{{.Tenant}}</span></p>{{end}}
 </main>
 </body>
@@ -62,8 +66,12 @@ func (p page) render(w http.ResponseWriter, r *http.Request) {
 	en := pageSection{Lang: "en", Title: p.en.title, Body: p.en.body}
 	data := struct {
 		Lang, Title, Tenant string
+		Link                template.URL
 		Sections            []pageSection
 	}{Lang: "zh-CN", Title: p.zh.title + " · " + p.en.title, Tenant: p.tenant, Sections: []pageSection{zh, en}}
+	if strings.HasPrefix(p.link, "https://") || strings.HasPrefix(p.link, "http://") {
+		data.Link = template.URL(p.link) // built by the front door from its own public URL
+	}
 	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Accept-Language"))), "en") {
 		data.Lang, data.Sections = "en", []pageSection{en, zh}
 	}
@@ -133,6 +141,37 @@ var (
 	pageInternal = page{status: http.StatusInternalServerError,
 		zh: text{"服务暂时不可用", []string{"登录服务暂时出现问题，请稍后重试。"}},
 		en: text{"Temporarily unavailable", []string{"The login service had a problem. Please try again shortly."}}}
+)
+
+// Redemption pages.
+var (
+	pageRedeemed = page{status: http.StatusOK,
+		zh: text{"兑换成功", []string{"您的实例已开通。点击下方按钮登录；以后也可以在此页面再次输入同一兑换码找到它。"}},
+		en: text{"Code redeemed", []string{"Your instance is ready. Sign in with the button below; entering the same code here again finds it later too."}}}
+	pageRedeemPending = page{status: http.StatusAccepted,
+		zh: text{"兑换处理中", []string{"您的兑换码已受理，实例正在开通。请一两分钟后用同一兑换码再次提交以获取登录链接。"}},
+		en: text{"Your code is being processed", []string{"Your code was accepted and the instance is being set up. Submit the same code again in a minute or two to get its login link."}}}
+	pageUnknownCode = page{status: http.StatusNotFound,
+		zh: text{"兑换码无效", []string{"找不到此兑换码。请核对腾讯云订单详情中的兑换码后重试。"}},
+		en: text{"Unknown code", []string{"This code does not exist. Check it against your Tencent Cloud order details and try again."}}}
+	pageCodeUsedElsewhere = page{status: http.StatusConflict,
+		zh: text{"兑换码已被使用", []string{"此兑换码已被使用。如非本人操作，请联系腾讯云或服务商。"}},
+		en: text{"This code was already used", []string{"This code has already been redeemed. If that was not you, contact Tencent Cloud or the vendor."}}}
+	pageCodeRefunded = page{status: http.StatusGone,
+		zh: text{"兑换码已退款", []string{"此兑换码对应的订单已退款，无法兑换。"}},
+		en: text{"This code was refunded", []string{"The order of this code was refunded; it can no longer be redeemed."}}}
+	pageRedeemNoPlan = page{status: http.StatusConflict,
+		zh: text{"暂时无法兑换", []string{"此兑换码对应的规格暂未开通，请联系服务商。"}},
+		en: text{"This code cannot be redeemed yet", []string{"The spec this code was bought for is not offered yet. Please contact the vendor."}}}
+	pageRedeemUnavailable = page{status: http.StatusServiceUnavailable,
+		zh: text{"暂时无法兑换", []string{"兑换服务暂时不可用，请稍后重试。您的兑换码不会因此失效。"}},
+		en: text{"Redemption is unavailable right now", []string{"Redemption is unavailable at the moment. Please try again shortly; your code stays valid."}}}
+	pageNoRedemption = page{status: http.StatusNotFound,
+		zh: text{"未开通兑换", []string{"此服务未提供兑换码兑换。"}},
+		en: text{"No redemption here", []string{"This service does not offer redemption codes."}}}
+	pageBadForm = page{status: http.StatusBadRequest,
+		zh: text{"请重新提交", []string{"表单已过期或无效。请刷新兑换页面后重新提交。"}},
+		en: text{"Please submit again", []string{"The form expired or is not valid. Reload the redemption page and submit again."}}}
 )
 
 // withTenant returns the page showing the tenant's id.

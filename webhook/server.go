@@ -20,6 +20,8 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 )
 
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
@@ -54,6 +56,9 @@ type Options struct {
 	// LoginKeysSecret names the Secret, in Namespace, holding the login keys; created with
 	// fresh keys when missing (login.DefaultKeysSecretName).
 	LoginKeysSecret string
+	// MarketAPIEndpoint is Tencent Cloud Market API 2.0 for redemption codes
+	// (voucher.DefaultEndpoint when empty).
+	MarketAPIEndpoint string
 	// ClientIPHeader names a header carrying the client's address (e.g. X-Real-IP) when the
 	// front door is behind a proxy that sets it; rate limits are then per that address.
 	ClientIPHeader string
@@ -85,7 +90,7 @@ func (o Options) openAPIEndpoint() string {
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;delete
 
 // Server is the marketplace-facing HTTP server. It runs on every replica (it only writes intent
 // to the API server), so it does not need leader election.
@@ -143,16 +148,32 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	log := ctrl.Log.WithName("frontdoor")
 	l := newLoginHandler(opts, deps, log)
 	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log, keys: l.keys}
+	rd := newRedeemHandler(opts, deps, log, t, l.keys, NewRedeemer(opts, deps.Client, deps.APIReader, deps.Clock))
 	mux := http.NewServeMux()
 	mux.Handle("POST /tencent/{product}", t)
 	mux.Handle("POST /tencent", t)
 	mux.HandleFunc("GET /login/callback", l.callback)
 	mux.HandleFunc("GET /login/{tenant}", l.entry)
 	mux.HandleFunc("GET /.well-known/jwks.json", l.jwks)
+	mux.HandleFunc("GET /redeem/{product}", rd.form)
+	mux.HandleFunc("POST /redeem/{product}", rd.submit)
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return &Server{opts: opts, deps: deps, handler: mux, log: log, receiver: t}
+}
+
+// NewRedeemer builds the redemption steps the front door and the controller share.
+func NewRedeemer(opts Options, c client.Client, apiReader client.Reader, clk clock.PassiveClock) *redeem.Redeemer {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	loc := opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &redeem.Redeemer{Client: c, APIReader: apiReader, Vouchers: &voucher.Client{Endpoint: opts.MarketAPIEndpoint},
+		Namespace: opts.Namespace, Location: loc, Now: clk.Now}
 }
 
 // ensureLoginKeys creates the login keys Secret with fresh keys when it does not exist yet.

@@ -75,6 +75,7 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.AuthorizeURL = openPlatformServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = openPlatformServer.URL
 	opts.FrontDoor.ClientIPHeader = clientHeader
+	opts.FrontDoor.MarketAPIEndpoint = marketAPIServer.URL + "/v2/index.php"
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		return 0, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
@@ -49,6 +50,8 @@ func main() {
 	flag.StringVar(&fd.AuthorizeURL, "tencent-authorize-url", webhook.DefaultAuthorizeURL, "Tencent Cloud Open Platform's OAuth authorize page.")
 	flag.StringVar(&fd.OpenAPIEndpoint, "tencent-open-api-endpoint", webhook.DefaultOpenAPIEndpoint,
 		"Tencent Cloud API 3.0 endpoint for GetUserAccessToken; a scheme may be given (http://host:port for a simulator).")
+	flag.StringVar(&fd.MarketAPIEndpoint, "tencent-market-api-url", voucher.DefaultEndpoint,
+		"Tencent Cloud Market API 2.0 URL, for redemption codes (QueryVoucherData, UseVoucherData).")
 	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,
 		"Secret in --namespace holding the login token signing keys, link key and state key (created when missing).")
 	flag.StringVar(&fd.ClientIPHeader, "client-ip-header", "",

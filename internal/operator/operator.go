@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 			Namespace:  opts.FrontDoor.Namespace,
 			KeysSecret: opts.FrontDoor.LoginKeysSecretName(),
 		},
+		Redeemer: webhook.NewRedeemer(opts.FrontDoor, mgr.GetClient(), mgr.GetAPIReader(), opts.Clock),
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}

@@ -1,0 +1,287 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+)
+
+// The redemption page (兑换码换商品): GET /redeem/<product> shows a form, POST redeems a code.
+// It is the URL the vendor enters as the product's 服务商系统URL. internal/redeem describes the
+// exactly-once steps.
+
+const (
+	// redeemCookie carries the nonce the form's CSRF token is bound to.
+	redeemCookie = "tenant_redeem"
+	// maxFormBytes bounds a redemption form.
+	maxFormBytes = 4 << 10
+)
+
+// codePattern is what a redemption code may look like once normalised.
+var codePattern = regexp.MustCompile(`^[A-Za-z0-9]{6,64}$`)
+
+type redeemHandler struct {
+	opts     Options
+	deps     Dependencies
+	log      logr.Logger
+	receiver *tencentReceiver
+	keys     *keyCache
+	redeemer *redeem.Redeemer
+	limiter  *clientLimiter
+}
+
+func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *keyCache, redeemer *redeem.Redeemer) *redeemHandler {
+	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, keys: keys, redeemer: redeemer,
+		// Stricter than login: each submission may cost a call to Tencent and a guess at a code.
+		limiter: newClientLimiter(time.Minute/10, 5, opts.ClientIPHeader)}
+}
+
+var formTemplate = template.Must(template.New("form").Parse(`<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>兑换 {{.Product}} · Redeem {{.Product}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f7fa;color:#1f2329;margin:0}
+main{max-width:40rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+h1{font-size:1.4rem;margin:0 0 .75rem}
+label{display:block;margin:1rem 0 .5rem}
+input[type=text]{width:100%;box-sizing:border-box;font-size:1.1rem;padding:.5rem;letter-spacing:.1em}
+button{margin-top:1rem;font-size:1rem;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border:0;border-radius:4px}
+.en{color:#646a73}
+</style>
+</head>
+<body>
+<main>
+<h1>兑换 {{.Product}} <span class="en">· Redeem {{.Product}}</span></h1>
+<p>请输入您在腾讯云订单详情中获得的兑换码。<br><span class="en">Enter the redemption code from your Tencent Cloud order details.</span></p>
+<form method="post" action="/redeem/{{.Product}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<label for="code">兑换码 <span class="en">Code</span></label>
+<input type="text" id="code" name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" required maxlength="80">
+<button type="submit" id="redeem">兑换 · Redeem</button>
+</form>
+</main>
+</body>
+</html>
+`))
+
+// product reads a Product that offers redemption.
+func (h *redeemHandler) product(ctx context.Context, name string) (*saasv1alpha1.Product, error) {
+	p := &saasv1alpha1.Product{}
+	if err := h.deps.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+		return nil, err
+	}
+	if p.Spec.Redemption == nil || !p.Spec.Redemption.Enabled {
+		return nil, apierrors.NewNotFound(saasv1alpha1.GroupVersion.WithResource("products").GroupResource(), name)
+	}
+	return p, nil
+}
+
+// form serves GET /redeem/{product}.
+func (h *redeemHandler) form(w http.ResponseWriter, r *http.Request) {
+	p, err := h.product(r.Context(), r.PathValue("product"))
+	if err != nil {
+		h.page(w, r, "", "unknown_product", pageNoRedemption, err)
+		return
+	}
+	keys, err := h.keys.get(r.Context())
+	if err != nil {
+		h.page(w, r, p.Name, "error", pageInternal, err)
+		return
+	}
+	nonce := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: redeemCookie, Value: nonce, Path: "/redeem/", MaxAge: 3600, HttpOnly: true,
+		Secure: strings.HasPrefix(h.opts.PublicURL, "https://"), SameSite: http.SameSiteStrictMode})
+	var buf bytes.Buffer
+	lang := "zh-CN"
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Accept-Language")), "en") {
+		lang = "en"
+	}
+	if err := formTemplate.Execute(&buf, map[string]string{"Product": p.Name, "CSRF": csrfToken(keys.StateKey, p.Name, nonce), "Lang": lang}); err != nil {
+		h.page(w, r, p.Name, "error", pageInternal, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	_, _ = buf.WriteTo(w)
+}
+
+func csrfToken(key []byte, product, nonce string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tenant-operator redeem\x00" + product + "\x00" + nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// page ends a redemption with a page, a metric and, unless it succeeded, a log line. The code
+// itself is never logged.
+func (h *redeemHandler) page(w http.ResponseWriter, r *http.Request, product, result string, p page, err error) {
+	redemptionsTotal.WithLabelValues(result).Inc()
+	if result != "success" {
+		kv := []any{"product", product, "result", result}
+		if err != nil {
+			kv = append(kv, "error", err.Error())
+		}
+		h.log.Info("Redemption refused", kv...)
+	}
+	p.render(w, r)
+}
+
+// submit serves POST /redeem/{product}.
+func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := r.PathValue("product")
+	if !h.limiter.allow(r, h.deps.Clock.Now()) {
+		h.page(w, r, name, "rate_limited", pageTooMany, nil)
+		return
+	}
+	p, err := h.product(ctx, name)
+	if err != nil {
+		h.page(w, r, name, "unknown_product", pageNoRedemption, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.page(w, r, name, "bad_request", pageBadForm, err)
+		return
+	}
+	keys, err := h.keys.get(ctx)
+	if err != nil {
+		h.page(w, r, name, "error", pageInternal, err)
+		return
+	}
+	cookie, err := r.Cookie(redeemCookie)
+	if err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(csrfToken(keys.StateKey, p.Name, cookie.Value))) {
+		h.page(w, r, name, "bad_csrf", pageBadForm, errors.New("the form's CSRF token does not match its cookie"))
+		return
+	}
+	code := redeem.Normalize(r.PostForm.Get("code"))
+	if !codePattern.MatchString(code) {
+		h.page(w, r, name, "malformed_code", pageUnknownCode, nil)
+		return
+	}
+	creds, ok := redeem.CredentialsFrom(h.credentials(ctx, p))
+	if !ok {
+		h.page(w, r, name, "not_configured", pageRedeemUnavailable, errors.New("the Product's credentials Secret has no Market API keys"))
+		return
+	}
+	origin := redeem.Origin(p.Spec.ProductID, code)
+
+	// A code already turned into a tenant shows that tenant again (also when Tencent is down).
+	tenant, err := h.receiver.findExisting(ctx, origin)
+	if err != nil {
+		h.page(w, r, name, "error", pageRedeemUnavailable, err)
+		return
+	}
+	if tenant == nil {
+		data, err := h.redeemer.Vouchers.Query(ctx, creds, code)
+		var apiErr *voucher.Error
+		switch {
+		case errors.As(err, &apiErr):
+			h.page(w, r, name, "unknown_code", pageUnknownCode, err)
+			return
+		case err != nil:
+			h.page(w, r, name, "voucher_api_failed", pageRedeemUnavailable, err)
+			return
+		case data.Status == voucher.StatusRefunded:
+			h.page(w, r, name, "refunded", pageCodeRefunded, nil)
+			return
+		case data.Status != voucher.StatusUnused:
+			h.page(w, r, name, "used", pageCodeUsedElsewhere, nil)
+			return
+		}
+		plan, _, err := redeem.Resolve(p, data.Spec, data.Cycle)
+		if err != nil {
+			h.page(w, r, name, "no_plan", pageRedeemNoPlan, err)
+			return
+		}
+		desired := &saasv1alpha1.Tenant{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin}},
+			Spec: saasv1alpha1.TenantSpec{Product: p.Name, Plan: plan, State: saasv1alpha1.TenantStateRedeeming,
+				Voucher: &saasv1alpha1.VoucherReference{Spec: truncate(data.Spec, 64), Cycle: truncate(data.Cycle, 64)}},
+		}
+		var created bool
+		tenant, created, err = h.receiver.createOrFind(ctx, h.log, origin, desired, func(t *saasv1alpha1.Tenant) error {
+			var err error
+			t.Spec.Voucher.CodeSecretName, err = h.redeemer.StoreCode(ctx, code)
+			return err
+		})
+		if err != nil {
+			h.page(w, r, name, "error", pageRedeemUnavailable, err)
+			return
+		}
+		if created {
+			h.log.Info("Created tenant for redemption code", "tenant", tenant.Name, "plan", plan)
+		}
+	}
+	if tenant.Spec.State == saasv1alpha1.TenantStateRedeeming || (tenant.Spec.Voucher != nil && tenant.Spec.Voucher.CodeSecretName != "") {
+		if err := h.redeemer.Complete(ctx, tenant, p, creds); err != nil {
+			if errors.Is(err, redeem.ErrRefunded) {
+				h.page(w, r, name, "refunded", pageCodeRefunded, nil)
+				return
+			}
+			// The tenant is written; the controller finishes the job. The same code shows it.
+			h.page(w, r, name, "pending", pageRedeemPending.withTenant(tenant.Name), err)
+			return
+		}
+	}
+	h.success(w, r, p, tenant)
+}
+
+// credentials reads the Product's credentials Secret, nil when it has none.
+func (h *redeemHandler) credentials(ctx context.Context, p *saasv1alpha1.Product) *corev1.Secret {
+	if p.Spec.CredentialsSecretName == "" {
+		return nil
+	}
+	s := &corev1.Secret{}
+	if err := h.deps.Client.Get(ctx, client.ObjectKey{Namespace: h.opts.Namespace, Name: p.Spec.CredentialsSecretName}, s); err != nil {
+		return nil
+	}
+	return s
+}
+
+// success shows the tenant the code bought and its login link.
+func (h *redeemHandler) success(w http.ResponseWriter, r *http.Request, p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		h.page(w, r, p.Name, "destroyed", pageDestroyed.withTenant(t.Name), nil)
+		return
+	}
+	link, err := h.receiver.authURL(r.Context(), p, t)
+	if err != nil {
+		h.page(w, r, p.Name, "error", pageInternal, err)
+		return
+	}
+	pg := pageRedeemed.withTenant(t.Name)
+	pg.link = link
+	if t.Spec.ExpiresAt != nil {
+		exp := t.Spec.ExpiresAt.In(h.opts.Location).Format("2006-01-02 15:04")
+		pg.zh.body = append(pg.zh.body, "套餐："+t.Spec.Plan+"，有效期至 "+exp+"（北京时间）。")
+		pg.en.body = append(pg.en.body, "Plan: "+t.Spec.Plan+", valid until "+exp+" (China time).")
+	}
+	h.page(w, r, p.Name, "success", pg, nil)
+}

@@ -1,0 +1,286 @@
+package webhook_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
+)
+
+const redeemProduct, redeemProductID = "notes-redeem", "2000000003"
+
+var redeemProductOnce sync.Once
+
+// redemptionProduct creates the Product that sells through redemption codes, once.
+func redemptionProduct(t *testing.T) {
+	t.Helper()
+	redeemProductOnce.Do(func() {
+		p := testProduct(redeemProduct, redeemProductID, "notes-redeem-marketplace")
+		p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.redeem." + appDomain}
+		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, Vouchers: []saasv1alpha1.VoucherMapping{
+			{Spec: "Premium", Plan: "高级版"}, // a spec named differently from the plan
+		}}
+		for _, obj := range []client.Object{
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-redeem-marketplace", Namespace: operatorNamespace},
+				StringData: map[string]string{webhook.DeliveryTokenKey: token, redeem.SecretIDKey: marketSecretID, redeem.SecretKeyKey: marketSecretKey}},
+			p,
+		} {
+			if err := k8s.Create(context.Background(), obj); err != nil {
+				t.Fatalf("create %s: %v", obj.GetName(), err)
+			}
+		}
+	})
+}
+
+var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// redeemCode loads the form with the browser and submits the code; it returns the answer.
+func redeemCode(t *testing.T, b *http.Client, code string) (int, string) {
+	t.Helper()
+	g := NewWithT(t)
+	var body string
+	g.Eventually(func() int {
+		var status int
+		status, _, body = visit(t, b, baseURL+"/redeem/"+redeemProduct)
+		return status
+	}, timeout, interval).Should(Equal(http.StatusOK), "the front door's cache must hold the product")
+	m := csrfPattern.FindStringSubmatch(body)
+	g.Expect(m).To(HaveLen(2), body)
+	resp, err := b.PostForm(baseURL+"/redeem/"+redeemProduct, url.Values{"csrf": {html.UnescapeString(m[1])}, "code": {code}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, sb.String()
+}
+
+var loginLinkPattern = regexp.MustCompile(`id="login" class="button" href="([^"]+)"`)
+
+func loginLinkIn(t *testing.T, page string) string {
+	t.Helper()
+	m := loginLinkPattern.FindStringSubmatch(page)
+	NewWithT(t).Expect(m).To(HaveLen(2), "no login link in the page")
+	return html.UnescapeString(m[1])
+}
+
+func redemptionTenant(t *testing.T, code string) string {
+	return webhook.TenantName(redeem.Origin(redeemProductID, code), 0)
+}
+
+func redemptions(result string) float64 {
+	return counterValue("tenant_operator_redemptions_total", map[string]string{"result": result})
+}
+
+// A code issued by the (simulated) marketplace is redeemed on the page into a running tenant
+// with a working login; redeeming it again shows the same tenant.
+func TestRedeemCode(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	code := marketAPI.Issue("Premium", "1年")
+	uses := marketAPI.Uses()
+	before := time.Now()
+
+	status, page := redeemCode(t, browser(), " "+code[:8]+"-"+code[8:]+" ") // as typed, with a dash and spaces
+	g.Expect(status).To(Equal(http.StatusOK), page)
+	g.Expect(page).To(And(ContainSubstring("兑换成功"), ContainSubstring("Code redeemed")))
+	name := redemptionTenant(t, code)
+	g.Expect(page).To(ContainSubstring(name))
+	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
+
+	tenant := getTenant(t, name)
+	g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
+	g.Expect(tenant.Spec.Plan).To(Equal("高级版"), "mapped from the voucher's spec")
+	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", before.AddDate(1, 0, 0), 5*time.Second))
+	g.Expect(tenant.Spec.Voucher.RedeemedAt).NotTo(BeNil())
+	g.Expect(tenant.Spec.Voucher.CodeSecretName).To(BeEmpty())
+	g.Expect(tenantJSON(t, tenant)).NotTo(ContainSubstring(code), "the code is a credential: never in the Tenant")
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: redeem.CodeSecretName(code)}, &corev1.Secret{})).
+		To(Satisfy(apierrors.IsNotFound), "the code Secret goes once consumed")
+
+	// The tenant is provisioned like any purchase, and the page's login link works.
+	ns := controllers.NamespaceName(name)
+	g.Eventually(func() error { return testenv.MarkDeploymentAvailable(ctx, k8s, ns, "app") }, timeout, interval).Should(Succeed())
+	g.Eventually(func() saasv1alpha1.TenantPhase { return getTenant(t, name).Status.Phase }, timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive))
+	status, final, body := visit(t, browser(), loginLinkIn(t, page))
+	g.Expect(status).To(Equal(http.StatusOK), body)
+	g.Expect(final.Host).To(Equal(name + ".redeem." + appDomain))
+
+	// Again: the same tenant, no second consumption.
+	status, again := redeemCode(t, browser(), code)
+	g.Expect(status).To(Equal(http.StatusOK), again)
+	g.Expect(loginLinkIn(t, again)).To(Equal(loginLinkIn(t, page)))
+	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
+	g.Expect(logs.String()).NotTo(ContainSubstring(code), "no code in any log line")
+}
+
+// Codes that cannot be redeemed get a clear page each, and write nothing.
+func TestRedeemRefusals(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	creds := voucher.Credentials{SecretID: marketSecretID, SecretKey: marketSecretKey}
+	used := marketAPI.Issue("基础版", "6个月")
+	_, err := (&voucher.Client{Endpoint: marketAPIServer.URL + "/v2/index.php"}).Use(ctx, creds, used)
+	g.Expect(err).NotTo(HaveOccurred())
+	refunded := marketAPI.Issue("基础版", "1年")
+	g.Expect(marketAPI.Refund(refunded)).To(Succeed())
+	noPlan := marketAPI.Issue("Enterprise", "1年")
+
+	for _, tc := range []struct {
+		name, code string
+		status     int
+		text       string
+		result     string
+	}{
+		{"unknown", "NOSUCHCODE2345", http.StatusNotFound, "Unknown code", "unknown_code"},
+		{"malformed", "<script>", http.StatusNotFound, "Unknown code", "malformed_code"},
+		{"used by someone", used, http.StatusConflict, "already used", "used"},
+		{"refunded", refunded, http.StatusGone, "was refunded", "refunded"},
+		{"no plan for its spec", noPlan, http.StatusConflict, "not offered yet", "no_plan"},
+	} {
+		before := redemptions(tc.result)
+		status, page := redeemCode(t, browser(), tc.code)
+		g.Expect(status).To(Equal(tc.status), tc.name)
+		g.Expect(page).To(ContainSubstring(tc.text), tc.name)
+		g.Expect(redemptions(tc.result)).To(Equal(before+1), tc.name)
+		if tc.code != "<script>" {
+			g.Expect(get(t, redemptionTenant(t, tc.code))).To(Satisfy(apierrors.IsNotFound), tc.name)
+		}
+	}
+
+	// A POST without the form's cookie (another site's form) is refused.
+	resp, err := browser().PostForm(baseURL+"/redeem/"+redeemProduct, url.Values{"csrf": {"x"}, "code": {marketAPI.Issue("基础版", "1年")}})
+	g.Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusBadRequest))
+}
+
+func get(t *testing.T, name string) error {
+	return k8s.Get(context.Background(), client.ObjectKey{Name: name}, &saasv1alpha1.Tenant{})
+}
+
+// The answer of UseVoucherData is lost after Tencent consumed the code (a crash between consume
+// and activation): the page says it is in progress, the controller finishes the job, and the
+// same code then shows the tenant.
+func TestRedeemRecoversFromALostConsumption(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	code := marketAPI.Issue("基础版", "30天")
+	marketAPI.LoseUseAnswers(1)
+	status, page := redeemCode(t, browser(), code)
+	g.Expect(status).To(Equal(http.StatusAccepted), page)
+	g.Expect(page).To(ContainSubstring("being processed"))
+	name := redemptionTenant(t, code)
+	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, name).Spec.State }, timeout, interval).
+		Should(Equal(saasv1alpha1.TenantStateActive), "the controller completes the redemption")
+	tenant := getTenant(t, name)
+	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().AddDate(0, 0, 30), time.Minute))
+	status, page = redeemCode(t, browser(), code)
+	g.Expect(status).To(Equal(http.StatusOK), page)
+	g.Expect(page).To(ContainSubstring(name))
+}
+
+// Two submissions of one code at once make one tenant and consume the code once.
+func TestRedeemConcurrentDoubleSubmit(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	code := marketAPI.Issue("基础版", "1年")
+	uses := marketAPI.Uses()
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	links := make([]string, 4)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, page := redeemCode(t, browser(), code)
+			statuses[i] = status
+			if m := loginLinkPattern.FindStringSubmatch(page); m != nil {
+				links[i] = m[1]
+			}
+		}()
+	}
+	wg.Wait()
+	g.Expect(statuses).To(HaveEach(BeElementOf(http.StatusOK, http.StatusAccepted)))
+	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
+	var list saasv1alpha1.TenantList
+	g.Expect(k8s.List(context.Background(), &list)).To(Succeed())
+	n := 0
+	for _, tn := range list.Items {
+		if tn.Annotations[saasv1alpha1.OriginAnnotation] == redeem.Origin(redeemProductID, code) {
+			n++
+		}
+	}
+	g.Expect(n).To(Equal(1))
+	for _, l := range links {
+		if l != "" {
+			g.Expect(l).To(Equal(links[0]))
+		}
+	}
+}
+
+// The redemption form is rate-limited per client.
+func TestRedeemIsRateLimited(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	b := browser()
+	limited := 0
+	for i := 0; i < 12; i++ {
+		if status, _ := redeemCode(t, b, "GUESS"+strings.Repeat("X", i+1)); status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	g.Expect(limited).To(BeNumerically(">=", 5), "a burst of 5, then 10 a minute")
+}
+
+// The front door stopped after writing the tenant and before consuming the code: the controller
+// consumes it and provisions the tenant.
+func TestControllerFinishesAnInterruptedRedemption(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	code := marketAPI.Issue("基础版", "2年")
+	uses := marketAPI.Uses()
+	r := webhook.NewRedeemer(webhook.Options{Namespace: operatorNamespace}, k8s, k8s, nil)
+	secret, err := r.StoreCode(ctx, code)
+	g.Expect(err).NotTo(HaveOccurred())
+	name := redemptionTenant(t, code)
+	g.Expect(k8s.Create(ctx, &saasv1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: redeem.Origin(redeemProductID, code)}},
+		Spec: saasv1alpha1.TenantSpec{Product: redeemProduct, Plan: "基础版", State: saasv1alpha1.TenantStateRedeeming,
+			Voucher: &saasv1alpha1.VoucherReference{CodeSecretName: secret, Spec: "基础版", Cycle: "2年"}},
+	})).To(Succeed())
+	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, name).Spec.State }, timeout, interval).Should(Equal(saasv1alpha1.TenantStateActive))
+	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
+	g.Expect(getTenant(t, name).Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().AddDate(2, 0, 0), time.Minute))
+	g.Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: secret}, &corev1.Secret{})
+	}, timeout, interval).Should(Satisfy(apierrors.IsNotFound))
+	g.Eventually(func() []string { return eventReasonsOf(name) }, timeout, interval).Should(ContainElement(saasv1alpha1.EventRedeemed))
+}
