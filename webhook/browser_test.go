@@ -11,6 +11,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/gomega"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // chromium starts headless Chromium (Debian's chromium; CHROMIUM overrides the path) resolving
@@ -93,4 +97,30 @@ func TestBrowserPages(t *testing.T) {
 	ctx := chromium(t, "zh-CN")
 	g.Expect(chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(chromedp.ID("welcome")))).To(Succeed())
 	g.Expect(browse(t, ctx, chromedp.Text(chromedp.ID("welcome")))).To(ContainSubstring("(link)"))
+}
+
+// A buyer redeems a code on the page in a real browser and follows the login link into the app.
+func TestBrowserRedeem(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	code := marketAPI.Issue("基础版", "1年")
+	name := redemptionTenant(t, code)
+	ctx := chromium(t, "zh-CN")
+	g.Expect(chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/redeem/"+redeemProduct),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.ID("redeem")),
+		chromedp.WaitVisible(chromedp.ID("login")),
+	)).To(Succeed())
+	headings := browse(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("h1")).map(h => h.innerText)`))
+	g.Expect(headings).To(Equal([]string{"兑换成功", "Code redeemed"}))
+	g.Expect(browse(t, ctx, chromedp.Text(chromedp.ID("tenant")))).To(Equal(name))
+
+	// The tenant comes up; the link on the page signs the buyer in.
+	ns := controllers.NamespaceName(name)
+	g.Eventually(func() error { return testenv.MarkDeploymentAvailable(context.Background(), k8s, ns, "app") }, timeout, interval).Should(Succeed())
+	g.Eventually(func() saasv1alpha1.TenantPhase { return getTenant(t, name).Status.Phase }, timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive))
+	g.Expect(chromedp.Do(ctx, chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("welcome")))).To(Succeed())
+	g.Expect(browse(t, ctx, chromedp.Text(chromedp.ID("welcome")))).To(ContainSubstring("Welcome to " + name))
 }

@@ -25,6 +25,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
@@ -40,6 +41,8 @@ func main() {
 	)
 	flag.StringVar(&sims.openPlatformAddr, "openplatform-bind-address", "127.0.0.1:8090",
 		"Where the simulated Tencent Cloud Open Platform listens (local control plane only).")
+	flag.StringVar(&sims.marketAPIAddr, "market-api-bind-address", "127.0.0.1:8091",
+		"Where the simulated Tencent Cloud Market API (redemption codes) listens (local control plane only).")
 	flag.StringVar(&sims.appAddr, "demo-app-bind-address", "127.0.0.1:8083",
 		"Where the demo app standing in for every tenant's app listens (local control plane only).")
 	opts := operator.DefaultOptions()
@@ -97,11 +100,16 @@ the simulated Tencent Open Platform (%[7]s), into the demo app (%[8]s), which ve
 
     go run ./cmd/marketsim login <authUrl> --app-address %[8]s
 
+Redemption codes: issue one from the simulated Market API (%[9]s) and redeem it on the page
+http://localhost%[4]s/redeem/notes (a browser works; the login link then needs the demo app):
+
+    go run ./cmd/marketsim voucher issue --sim http://%[9]s --spec 基础版 --cycle 1年
+
 This control plane runs no kube-controller-manager: devenv marks tenant Deployments available
 itself so tenants become Active (nothing really runs). Ctrl-C stops everything.
 
 `, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"), opts.FrontDoor.Addr, devToken, devBuyer,
-			"http://"+sims.openPlatformAddr, sims.appAddr)
+			"http://"+sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr)
 	} else {
 		fmt.Printf("Using the cluster at %s; installing the CRDs.\n", cfg.Host)
 		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}); err != nil {
@@ -177,7 +185,8 @@ func installSample(ctx context.Context, cfg *rest.Config, path, namespace string
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: product.Spec.CredentialsSecretName, Namespace: namespace},
 			StringData: map[string]string{webhook.DeliveryTokenKey: devToken,
 				login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
-				login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey}},
+				login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey,
+				redeem.SecretIDKey: devMarketAPI.SecretID, redeem.SecretKeyKey: devMarketAPI.SecretKey}},
 		product,
 	} {
 		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {

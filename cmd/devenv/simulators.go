@@ -28,8 +28,11 @@ var devOpenPlatform = marketsim.OpenPlatform{AppID: "1250000000", SecretID: "AKI
 // simulators are what a local control plane lacks: Tencent's Open Platform, the tenants' app,
 // and the deployment controller.
 type simulators struct {
-	openPlatformAddr, appAddr string
+	openPlatformAddr, appAddr, marketAPIAddr string
 }
+
+// devMarketAPI is the sample Product's Market API keys in a local control plane.
+var devMarketAPI = marketsim.MarketAPI{SecretID: "AKIDdevmarketapi", SecretKey: "dev-market-secret-key"}
 
 // start serves the simulated Open Platform and the demo app, points the front door at them, and
 // plays the deployment controller.
@@ -42,7 +45,8 @@ func (s *simulators) start(ctx context.Context, opts *operator.Options, cfg *res
 	op := &marketsim.OpenPlatform{AppID: devOpenPlatform.AppID, SecretID: devOpenPlatform.SecretID,
 		SecretKey: devOpenPlatform.SecretKey, EncryKey: devOpenPlatform.EncryKey,
 		Users: []marketsim.User{{OpenID: devBuyer, UnionID: "u-dev-buyer", Name: "开发买家 Dev buyer"}}, SignedIn: devBuyer}
-	for addr, h := range map[string]http.Handler{s.openPlatformAddr: op, s.appAddr: &demoapp.App{Issuer: publicURL}} {
+	market := &marketsim.MarketAPI{SecretID: devMarketAPI.SecretID, SecretKey: devMarketAPI.SecretKey, ProductName: "notes"}
+	for addr, h := range map[string]http.Handler{s.openPlatformAddr: op, s.appAddr: &demoapp.App{Issuer: publicURL}, s.marketAPIAddr: market} {
 		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -54,6 +58,7 @@ func (s *simulators) start(ctx context.Context, opts *operator.Options, cfg *res
 	opts.FrontDoor.PublicURL = publicURL
 	opts.FrontDoor.AuthorizeURL = "http://" + s.openPlatformAddr + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = "http://" + s.openPlatformAddr
+	opts.FrontDoor.MarketAPIEndpoint = "http://" + s.marketAPIAddr + "/v2/index.php"
 
 	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	if err != nil {

@@ -51,7 +51,7 @@ Environment: MARKETSIM_URL, MARKETSIM_TOKEN and MARKETSIM_PRODUCT_ID provide the
 	root.AddCommand(
 		g.verifyCommand(), g.purchaseCommand(), g.trialCommand(), g.renewCommand(), g.convertCommand(),
 		g.modifyCommand(), g.expireCommand(), g.destroyCommand(), g.conformanceCommand(),
-		g.loginCommand(), openPlatformCommand(),
+		g.loginCommand(), openPlatformCommand(), voucherCommand(),
 	)
 	return root
 }

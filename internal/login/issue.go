@@ -39,5 +39,10 @@ func (k *Keys) Issue(now time.Time, ttl time.Duration, issuer string, c logintok
 	if c.Subject == "" {
 		c.Subject = c.AccountID
 	}
+	if c.Subject == "" {
+		// A tenant bought with a redemption code has no known buyer account: the holder of
+		// its link is the buyer.
+		c.Subject = "tenant:" + c.Tenant
+	}
 	return jwt.Signed(signer).Claims(c).Serialize()
 }
