@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -17,6 +16,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 func TestProvisionsEveryObjectAndBecomesActive(t *testing.T) {
@@ -329,17 +329,5 @@ func TestDeletingTenantDeletesNamespaceThenReleases(t *testing.T) {
 
 // eventReasons returns a function listing the reasons of the Events recorded on a tenant.
 func eventReasons(tenant string) func() []string {
-	return func() []string {
-		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list); err != nil {
-			return nil
-		}
-		var reasons []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "Tenant" && e.Regarding.Name == tenant {
-				reasons = append(reasons, e.Reason)
-			}
-		}
-		return reasons
-	}
+	return func() []string { return testenv.EventReasons(context.Background(), k8s, "Tenant", tenant) }
 }

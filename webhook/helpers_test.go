@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"testing"
 
-	eventsv1 "k8s.io/api/events/v1"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 func tenantJSON(t *testing.T, tenant *saasv1alpha1.Tenant) string {
@@ -49,15 +49,5 @@ func counterValue(name string, want map[string]string) float64 {
 
 // eventReasonsOf lists the reasons of the Events recorded on a tenant.
 func eventReasonsOf(tenant string) []string {
-	var list eventsv1.EventList
-	if err := k8s.List(context.Background(), &list); err != nil {
-		return nil
-	}
-	var reasons []string
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "Tenant" && e.Regarding.Name == tenant {
-			reasons = append(reasons, e.Reason)
-		}
-	}
-	return reasons
+	return testenv.EventReasons(context.Background(), k8s, "Tenant", tenant)
 }

@@ -80,14 +80,20 @@ func (p page) render(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	h := w.Header()
+	setPageHeaders(w.Header(), "")
+	w.WriteHeader(p.status)
+	_, _ = buf.WriteTo(w)
+}
+
+// setPageHeaders sets the headers of every page: HTML, never cached, no sniffing, no referrer,
+// not framed, and a content policy allowing nothing but inline styles (and extra, e.g. a form).
+func setPageHeaders(h http.Header, extra string) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.WriteHeader(p.status)
-	_, _ = buf.WriteTo(w)
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"+extra)
 }
 
 // The pages, by what happened.

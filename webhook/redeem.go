@@ -122,13 +122,7 @@ func (h *redeemHandler) form(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, p.Name, "error", pageInternal, err)
 		return
 	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	setPageHeaders(w.Header(), "; form-action 'self'")
 	_, _ = buf.WriteTo(w)
 }
 

@@ -219,11 +219,7 @@ a suspended tenant whose new expiry lies ahead.`,
 			if err != nil {
 				return err
 			}
-			if noop != "" {
-				fmt.Fprintln(o.streams.Out, noop)
-				return nil
-			}
-			fmt.Fprintf(o.streams.Out, "tenant %s %s\n", args[0], result)
+			o.printChange(args[0], result, noop)
 			return nil
 		},
 	}
@@ -269,11 +265,7 @@ A destroyed tenant cannot be resumed, nor can an expired one: extend it first
 			if err != nil {
 				return err
 			}
-			if noop != "" {
-				fmt.Fprintln(o.streams.Out, noop)
-				return nil
-			}
-			fmt.Fprintf(o.streams.Out, "tenant %s %s\n", args[0], result)
+			o.printChange(args[0], result, noop)
 			return nil
 		},
 	}

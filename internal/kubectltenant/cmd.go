@@ -129,6 +129,25 @@ func newScheme() *runtime.Scheme {
 
 // client returns a client for the cluster the kubeconfig flags select. Server warnings go to
 // stderr, like kubectl's.
+// tenant returns a client and the named tenant.
+func (o *options) tenant(ctx context.Context, name string) (client.Client, *saasv1alpha1.Tenant, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := getTenant(ctx, c, name)
+	return c, t, err
+}
+
+// printChange reports a support action: what it did, or why it changed nothing.
+func (o *options) printChange(name, result, noop string) {
+	if noop != "" {
+		fmt.Fprintln(o.streams.Out, noop)
+		return
+	}
+	fmt.Fprintf(o.streams.Out, "tenant %s %s\n", name, result)
+}
+
 func (o *options) client() (client.Client, error) {
 	cfg, err := o.configFlags.ToRESTConfig()
 	if err != nil {

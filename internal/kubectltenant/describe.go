@@ -38,11 +38,7 @@ The buyer's contact details are never shown: only the name of the Secret holding
 			if err := checkOutput(output, "json", "yaml"); err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(cmd.Context(), c, args[0])
+			c, t, err := o.tenant(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -26,11 +26,7 @@ first. The tenant keeps only the newest %d. Times are UTC.`, saasv1alpha1.MaxHis
 			if err := checkOutput(output, "json", "yaml"); err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(cmd.Context(), c, args[0])
+			_, t, err := o.tenant(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

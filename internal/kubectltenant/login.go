@@ -134,11 +134,7 @@ kubectl tenant rotate-login revokes it.`,
 		ValidArgsFunction: o.completeTenantNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			t, err := getTenant(ctx, c, args[0])
+			c, t, err := o.tenant(ctx, args[0])
 			if err != nil {
 				return err
 			}

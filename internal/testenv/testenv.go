@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -198,4 +199,20 @@ func FinalizeNamespace(ctx context.Context, cfg *rest.Config, name string) error
 	ns.Spec.Finalizers = nil
 	_, err = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
 	return err
+}
+
+// EventReasons lists the reasons of the Events recorded on a cluster-scoped object of a kind,
+// oldest first as listed. It returns nil when the list fails (for Eventually).
+func EventReasons(ctx context.Context, c client.Reader, kind, name string) []string {
+	var list eventsv1.EventList
+	if err := c.List(ctx, &list); err != nil {
+		return nil
+	}
+	var reasons []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == kind && e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
 }
