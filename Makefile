@@ -113,9 +113,18 @@ plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manife
 	@echo "dist/krew-tenant.yaml: install with 'kubectl krew install --manifest dist/krew-tenant.yaml' once the archives are at $(PLUGIN_BASE_URL)"
 
 .PHONY: run
-run: envtest ## Run the operator against the current kubeconfig, or a local control plane when there is none.
-	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+run: $(SETUP_ENVTEST) ## Run the operator against the current kubeconfig's cluster, or the simulated cluster (KWOK) when there is none.
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
+		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh)" \
 		go run ./cmd/devenv $(RUN_ARGS)
+
+.PHONY: simcluster
+simcluster: $(SETUP_ENVTEST) ## Create or start the simulated cluster (real control plane, KWOK nodes); prints its kubeconfig.
+	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/simcluster.sh up
+
+.PHONY: simcluster-down
+simcluster-down: ## Delete the simulated cluster.
+	hack/simcluster.sh down
 
 ##@ Deployment
 

@@ -23,7 +23,10 @@ GOOS="$(go env GOOS)"
 GOARCH="$(go env GOARCH)"
 DATA_HOME="${XDG_DATA_HOME:-$HOME/.local/share}"
 STORE="${DATA_HOME}/kubebuilder-envtest/k8s/${K8S_VERSION}-${GOOS}-${GOARCH}"
-BINARIES=(kube-apiserver etcd kubectl)
+# ENVTEST_EXTRA_BINARIES adds control-plane binaries built from the same module, e.g.
+# "kube-controller-manager kube-scheduler" for the simulated cluster (hack/simcluster.sh).
+read -r -a EXTRA <<< "${ENVTEST_EXTRA_BINARIES:-}"
+BINARIES=(kube-apiserver etcd kubectl "${EXTRA[@]}")
 
 log() { printf '[envtest] %s\n' "$*" >&2; }
 
@@ -90,7 +93,7 @@ build_kube() {
   local b
   for b in kube-apiserver kubectl "$@"; do
     [[ -x "${STORE}/${b}" ]] && continue
-    log "building ${b} v${K8S_VERSION} from source (cold: ~12 min for kube-apiserver, ~4 min more for kubectl, on 2 cores)"
+    log "building ${b} v${K8S_VERSION} from source (cold: ~12 min for kube-apiserver; each other binary ~1-5 min more, on 2 cores)"
     local start=$SECONDS
     (cd "${dir}" && go build -trimpath -ldflags "${ldflags}" -o "${STORE}/${b}.tmp" "k8s.io/kubernetes/cmd/${b}")
     mv "${STORE}/${b}.tmp" "${STORE}/${b}"
@@ -114,7 +117,7 @@ build_etcd() {
 
 log "no cached control-plane binaries for ${K8S_VERSION}; building them through the Go module proxy (${proxy})"
 build_etcd
-build_kube "$@"
+build_kube "${EXTRA[@]}" "$@"
 complete "${STORE}"
 "${STORE}/kube-apiserver" --version >&2
 echo "${STORE}"

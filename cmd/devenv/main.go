@@ -1,6 +1,9 @@
-// Command devenv is what `make run` starts: the operator against the cluster of the current
-// kubeconfig, or, when there is none, against a local control plane (kube-apiserver and etcd
-// from `make envtest`) with the CRDs and the sample Product installed.
+// Command devenv is what `make run` starts. With a kubeconfig pointing at a reachable cluster it
+// runs the operator against that cluster. Otherwise it starts the simulated cluster
+// (hack/simcluster.sh: a real control plane with KWOK nodes), installs the CRDs, the admission
+// policies and the sample Product, serves the marketplace's simulated Open Platform and Market
+// API and a demo app next to the operator, buys one tenant as the marketplace would, and prints
+// what a newcomer needs. Ctrl-C stops everything it started.
 package main
 
 import (
@@ -8,7 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
+	"os/exec"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,25 +30,32 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
 
-// sims are the stand-ins devenv runs next to a local control plane.
+// sims are the stand-ins devenv runs next to the simulated cluster.
 var sims = &simulators{}
 
+type settings struct {
+	crdDir, policyDir, sample, script string
+	local, purchase                   bool
+}
+
 func main() {
-	var (
-		crdDir     = flag.String("crd-dir", "config/crd/bases", "Directory of the CRD manifests to install.")
-		sample     = flag.String("sample-product", "config/samples/product.yaml", "Product installed into a local control plane.")
-		stateDir   = flag.String("state-dir", "bin/devenv", "Where the local control plane's kubeconfig is written.")
-		forceLocal = flag.Bool("local", false, "Start a local control plane even when a kubeconfig points at a cluster.")
-	)
+	var s settings
+	flag.StringVar(&s.crdDir, "crd-dir", "config/crd/bases", "Directory of the CRD manifests to install.")
+	flag.StringVar(&s.policyDir, "policy-dir", "config/policy", "Directory of the admission policies to install.")
+	flag.StringVar(&s.sample, "sample-product", "config/samples/product.yaml", "Product installed into the simulated cluster.")
+	flag.StringVar(&s.script, "simcluster", "hack/simcluster.sh", "Script that starts and stops the simulated cluster.")
+	flag.BoolVar(&s.local, "local", false, "Use the simulated cluster even when a kubeconfig points at a cluster.")
+	flag.BoolVar(&s.purchase, "purchase", true, "Buy one tenant through the marketplace simulator once the operator runs (simulated cluster only).")
 	flag.StringVar(&sims.openPlatformAddr, "openplatform-bind-address", "127.0.0.1:8090",
-		"Where the simulated Tencent Cloud Open Platform listens (local control plane only).")
+		"Where the simulated Tencent Cloud Open Platform listens (simulated cluster only).")
 	flag.StringVar(&sims.marketAPIAddr, "market-api-bind-address", "127.0.0.1:8091",
-		"Where the simulated Tencent Cloud Market API (redemption codes) listens (local control plane only).")
+		"Where the simulated Tencent Cloud Market API (redemption codes) listens (simulated cluster only).")
 	flag.StringVar(&sims.appAddr, "demo-app-bind-address", "127.0.0.1:8083",
-		"Where the demo app standing in for every tenant's app listens (local control plane only).")
+		"Where the demo app standing in for every tenant's app listens (simulated cluster only).")
 	opts := operator.DefaultOptions()
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "Address of the health endpoints; 0 disables them.")
@@ -54,74 +65,76 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := run(ctx, opts, *crdDir, *sample, *stateDir, *forceLocal); err != nil {
+	if err := run(ctx, opts, s); err != nil {
 		fmt.Fprintln(os.Stderr, "devenv:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, opts operator.Options, crdDir, sample, stateDir string, forceLocal bool) error {
+func run(ctx context.Context, opts operator.Options, s settings) error {
 	cfg, err := existingCluster()
-	if forceLocal || err != nil {
-		if !forceLocal {
-			fmt.Printf("No reachable cluster in the kubeconfig (%v): starting a local control plane.\n", err)
-		}
-		env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
-		if cfg, err = env.Start(); err != nil {
-			return fmt.Errorf("start local control plane (run through 'make run', which provides the binaries): %w", err)
-		}
-		defer func() { _ = env.Stop() }()
-		kubeconfig, err := writeKubeconfig(env, stateDir)
-		if err != nil {
-			return err
-		}
-		if err := installSample(ctx, cfg, sample, opts.FrontDoor.Namespace); err != nil {
-			return err
-		}
-		if err := sims.start(ctx, &opts, cfg); err != nil {
-			return err
-		}
-		fmt.Printf(`
-Local control plane is up (kube-apiserver %s), with the CRDs and the sample Product installed.
-From another shell:
-
-    export KUBECONFIG=%s
-    export PATH=%s:$PATH   # a kubectl of the same version
-    kubectl get products,tenants
-    kubectl apply -f config/samples/tenant.yaml
-
-The marketplace front door listens on %[4]s. Buy, renew, expire, destroy as Tencent would:
-
-    go run ./cmd/marketsim purchase --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --months 1 --open-id %[6]s
-    go run ./cmd/marketsim conformance --url http://localhost%[4]s/tencent/notes --token %[5]s --spec 基础版 --upgrade-spec 高级版 --trial
-
-Free login: the purchase answers an authUrl (also status.loginURL). Click it as the buyer, through
-the simulated Tencent Open Platform (%[7]s), into the demo app (%[8]s), which verifies the token:
-
-    go run ./cmd/marketsim login <authUrl> --app-address %[8]s
-
-Redemption codes: issue one from the simulated Market API (%[9]s) and redeem it on the page
-http://localhost%[4]s/redeem/notes (a browser works; the login link then needs the demo app):
-
-    go run ./cmd/marketsim voucher issue --sim http://%[9]s --spec 基础版 --cycle 1年
-
-This control plane runs no kube-controller-manager: devenv marks tenant Deployments available
-itself so tenants become Active (nothing really runs). Ctrl-C stops everything.
-
-`, serverVersion(cfg), kubeconfig, os.Getenv("KUBEBUILDER_ASSETS"), opts.FrontDoor.Addr, devToken, devBuyer,
-			"http://"+sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr)
-	} else {
+	if !s.local && err == nil {
 		fmt.Printf("Using the cluster at %s; installing the CRDs.\n", cfg.Host)
-		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crdDir}, ErrorIfPathMissing: true}); err != nil {
+		if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{s.crdDir}, ErrorIfPathMissing: true}); err != nil {
 			return fmt.Errorf("install CRDs: %w", err)
 		}
+		return runManager(ctx, cfg, opts)
 	}
+	if !s.local {
+		fmt.Printf("No reachable cluster in the kubeconfig (%v): using the simulated cluster.\n", err)
+	}
+	fmt.Println("Starting the simulated cluster (hack/simcluster.sh). The first run on a machine builds the control plane " +
+		"and KWOK from source when they cannot be downloaded: about 25 minutes on 2 cores; later runs take seconds.")
+	kubeconfig, err := simcluster(ctx, s.script, "up")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("Stopping the simulated cluster (kept for the next run; hack/simcluster.sh down deletes it).")
+		_, _ = simcluster(context.Background(), s.script, "stop")
+	}()
+	if cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+		return err
+	}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{s.crdDir}, ErrorIfPathMissing: true}); err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	if err := testenv.InstallPolicies(cfg, s.policyDir); err != nil {
+		return fmt.Errorf("install admission policies: %w", err)
+	}
+	if err := installSample(ctx, cfg, s.sample, opts.FrontDoor.Namespace); err != nil {
+		return err
+	}
+	if err := sims.start(ctx, &opts); err != nil {
+		return err
+	}
+	mgr, err := operator.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	welcome(ctx, cfg, kubeconfig, opts, s.purchase)
+	return <-errc
+}
 
+func runManager(ctx context.Context, cfg *rest.Config, opts operator.Options) error {
 	mgr, err := operator.New(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// simcluster runs hack/simcluster.sh and returns what it prints (the kubeconfig path).
+func simcluster(ctx context.Context, script, action string) (string, error) {
+	cmd := exec.CommandContext(ctx, script, action)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", script, action, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // existingCluster returns the config of the current kubeconfig when its API server answers.
@@ -143,27 +156,7 @@ func existingCluster() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// writeKubeconfig writes an admin kubeconfig for the local control plane and returns its path.
-func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
-	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("create admin user: %w", err)
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		return "", fmt.Errorf("render kubeconfig: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, data, 0o600)
-}
-
-// devToken is the delivery Token of the sample Product in a local control plane.
+// devToken is the delivery Token of the sample Product in the simulated cluster.
 const devToken = "dev-delivery-token"
 
 // installSample creates the sample Product and its credentials Secret, keeping ones that exist.

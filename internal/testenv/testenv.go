@@ -92,17 +92,18 @@ func Start() (*ControlPlane, error) {
 		return nil, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
 	}
 	cp := &ControlPlane{Env: env, Config: cfg}
-	if err := cp.installPolicies(filepath.Join(filepath.Dir(file), "..", "..", "config", "policy")); err != nil {
+	if err := InstallPolicies(cfg, filepath.Join(filepath.Dir(file), "..", "..", "config", "policy")); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
 	return cp, nil
 }
 
-// installPolicies creates the admission policies the operator ships (config/policy), so tests
-// run under the same deletion safety as a real install.
-func (cp *ControlPlane) installPolicies(dir string) error {
-	c, err := client.New(cp.Config, client.Options{})
+// InstallPolicies creates the admission policies the operator ships (config/policy), so tests
+// and local clusters run under the same deletion safety as a real install. Existing ones are
+// kept.
+func InstallPolicies(cfg *rest.Config, dir string) error {
+	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (cp *ControlPlane) installPolicies(dir string) error {
 			if len(obj.Object) == 0 {
 				continue
 			}
-			if err := c.Create(context.Background(), obj); err != nil {
+			if err := c.Create(context.Background(), obj); client.IgnoreAlreadyExists(err) != nil {
 				return fmt.Errorf("install %s %s: %w", obj.GetKind(), obj.GetName(), err)
 			}
 		}
