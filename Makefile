@@ -70,6 +70,12 @@ test: verify envtest ## Every test against a real kube-apiserver and etcd (-race
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		PROPERTY_SEQUENCES=1000 PROPERTY_SEED=$(PROPERTY_SEED) go test -count=1 -run TestPropertyRandomSequences ./webhook/
 
+.PHONY: test-e2e
+test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), driven by the marketplace simulators over HTTP.
+	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
+		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
+	go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
+
 .PHONY: test-property
 test-property: envtest ## The long property run: 10,000 random marketplace call sequences (PROPERTY_SEED=… replays one).
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \

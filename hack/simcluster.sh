@@ -55,6 +55,26 @@ kwokctl() { "${KWOK_STORE}/kwokctl" "$@"; }
 
 exists() { kwokctl get clusters 2>/dev/null | grep -qx "${NAME}"; }
 
+# wait_for_pods waits until a pod can be scheduled and run: after a restart the controllers wait
+# for their previous instances' leader leases to expire (about a minute).
+wait_for_pods() {
+  local kubectl="$1" start=$SECONDS phase=""
+  local k=("${kubectl}" --kubeconfig "${KUBECONFIG_FILE}" -n default)
+  "${k[@]}" delete pod simcluster-probe --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  until "${k[@]}" run simcluster-probe --image=simcluster/probe --restart=Never >/dev/null 2>&1; do
+    (( SECONDS - start > 120 )) && { log "the API server does not accept pods"; return 1; }
+    sleep 1
+  done
+  log "waiting for the cluster to run pods (seconds after a create, about a minute after a restart)"
+  while [[ "${phase}" != Running ]]; do
+    (( SECONDS - start > 240 )) && { log "no pod ran within 240s"; return 1; }
+    sleep 1
+    phase="$("${k[@]}" get pod simcluster-probe -o jsonpath='{.status.phase}' 2>/dev/null || true)"
+  done
+  "${k[@]}" delete pod simcluster-probe --wait=false >/dev/null 2>&1 || true
+  log "pods run $((SECONDS - start))s after start"
+}
+
 up() {
   local assets
   assets="$(ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh)"
@@ -74,6 +94,7 @@ up() {
     kwokctl scale node --name "${NAME}" --replicas "${NODES}" >&2
   fi
   kwokctl get kubeconfig --name "${NAME}" > "${KUBECONFIG_FILE}"
+  wait_for_pods "${assets}/kubectl"
   log "ready: KUBECONFIG=${KUBECONFIG_FILE}; kubectl in ${assets}"
   echo "${KUBECONFIG_FILE}"
 }

@@ -1,0 +1,212 @@
+//go:build e2e
+
+// Package e2e drives the operator on the simulated cluster (hack/simcluster.sh: a real control
+// plane with KWOK nodes, where Deployments roll out and namespaces terminate) through the
+// marketplace simulators over HTTP, as Tencent and buyers would. Run with `make test-e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
+	"github.com/cloudmarket-dev/tenant-operator/webhook"
+)
+
+const (
+	operatorNamespace = "tenant-operator-system"
+	token             = "e2e-delivery-token"
+	buyerOpenID       = "o-e2e-buyer"
+)
+
+var (
+	k8s          client.Client
+	frontDoor    string // http://127.0.0.1:port
+	openPlatform *marketsim.OpenPlatform
+	marketAPI    *marketsim.MarketAPI
+	appAddr      string
+	runID        = time.Now().Format("0102150405")
+)
+
+// products of the suite: Delete and Retain destroy policies.
+var products = map[string]string{"e2e-notes": "3000000001", "e2e-retain": "3000000002"}
+
+func TestMain(m *testing.M) {
+	testenv.SetLogger()
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	ctx := ctrl.SetupSignalHandler()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	// A cluster of its own, fresh each run: nothing left from make run or an earlier run.
+	script := filepath.Join(root, "hack", "simcluster.sh")
+	simcluster := func(ctx context.Context, action string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, script, action)
+		cmd.Env = append(os.Environ(), "SIMCLUSTER_NAME=tenant-operator-e2e", "SIMCLUSTER_DIR="+filepath.Join(root, "bin", "simcluster-e2e"))
+		cmd.Stderr = os.Stderr
+		return cmd.Output()
+	}
+	if _, err := simcluster(ctx, "down"); err != nil {
+		return 0, fmt.Errorf("delete the previous e2e cluster: %w", err)
+	}
+	out, err := simcluster(ctx, "up")
+	if err != nil {
+		return 0, fmt.Errorf("start the simulated cluster: %w", err)
+	}
+	if os.Getenv("E2E_KEEP_CLUSTER") == "" {
+		defer func() { _, _ = simcluster(context.Background(), "down") }()
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", strings.TrimSpace(string(out)))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
+		return 0, err
+	}
+	if err := testenv.InstallPolicies(cfg, filepath.Join(root, "config", "policy")); err != nil {
+		return 0, err
+	}
+	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {
+		return 0, err
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	frontDoor = "http://" + addr
+	openPlatform = &marketsim.OpenPlatform{AppID: "1250000099", SecretID: "AKIDe2e", SecretKey: "e2e-secret", EncryKey: "e2e-encry",
+		Users: []marketsim.User{{OpenID: buyerOpenID, Name: "E2E buyer"}}, SignedIn: buyerOpenID}
+	opSrv := httptest.NewServer(openPlatform)
+	defer opSrv.Close()
+	marketAPI = &marketsim.MarketAPI{SecretID: "AKIDe2emarket", SecretKey: "e2e-market-secret", ProductName: "notes"}
+	marketSrv := httptest.NewServer(marketAPI)
+	defer marketSrv.Close()
+	app := httptest.NewServer(&demoapp.App{Issuer: frontDoor})
+	defer app.Close()
+	appAddr = app.Listener.Addr().String()
+
+	if err := fixtures(ctx); err != nil {
+		return 0, err
+	}
+	opts := operator.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.FrontDoor.Addr = addr
+	opts.FrontDoor.Namespace = operatorNamespace
+	opts.FrontDoor.PublicURL = frontDoor
+	opts.FrontDoor.AuthorizeURL = opSrv.URL + "/open/authorize"
+	opts.FrontDoor.OpenAPIEndpoint = opSrv.URL
+	opts.FrontDoor.MarketAPIEndpoint = marketSrv.URL + "/v2/index.php"
+	mgr, err := operator.New(ctx, cfg, opts)
+	if err != nil {
+		return 0, err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	defer func() { cancel(); <-done }()
+	if err := waitFor(60*time.Second, func() bool {
+		resp, err := http.Get(frontDoor + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}); err != nil {
+		return 0, fmt.Errorf("front door: %w", err)
+	}
+	return m.Run(), nil
+}
+
+// fixtures creates (or updates) the operator's namespace, the products and their Secret.
+func fixtures(ctx context.Context) error {
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "e2e-marketplace", Namespace: operatorNamespace}, StringData: map[string]string{
+			webhook.DeliveryTokenKey: token,
+			login.AppIDKey:           openPlatform.AppID, login.SecretIDKey: openPlatform.SecretID,
+			login.SecretKeyKey: openPlatform.SecretKey, login.EncryKeyKey: openPlatform.EncryKey,
+			redeem.SecretIDKey: marketAPI.SecretID, redeem.SecretKeyKey: marketAPI.SecretKey}},
+	}
+	for name, id := range products {
+		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: saasv1alpha1.ProductSpec{
+			ProductID: id, CredentialsSecretName: "e2e-marketplace",
+			App: saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080,
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}},
+			Plans: []saasv1alpha1.Plan{
+				{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("2"), corev1.ResourcePods: resource.MustParse("10")}},
+				{Name: "高级版", Replicas: ptr.To[int32](2), Resources: &corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("128Mi")}},
+					Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("4"), corev1.ResourcePods: resource.MustParse("20")}},
+			},
+			Exposure:   &saasv1alpha1.Exposure{HostTemplate: "{tenant}.e2e.example.test"},
+			Redemption: &saasv1alpha1.Redemption{Enabled: true},
+		}}
+		if name == "e2e-retain" {
+			p.Spec.Lifecycle.DestroyPolicy = saasv1alpha1.DestroyPolicyRetain
+		}
+		objs = append(objs, p)
+	}
+	for _, o := range objs {
+		if err := k8s.Create(ctx, o); err != nil {
+			if client.IgnoreAlreadyExists(err) != nil {
+				return fmt.Errorf("create %s: %w", o.GetName(), err)
+			}
+			existing := o.DeepCopyObject().(client.Object)
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(o), existing); err != nil {
+				return err
+			}
+			o.SetResourceVersion(existing.GetResourceVersion())
+			if err := k8s.Update(ctx, o); err != nil {
+				return fmt.Errorf("update %s: %w", o.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func waitFor(d time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", d)
+}
+
+func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
