@@ -114,7 +114,10 @@ func TestLifecycleOnTheSimulatedCluster(t *testing.T) {
 		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, d)
 		return d.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().String()
 	}, timeout, interval).Should(Equal("250m"))
-	g.Eventually(func() int32 { _ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, d); return d.Status.UpdatedReplicas }, timeout, interval).Should(Equal(int32(2)))
+	g.Eventually(func() int32 {
+		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, d)
+		return d.Status.UpdatedReplicas
+	}, timeout, interval).Should(Equal(int32(2)))
 
 	// Expiry: pods gone, data kept.
 	r, err = sim("e2e-notes").Expire(ctx, order, name)
