@@ -142,7 +142,13 @@ func TestReconcileRequeuesAtTheDeadline(t *testing.T) {
 
 	r := &controllers.TenantReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100), Clock: testClock}
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: "tlb1"}}
-	res, err := r.Reconcile(context.Background(), req)
+	// The manager's controller works on the same tenant: a pass that loses the race for the
+	// status write leaves the next pass to the watch event and schedules nothing; repeat it.
+	var res ctrl.Result
+	var err error
+	for i := 0; i < 20 && err == nil && res.RequeueAfter == 0; i++ {
+		res, err = r.Reconcile(context.Background(), req)
+	}
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(Equal(90 * time.Minute))
 

@@ -116,7 +116,7 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=tenants.saas.cloudmarket.dev
 
 // Reconcile brings one Tenant's objects and status in line with its spec.
-func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.Tenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -138,7 +138,15 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	s := &tenantScope{tenant: tenant, now: r.Clock.Now()}
 	before := tenant.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, before, s, retErr == nil); err != nil {
+		err := r.patchStatus(ctx, before, s, retErr == nil)
+		if apierrors.IsConflict(err) {
+			// This pass worked from a Tenant older than the API server's: its status (and the
+			// Events of its transitions) are dropped; the newer version's watch event brings
+			// the tenant back for a pass that starts from it.
+			res, retErr = ctrl.Result{}, nil
+			return
+		}
+		if err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patch status: %w", err))
 		}
 	}()
@@ -236,16 +244,17 @@ func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) erro
 
 // patchStatus rebuilds the status from the scope and patches it when it changed. Events for
 // transitions are recorded here, where old and new status are both known.
+// The patch carries the Tenant's resourceVersion: a pass that started from a stale cache cannot
+// write a status (or record a transition's Event) that a newer pass already wrote.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) error {
 	t := s.tenant
 	computeStatus(s, passSucceeded)
+	if !equality.Semantic.DeepEqual(before.Status, t.Status) {
+		if err := r.Status().Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+	}
 	r.recordTransitions(before, s)
-	if equality.Semantic.DeepEqual(before.Status, t.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, t, client.MergeFrom(before)); err != nil {
-		return client.IgnoreNotFound(err)
-	}
 	return nil
 }
 
