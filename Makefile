@@ -91,11 +91,6 @@ bench: envtest ## The benchmark suite on a real API server (B1-B5): prints a tab
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go run ./cmd/tenant-bench $(BENCH_ARGS)
 
-.PHONY: bench-callbacks
-bench-callbacks: envtest ## The callback latency go benchmark (front door, steady 50/s and a burst of 200).
-	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
-		go test -count=1 -run '^$$' -bench BenchmarkCallbacks -benchtime 1x -v ./webhook/
-
 ##@ Build
 
 .PHONY: build
