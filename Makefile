@@ -91,6 +91,12 @@ bench: envtest ## The benchmark suite on a real API server (B1-B5): prints a tab
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go run ./cmd/tenant-bench $(BENCH_ARGS)
 
+.PHONY: bench-simcluster
+bench-simcluster: $(SETUP_ENVTEST) ## B2, B4 and B9 on a fresh simulated cluster (real rollouts); writes docs/benchmarks-simcluster.md.
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
+		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh)" \
+		go run ./cmd/tenant-bench --simcluster $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
+)
+
+const simSetting = `a fresh simulated cluster
+(hack/simcluster.sh: kube-apiserver, etcd, kube-controller-manager, kube-scheduler v1.37.2 built from
+source, 2 KWOK nodes), so Deployments really roll out and namespaces really terminate; the
+operator, the bench and every control-plane process share the same cores.`
+
+const simNotes = `
+B9 counts a tenant suspended when its phase is Suspended and its pods are gone, and destroyed when
+its phase is Destroyed, which under the Delete policy means its namespace is gone.
+`
+
+// runSimcluster measures provisioning, expiry and destruction with real controllers.
+func runSimcluster(n int, out string) error {
+	ctx := ctrl.SetupSignalHandler()
+	simcluster := func(action string) (string, error) {
+		cmd := exec.CommandContext(ctx, "hack/simcluster.sh", action)
+		// A KWOK node holds 110 pods: enough nodes for every tenant's pod and then some.
+		cmd.Env = append(os.Environ(), "SIMCLUSTER_NAME=tenant-operator-bench", "SIMCLUSTER_DIR=bin/simcluster-bench",
+			fmt.Sprintf("SIMCLUSTER_NODES=%d", n/100+2))
+		cmd.Stderr = os.Stderr
+		b, err := cmd.Output()
+		return strings.TrimSpace(string(b)), err
+	}
+	if _, err := simcluster("down"); err != nil {
+		return err
+	}
+	kubeconfig, err := simcluster("up")
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = simcluster("down") }()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{"config/crd/bases"}, ErrorIfPathMissing: true}); err != nil {
+		return err
+	}
+	if err := testenv.InstallPolicies(cfg, "config/policy"); err != nil {
+		return err
+	}
+	fast := rest.CopyConfig(cfg)
+	fast.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	c, err := client.New(fast, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return err
+	}
+	if err := fixtures(ctx, c); err != nil {
+		return err
+	}
+	addr := "127.0.0.1:18083"
+	opts := operator.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.FrontDoor.Addr = addr
+	opts.FrontDoor.Namespace = namespace
+	opts.FrontDoor.PublicURL = "http://" + addr
+	mgr, err := operator.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = mgr.Start(mctx) }()
+	sim := &marketsim.Sim{URL: "http://" + addr + "/tencent/bench", Token: token, ProductID: productID, ProductName: "bench"}
+	if err := waitFrontDoor(ctx, sim); err != nil {
+		return err
+	}
+
+	var rows []row
+	add := func(id, what, format string, args ...any) {
+		r := row{id, what, fmt.Sprintf(format, args...)}
+		rows = append(rows, r)
+		fmt.Printf("%-4s %-58s %s\n", r.id, r.what, r.result)
+	}
+
+	toURL, toActive := purchaseToURL(ctx, c, sim, 20, time.Second, "s")
+	pu, pa := pct(toURL), pct(toActive)
+	add("B4", "purchase → loginURL / → Active (pods Running), trickle 1/s (n=20)", "loginURL p50 %s p99 %s; Active p50 %s p99 %s", ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
+
+	names := make([]string, n)
+	start := time.Now()
+	parallel(n, 16, func(i int) {
+		names[i] = fmt.Sprintf("s9-%05d", i)
+		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
+			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
+	})
+	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	add("B2", fmt.Sprintf("operator: %d Tenants until all Active, pods Running", n), "%s, %.1f tenants/s", took.Round(100*time.Millisecond), float64(n)/took.Seconds())
+
+	for _, step := range []struct {
+		state saasv1alpha1.TenantState
+		phase saasv1alpha1.TenantPhase
+		what  string
+	}{
+		{saasv1alpha1.TenantStateSuspended, saasv1alpha1.TenantPhaseSuspended, "expire %d tenants until all Suspended, pods gone"},
+		{saasv1alpha1.TenantStateDestroyed, saasv1alpha1.TenantPhaseDestroyed, "destroy (Delete) %d tenants until all Destroyed, namespaces gone"},
+	} {
+		start := time.Now()
+		parallel(n, 16, func(i int) { setState(ctx, c, names[i], step.state) })
+		if err := waitPhase(ctx, c, names, step.phase, 20*time.Minute); err != nil {
+			return err
+		}
+		phaseAfter := time.Since(start)
+		// Then until the pods (suspend) or namespaces (destroy) are really gone.
+		for time.Since(start) < 20*time.Minute && left(ctx, c, names, step.phase) > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+		took := time.Since(start)
+		add("B9", fmt.Sprintf(step.what, n), "%s, %.1f tenants/s (phase reached after %s)", took.Round(100*time.Millisecond),
+			float64(n)/took.Seconds(), phaseAfter.Round(100*time.Millisecond))
+	}
+	if out != "" {
+		return report(out, "Benchmarks on the simulated cluster", simSetting, simNotes, rows, n)
+	}
+	return nil
+}
+
+func setState(ctx context.Context, c client.Client, name string, state saasv1alpha1.TenantState) {
+	_ = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		t := &saasv1alpha1.Tenant{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+			return err
+		}
+		t.Spec.State = state
+		return c.Update(ctx, t)
+	})
+}
+
+func waitPhase(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase, limit time.Duration) error {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		var list saasv1alpha1.TenantList
+		if err := c.List(ctx, &list); err == nil {
+			done := 0
+			for _, t := range list.Items {
+				if want[t.Name] && t.Status.Phase == phase {
+					done++
+				}
+			}
+			if done == len(want) {
+				return nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("not all %d tenants %s after %s", len(names), phase, limit)
+}
+
+// left counts the tenant pods still there (suspend) or tenant namespaces not yet gone (destroy).
+func left(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase) int {
+	n := 0
+	if phase == saasv1alpha1.TenantPhaseSuspended {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.HasLabels{saasv1alpha1.TenantLabel}); err != nil {
+			return -1
+		}
+		mine := map[string]bool{}
+		for _, name := range names {
+			mine[name] = true
+		}
+		for _, p := range pods.Items {
+			if mine[p.Labels[saasv1alpha1.TenantLabel]] {
+				n++
+			}
+		}
+		return n
+	}
+	for _, name := range names {
+		if err := c.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+			n++
+		}
+	}
+	return n
+}
