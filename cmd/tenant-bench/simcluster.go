@@ -27,7 +27,7 @@ import (
 
 const simSetting = `a fresh simulated cluster
 (hack/simcluster.sh: kube-apiserver, etcd, kube-controller-manager, kube-scheduler v1.37.2 built from
-source, 2 KWOK nodes), so Deployments really roll out and namespaces really terminate; the
+source, a KWOK node per 100 tenants plus two), so Deployments really roll out and namespaces really terminate; the
 operator, the bench and every control-plane process share the same cores.`
 
 const simNotes = `
