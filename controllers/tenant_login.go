@@ -5,11 +5,11 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 )
 
@@ -42,15 +42,9 @@ func (r *TenantReconciler) resolveLogin(ctx context.Context, s *tenantScope) err
 	if r.Login.PublicURL == "" {
 		return nil
 	}
-	var creds *corev1.Secret
-	if name := s.product.Spec.CredentialsSecretName; name != "" {
-		creds = &corev1.Secret{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Login.Namespace, Name: name}, creds); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return err
-			}
-			creds = nil
-		}
+	creds, err := credentials.Secret(ctx, r.Client, r.Login.Namespace, s.product)
+	if err != nil {
+		return err
 	}
 	s.loginMode = login.Mode(s.product, creds, s.tenant)
 	return nil

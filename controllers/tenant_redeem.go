@@ -6,12 +6,12 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 )
 
@@ -26,22 +26,16 @@ func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScop
 	if s.product == nil {
 		return ctrl.Result{}, nil // the Product watch brings the tenant back
 	}
-	var secret *corev1.Secret
-	if name := s.product.Spec.CredentialsSecretName; name != "" {
-		secret = &corev1.Secret{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Redeemer.Namespace, Name: name}, secret); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return ctrl.Result{}, err
-			}
-			secret = nil
-		}
+	secret, err := credentials.Secret(ctx, r.Client, r.Redeemer.Namespace, s.product)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	creds, ok := redeem.CredentialsFrom(secret)
 	if !ok {
 		s.redeemMessage = "the Product's credentials Secret has no Market API keys (" + redeem.SecretIDKey + ", " + redeem.SecretKeyKey + ")"
 		return ctrl.Result{}, nil // the Secret watch brings the tenant back
 	}
-	err := r.Redeemer.Complete(ctx, s.tenant.DeepCopy(), s.product, creds)
+	err = r.Redeemer.Complete(ctx, s.tenant.DeepCopy(), s.product, creds)
 	switch {
 	case errors.Is(err, redeem.ErrRefunded):
 		// Refunded before it was consumed: nothing was provisioned; the tenant is closed.

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 )
 
 // Keys of a Product's credentials Secret read by the delivery receiver.
@@ -32,12 +31,12 @@ func deliveryTokens(ctx context.Context, c client.Reader, namespace string, p *s
 	if p.Spec.CredentialsSecretName == "" {
 		return nil, &errNoCredentials{product: p.Name, reason: "spec.credentialsSecretName is not set"}
 	}
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: p.Spec.CredentialsSecretName}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &errNoCredentials{product: p.Name, reason: fmt.Sprintf("Secret %s/%s does not exist", namespace, p.Spec.CredentialsSecretName)}
-		}
+	secret, err := credentials.Secret(ctx, c, namespace, p)
+	switch {
+	case err != nil:
 		return nil, err
+	case secret == nil:
+		return nil, &errNoCredentials{product: p.Name, reason: fmt.Sprintf("Secret %s/%s does not exist", namespace, p.Spec.CredentialsSecretName)}
 	}
 	tokens := []string{string(secret.Data[DeliveryTokenKey]), string(secret.Data[DeliveryDebugTokenKey])}
 	if tokens[0] == "" && tokens[1] == "" {

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
 )
@@ -84,17 +85,8 @@ func (h *loginHandler) tenantFor(ctx context.Context, name string) (*saasv1alpha
 	if err := h.deps.Client.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, p); err != nil {
 		return t, nil, nil, err
 	}
-	var creds *corev1.Secret
-	if p.Spec.CredentialsSecretName != "" {
-		creds = &corev1.Secret{}
-		if err := h.deps.Client.Get(ctx, client.ObjectKey{Namespace: h.opts.Namespace, Name: p.Spec.CredentialsSecretName}, creds); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return t, p, nil, err
-			}
-			creds = nil
-		}
-	}
-	return t, p, creds, nil
+	creds, err := credentials.Secret(ctx, h.deps.Client, h.opts.Namespace, p)
+	return t, p, creds, err
 }
 
 // availability returns the page for a tenant that cannot be logged in to now, and its result.

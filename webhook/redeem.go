@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 )
@@ -179,7 +179,8 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, name, "malformed_code", pageUnknownCode, nil)
 		return
 	}
-	creds, ok := redeem.CredentialsFrom(h.credentials(ctx, p))
+	secret, _ := credentials.Secret(ctx, h.deps.Client, h.opts.Namespace, p) // unreadable: not configured
+	creds, ok := redeem.CredentialsFrom(secret)
 	if !ok {
 		h.page(w, r, name, "not_configured", pageRedeemUnavailable, errors.New("the Product's credentials Secret has no Market API keys"))
 		return
@@ -245,18 +246,6 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.success(w, r, p, tenant)
-}
-
-// credentials reads the Product's credentials Secret, nil when it has none.
-func (h *redeemHandler) credentials(ctx context.Context, p *saasv1alpha1.Product) *corev1.Secret {
-	if p.Spec.CredentialsSecretName == "" {
-		return nil
-	}
-	s := &corev1.Secret{}
-	if err := h.deps.Client.Get(ctx, client.ObjectKey{Namespace: h.opts.Namespace, Name: p.Spec.CredentialsSecretName}, s); err != nil {
-		return nil
-	}
-	return s
 }
 
 // success shows the tenant the code bought and its login link.

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
@@ -241,13 +242,8 @@ func (t *tencentReceiver) authURL(ctx context.Context, p *saasv1alpha1.Product, 
 	if t.opts.PublicURL == "" {
 		return p.Spec.Exposure.URL(tenant.Name), nil
 	}
-	var creds *corev1.Secret
-	if p.Spec.CredentialsSecretName != "" {
-		creds = &corev1.Secret{}
-		if err := t.deps.Client.Get(ctx, client.ObjectKey{Namespace: t.opts.Namespace, Name: p.Spec.CredentialsSecretName}, creds); err != nil {
-			creds = nil
-		}
-	}
+	// A Secret that cannot be read decides like a missing one: the mode without Open Platform keys.
+	creds, _ := credentials.Secret(ctx, t.deps.Client, t.opts.Namespace, p)
 	switch login.Mode(p, creds, tenant) {
 	case saasv1alpha1.LoginModeOAuth:
 		return login.EntryURL(t.opts.PublicURL, tenant.Name), nil
