@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 )
 
@@ -58,6 +59,9 @@ type TenantReconciler struct {
 	Login LoginConfig
 	// Redeemer completes redemptions the front door could not; nil when none are expected.
 	Redeemer *redeem.Redeemer
+
+	// loginKeys parses the login keys Secret once per version for every tenant's JWKS.
+	loginKeys *login.KeyCache
 }
 
 // SuspendedPage names the Service answering the "instance expired" page (the operator's front
@@ -309,6 +313,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	r.loginKeys = &login.KeyCache{Reader: r.Client, Key: client.ObjectKey{Namespace: r.Login.Namespace, Name: r.Login.KeysSecret}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productCredentialsIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.CredentialsSecretName} }); err != nil {
 		return fmt.Errorf("index products by credentials Secret: %w", err)

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -63,14 +62,10 @@ func (r *TenantReconciler) reconcileLoginKeys(ctx context.Context, s *tenantScop
 	if !s.loginEnabled() {
 		return deleteChild(ctx, r.Client, key, &corev1.ConfigMap{})
 	}
-	secret := &corev1.Secret{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: r.Login.Namespace, Name: r.Login.KeysSecret}, secret); err != nil {
+	keys, err := r.loginKeys.Get(ctx)
+	if err != nil {
 		// The front door creates the Secret at start; its watch event brings every tenant back.
 		return client.IgnoreNotFound(err)
-	}
-	keys, err := login.LoadKeys(secret)
-	if err != nil {
-		return fmt.Errorf("login keys Secret %s: %w", r.Login.KeysSecret, err)
 	}
 	jwks, err := keys.PublicJWKS()
 	if err != nil {

@@ -47,7 +47,7 @@ type loginHandler struct {
 	opts    Options
 	deps    Dependencies
 	log     logr.Logger
-	keys    *keyCache
+	keys    *login.KeyCache
 	oauth   *openPlatformClient
 	used    *usedCodes
 	limiter *clientLimiter
@@ -56,7 +56,7 @@ type loginHandler struct {
 func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHandler {
 	return &loginHandler{
 		opts: opts, deps: deps, log: log.WithName("login"),
-		keys:    &keyCache{reader: deps.Client, key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.LoginKeysSecretName()}},
+		keys:    &login.KeyCache{Reader: deps.Client, Key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.LoginKeysSecretName()}},
 		oauth:   &openPlatformClient{endpoint: opts.openAPIEndpoint(), timeout: 8 * time.Second},
 		used:    &usedCodes{seen: map[string]time.Time{}},
 		limiter: newClientLimiter(time.Minute/30, 20, opts.ClientIPHeader),
@@ -125,7 +125,7 @@ func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 		h.outcome(w, r, label, result, name, pg, nil)
 		return
 	}
-	keys, err := h.keys.get(r.Context())
+	keys, err := h.keys.Get(r.Context())
 	if err != nil {
 		h.outcome(w, r, label, "error", name, pageInternal, err)
 		return
@@ -164,7 +164,7 @@ func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	keys, err := h.keys.get(r.Context())
+	keys, err := h.keys.Get(r.Context())
 	if err != nil {
 		h.outcome(w, r, label, "error", "", pageInternal, err)
 		return
@@ -247,7 +247,7 @@ func (h *loginHandler) finish(w http.ResponseWriter, r *http.Request, keys *logi
 
 // jwks serves GET /.well-known/jwks.json: the public keys apps verify tokens with.
 func (h *loginHandler) jwks(w http.ResponseWriter, r *http.Request) {
-	keys, err := h.keys.get(r.Context())
+	keys, err := h.keys.Get(r.Context())
 	if err != nil {
 		http.Error(w, "login keys are not available", http.StatusServiceUnavailable)
 		return
@@ -335,32 +335,4 @@ func (u *usedCodes) firstUse(code string, now time.Time) bool {
 	}
 	u.seen[key] = now
 	return true
-}
-
-// keyCache parses the login keys Secret once per version.
-type keyCache struct {
-	reader client.Reader
-	key    client.ObjectKey
-
-	mu      sync.Mutex
-	version string
-	keys    *login.Keys
-}
-
-func (c *keyCache) get(ctx context.Context) (*login.Keys, error) {
-	s := &corev1.Secret{}
-	if err := c.reader.Get(ctx, c.key, s); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.keys != nil && c.version == s.ResourceVersion {
-		return c.keys, nil
-	}
-	keys, err := login.LoadKeys(s)
-	if err != nil {
-		return nil, err
-	}
-	c.keys, c.version = keys, s.ResourceVersion
-	return keys, nil
 }

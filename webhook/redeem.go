@@ -20,6 +20,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 )
@@ -43,12 +44,12 @@ type redeemHandler struct {
 	deps     Dependencies
 	log      logr.Logger
 	receiver *tencentReceiver
-	keys     *keyCache
+	keys     *login.KeyCache
 	redeemer *redeem.Redeemer
 	limiter  *clientLimiter
 }
 
-func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *keyCache, redeemer *redeem.Redeemer) *redeemHandler {
+func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *login.KeyCache, redeemer *redeem.Redeemer) *redeemHandler {
 	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, keys: keys, redeemer: redeemer,
 		// Stricter than login: each submission may cost a call to Tencent and a guess at a code.
 		limiter: newClientLimiter(time.Minute/10, 5, opts.ClientIPHeader)}
@@ -105,7 +106,7 @@ func (h *redeemHandler) form(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, "", "unknown_product", pageNoRedemption, err)
 		return
 	}
-	keys, err := h.keys.get(r.Context())
+	keys, err := h.keys.Get(r.Context())
 	if err != nil {
 		h.page(w, r, p.Name, "error", pageInternal, err)
 		return
@@ -164,7 +165,7 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, name, "bad_request", pageBadForm, err)
 		return
 	}
-	keys, err := h.keys.get(ctx)
+	keys, err := h.keys.Get(ctx)
 	if err != nil {
 		h.page(w, r, name, "error", pageInternal, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -53,7 +54,7 @@ type tencentReceiver struct {
 	replay *replayGuard
 	log    logr.Logger
 	// keys reads the login keys (link secrets for authUrl).
-	keys *keyCache
+	keys *login.KeyCache
 	// records tracks history writes still running after their answer, so shutdown can wait.
 	records sync.WaitGroup
 }

@@ -248,7 +248,7 @@ func (t *tencentReceiver) authURL(ctx context.Context, p *saasv1alpha1.Product, 
 	case saasv1alpha1.LoginModeOAuth:
 		return login.EntryURL(t.opts.PublicURL, tenant.Name), nil
 	case saasv1alpha1.LoginModeLink:
-		keys, err := t.keys.get(ctx)
+		keys, err := t.keys.Get(ctx)
 		if err != nil {
 			return "", fmt.Errorf("login keys: %w", err)
 		}

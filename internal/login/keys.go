@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -61,6 +62,11 @@ type Keys struct {
 	LinkKey []byte
 	// StateKey authenticates the OAuth state parameter.
 	StateKey []byte
+
+	// jwks memoizes PublicJWKS: the keys of one Secret version never change.
+	jwksOnce sync.Once
+	jwks     []byte
+	jwksErr  error
 }
 
 // ErrNoKeys means the login keys Secret does not hold a usable key set.
@@ -192,11 +198,14 @@ func (k *Keys) Active(now time.Time) SigningKey {
 
 // PublicJWKS returns the public keys as a JSON Web Key Set, for apps to verify tokens with.
 func (k *Keys) PublicJWKS() ([]byte, error) {
-	set := jose.JSONWebKeySet{}
-	for _, s := range k.Signing {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &s.Private.PublicKey, KeyID: s.ID, Algorithm: string(jose.ES256), Use: "sig"})
-	}
-	return json.Marshal(set)
+	k.jwksOnce.Do(func() {
+		set := jose.JSONWebKeySet{}
+		for _, s := range k.Signing {
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: &s.Private.PublicKey, KeyID: s.ID, Algorithm: string(jose.ES256), Use: "sig"})
+		}
+		k.jwks, k.jwksErr = json.Marshal(set)
+	})
+	return k.jwks, k.jwksErr
 }
 
 // LinkSecret returns the Link-mode secret of a tenant's login links of a generation: 128 bits
