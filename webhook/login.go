@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -49,7 +48,9 @@ type loginHandler struct {
 	log     logr.Logger
 	keys    *login.KeyCache
 	oauth   *openPlatformClient
-	used    *usedCodes
+	// used remembers the OAuth codes already presented (hashed), so a replayed callback is
+	// refused before Tencent is asked, which refuses it too. Per replica.
+	used    *logintoken.MemoryReplayStore
 	limiter *clientLimiter
 }
 
@@ -58,7 +59,7 @@ func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHan
 		opts: opts, deps: deps, log: log.WithName("login"),
 		keys:    &login.KeyCache{Reader: deps.Client, Key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.LoginKeysSecretName()}},
 		oauth:   &openPlatformClient{endpoint: opts.openAPIEndpoint(), timeout: 8 * time.Second},
-		used:    &usedCodes{seen: map[string]time.Time{}},
+		used:    logintoken.NewMemoryReplayStore(deps.Clock.Now),
 		limiter: newClientLimiter(time.Minute/30, 20, opts.ClientIPHeader),
 	}
 }
@@ -199,7 +200,8 @@ func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
 		h.outcome(w, r, label, "bad_signature", t.Name, pageBadSignature, nil)
 		return
 	}
-	if !h.used.firstUse(code, now) {
+	codeHash := sha256.Sum256([]byte(code))
+	if first, _ := h.used.FirstUse(r.Context(), hex.EncodeToString(codeHash[:]), now.Add(usedCodeLifetime)); !first {
 		h.outcome(w, r, label, "code_replayed", t.Name, pageCodeUsed, nil)
 		return
 	}
@@ -313,26 +315,3 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// usedCodes remembers the OAuth codes already presented, so a replayed callback is refused
-// before Tencent is asked (which refuses it too). Per replica; bounded by the codes' lifetime.
-type usedCodes struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func (u *usedCodes) firstUse(code string, now time.Time) bool {
-	sum := sha256.Sum256([]byte(code))
-	key := string(sum[:])
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for k, at := range u.seen {
-		if now.Sub(at) > usedCodeLifetime {
-			delete(u.seen, k)
-		}
-	}
-	if _, ok := u.seen[key]; ok {
-		return false
-	}
-	u.seen[key] = now
-	return true
-}
