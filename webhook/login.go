@@ -43,11 +43,11 @@ const (
 
 // loginHandler serves the login endpoints.
 type loginHandler struct {
-	opts    Options
-	deps    Dependencies
-	log     logr.Logger
-	keys    *login.KeyCache
-	oauth   *openPlatformClient
+	opts  Options
+	deps  Dependencies
+	log   logr.Logger
+	keys  *login.KeyCache
+	oauth *openPlatformClient
 	// used remembers the OAuth codes already presented (hashed), so a replayed callback is
 	// refused before Tencent is asked, which refuses it too. Per replica.
 	used    *logintoken.MemoryReplayStore
@@ -314,4 +314,3 @@ func randomToken() string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
-
