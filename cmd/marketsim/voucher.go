@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,9 +85,7 @@ func post(u string, form url.Values, into any) error {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		var b strings.Builder
-		_, _ = fmt.Fprintf(&b, "%s: HTTP %s", u, resp.Status)
-		return fmt.Errorf("%s", b.String())
+		return fmt.Errorf("%s: HTTP %s", u, resp.Status)
 	}
 	if into == nil {
 		return nil
