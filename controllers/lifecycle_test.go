@@ -404,3 +404,28 @@ func TestTrialExpiresThenConversionResumes(t *testing.T) {
 		saasv1alpha1.EventSuspended, saasv1alpha1.EventResumed, saasv1alpha1.EventPlanChanged))
 	testClock.SetTime(time.Now())
 }
+
+// A redemption waiting for the Product's Market API keys resumes when they are added to its
+// credentials Secret, whether or not free login is on (it is off in this suite).
+func TestRedeemingTenantResumesWhenKeysArrive(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-operator-system"}}
+	g.Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, ns))).To(Succeed())
+	p := newProduct("notes-life-j")
+	p.Spec.CredentialsSecretName = "notes-life-j-keys"
+	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true}
+	tn := newTenant("tlj1", p.Name, "基础版")
+	tn.Spec.State = saasv1alpha1.TenantStateRedeeming
+	tn.Spec.Voucher = &saasv1alpha1.VoucherReference{CodeSecretName: "tenant-voucher-missing"}
+	create(t, p, tn)
+	readyMessage := func() string { return condition(tenantStatus("tlj1")(), saasv1alpha1.ReadyCondition).Message }
+	g.Eventually(readyMessage, timeout, interval).Should(ContainSubstring("no Market API keys"))
+
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-life-j-keys", Namespace: ns.Name},
+		StringData: map[string]string{"marketApiSecretId": "AKID", "marketApiSecretKey": "key"}})
+	// The next step is reading the code's Secret, which this test never wrote.
+	g.Eventually(readyMessage, timeout, interval).Should(ContainSubstring("read the code Secret"))
+	g.Expect(tenantSpecState("tlj1")).To(Equal(saasv1alpha1.TenantStateRedeeming), "nothing is provisioned")
+	g.Expect(get(&corev1.Namespace{}, "", controllers.NamespaceName("tlj1"))()).To(Satisfy(apierrors.IsNotFound))
+}

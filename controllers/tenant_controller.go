@@ -359,37 +359,36 @@ func tenantFromLabel(_ context.Context, o client.Object) []reconcile.Request {
 
 // tenantsOfProduct maps a Product to every Tenant of it.
 func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, o client.Object) []reconcile.Request {
-	var list saasv1alpha1.TenantList
-	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list tenants of product", "product", o.GetName())
+	return r.tenantRequests(ctx, client.MatchingFields{tenantProductIndex: o.GetName()})
+}
+
+// tenantsOfSecret maps a Secret in the operator's namespace to the tenants it concerns: the
+// tenants of the Products using it as credentials Secret (login mode, redemptions waiting for
+// the Market API keys), and every tenant for the login keys when free login is on.
+func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	switch {
+	case o.GetNamespace() != r.Login.Namespace:
+		return nil
+	case o.GetName() == r.Login.KeysSecret:
+		if r.Login.PublicURL == "" {
+			return nil
+		}
+		return r.tenantRequests(ctx)
+	}
+	var products saasv1alpha1.ProductList
+	if err := r.List(ctx, &products, client.MatchingFields{productCredentialsIndex: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of Secret", "secret", o.GetName())
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+	var reqs []reconcile.Request
+	for i := range products.Items {
+		reqs = append(reqs, r.tenantsOfProduct(ctx, &products.Items[i])...)
 	}
 	return reqs
 }
 
-// tenantsOfSecret maps a Secret in the operator's namespace to the tenants it concerns: every
-// tenant for the login keys, the tenants of the Products using it for a credentials Secret.
-func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	if o.GetNamespace() != r.Login.Namespace || r.Login.PublicURL == "" {
-		return nil
-	}
-	var opts []client.ListOption
-	if o.GetName() != r.Login.KeysSecret {
-		var products saasv1alpha1.ProductList
-		if err := r.List(ctx, &products, client.MatchingFields{productCredentialsIndex: o.GetName()}); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of Secret", "secret", o.GetName())
-			return nil
-		}
-		var reqs []reconcile.Request
-		for i := range products.Items {
-			reqs = append(reqs, r.tenantsOfProduct(ctx, &products.Items[i])...)
-		}
-		return reqs
-	}
+// tenantRequests lists the Tenants matching opts as reconcile requests.
+func (r *TenantReconciler) tenantRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list saasv1alpha1.TenantList
 	if err := r.List(ctx, &list, opts...); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list tenants")
