@@ -143,7 +143,7 @@ func run(n int, steadyFor time.Duration, out string) error {
 		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
 			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
 	})
-	if err := waitActive(ctx, c, names, 10*time.Minute); err != nil {
+	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
 		return err
 	}
 	b2 := time.Since(start)
@@ -280,10 +280,6 @@ func rollOut(ctx context.Context, c client.Client) {
 	}
 }
 
-func waitActive(ctx context.Context, c client.Client, names []string, limit time.Duration) error {
-	return waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, limit)
-}
-
 // waitAllActive waits until every Tenant is Active: the operator has no backlog.
 func waitAllActive(ctx context.Context, c client.Client, limit time.Duration) error {
 	var list saasv1alpha1.TenantList
@@ -294,7 +290,7 @@ func waitAllActive(ctx context.Context, c client.Client, limit time.Duration) er
 	for i := range list.Items {
 		names[i] = list.Items[i].Name
 	}
-	return waitActive(ctx, c, names, limit)
+	return waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, limit)
 }
 
 func waitFrontDoor(ctx context.Context, sim *marketsim.Sim) error {
@@ -307,12 +303,32 @@ func waitFrontDoor(ctx context.Context, sim *marketsim.Sim) error {
 	return fmt.Errorf("front door never answered")
 }
 
-// callbacks sends createInstance at rate per second for d; it returns latencies, how many took
-// over 5 s and how many failed.
+// answers collects callback answers: latencies of the successful ones, how many took over the
+// marketplace's 5 s, how many failed.
+type answers struct {
+	mu           sync.Mutex
+	lat          []time.Duration
+	slow, failed int
+}
+
+// buy sends one createInstance and records its answer.
+func (a *answers) buy(ctx context.Context, sim *marketsim.Sim, orderID string) {
+	r, err := sim.Create(ctx, marketsim.Order{ID: orderID, AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil || !r.Succeeded() {
+		a.failed++
+		return
+	}
+	a.lat = append(a.lat, r.Elapsed)
+	if r.Elapsed > 5*time.Second {
+		a.slow++
+	}
+}
+
+// callbacks sends createInstance at rate per second for d.
 func callbacks(ctx context.Context, sim *marketsim.Sim, rate int, d time.Duration, tag string) ([]time.Duration, int, int) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var slow, failed int
+	var a answers
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -322,42 +338,18 @@ func callbacks(ctx context.Context, sim *marketsim.Sim, rate int, d time.Duratio
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			r, err := sim.Create(ctx, marketsim.Order{ID: fmt.Sprintf("b3%s%06d", tag, i), AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil || !r.Succeeded():
-				failed++
-			default:
-				lat = append(lat, r.Elapsed)
-				if r.Elapsed > 5*time.Second {
-					slow++
-				}
-			}
+			a.buy(ctx, sim, fmt.Sprintf("b3%s%06d", tag, i))
 		}(i)
 	}
 	wg.Wait()
-	return lat, slow, failed
+	return a.lat, a.slow, a.failed
 }
 
+// burstCallbacks sends n createInstance at once.
 func burstCallbacks(ctx context.Context, sim *marketsim.Sim, n int) ([]time.Duration, int, int) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var slow, failed int
-	parallel(n, n, func(i int) {
-		r, err := sim.Create(ctx, marketsim.Order{ID: fmt.Sprintf("b3burst%04d", i), AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil || !r.Succeeded() {
-			failed++
-			return
-		}
-		lat = append(lat, r.Elapsed)
-		if r.Elapsed > 5*time.Second {
-			slow++
-		}
-	})
-	return lat, slow, failed
+	var a answers
+	parallel(n, n, func(i int) { a.buy(ctx, sim, fmt.Sprintf("b3burst%04d", i)) })
+	return a.lat, a.slow, a.failed
 }
 
 // purchaseToURL buys n tenants one per interval and measures from the answer to loginURL in
