@@ -25,13 +25,13 @@ type text struct {
 	body  []string
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="{{.Lang}}">
-<head>
+// headTemplate is the head every buyer-facing page shares (the pages here and the redemption
+// form); its data is the page title.
+const headTemplate = `{{define "head"}}<head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{{.Title}}</title>
+<title>{{.}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f7fa;color:#1f2329;margin:0}
 main{max-width:40rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
@@ -39,8 +39,21 @@ h1{font-size:1.4rem;margin:0 0 .75rem}
 section+section{border-top:1px solid #e5e6eb;margin-top:1.5rem;padding-top:1.5rem}
 .id{color:#646a73;font-size:.9rem}
 .button{display:inline-block;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border-radius:4px;text-decoration:none}
+label{display:block;margin:1rem 0 .5rem}
+input[type=text]{width:100%;box-sizing:border-box;font-size:1.1rem;padding:.5rem;letter-spacing:.1em}
+button{margin-top:1rem;font-size:1rem;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border:0;border-radius:4px}
+.en{color:#646a73}
 </style>
-</head>
+</head>{{end}}`
+
+// buyerPage parses a page template together with the shared head.
+func buyerPage(name, text string) *template.Template {
+	return template.Must(template.Must(template.New(name).Parse(headTemplate)).Parse(text))
+}
+
+var pageTemplate = buyerPage("page", `<!DOCTYPE html>
+<html lang="{{.Lang}}">
+{{template "head" .Title}}
 <body>
 <main>
 {{range .Sections}}<section lang="{{.Lang}}">
@@ -52,7 +65,7 @@ section+section{border-top:1px solid #e5e6eb;margin-top:1.5rem;padding-top:1.5re
 </main>
 </body>
 </html>
-`))
+`)
 
 type pageSection struct {
 	Lang, Title string

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"net/http"
 	"regexp"
 	"strings"
@@ -55,23 +54,9 @@ func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver
 		limiter: newClientLimiter(time.Minute/10, 5, opts.ClientIPHeader)}
 }
 
-var formTemplate = template.Must(template.New("form").Parse(`<!DOCTYPE html>
+var formTemplate = buyerPage("form", `<!DOCTYPE html>
 <html lang="{{.Lang}}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>兑换 {{.Product}} · Redeem {{.Product}}</title>
-<style>
-body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f7fa;color:#1f2329;margin:0}
-main{max-width:40rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
-h1{font-size:1.4rem;margin:0 0 .75rem}
-label{display:block;margin:1rem 0 .5rem}
-input[type=text]{width:100%;box-sizing:border-box;font-size:1.1rem;padding:.5rem;letter-spacing:.1em}
-button{margin-top:1rem;font-size:1rem;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border:0;border-radius:4px}
-.en{color:#646a73}
-</style>
-</head>
+{{template "head" (printf "兑换 %s · Redeem %s" .Product .Product)}}
 <body>
 <main>
 <h1>兑换 {{.Product}} <span class="en">· Redeem {{.Product}}</span></h1>
@@ -85,7 +70,7 @@ button{margin-top:1rem;font-size:1rem;padding:.5rem 1.5rem;background:#0052d9;co
 </main>
 </body>
 </html>
-`))
+`)
 
 // product reads a Product that offers redemption.
 func (h *redeemHandler) product(ctx context.Context, name string) (*saasv1alpha1.Product, error) {
