@@ -76,6 +76,12 @@ test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), 
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
 	go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
 
+.PHONY: test-faults
+test-faults: $(SETUP_ENVTEST) ## Fault tests on a fresh simulated cluster: manager SIGKILLed, API server failing and down, leader killed (FAULTS_PURCHASES, default 1000).
+	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
+		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
+	go test -tags faults -count=1 -timeout 45m -v ./test/faults/
+
 .PHONY: test-property
 test-property: envtest ## The long property run: 10,000 random marketplace call sequences (PROPERTY_SEED=… replays one).
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \

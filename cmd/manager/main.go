@@ -27,6 +27,12 @@ func main() {
 		"Run the controllers on one replica at a time (use with more than one replica).")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", opts.LeaderElectionNamespace,
 		"Namespace of the leader election lease; empty means the manager's own namespace.")
+	flag.DurationVar(&opts.LeaseDuration, "leader-election-lease-duration", opts.LeaseDuration,
+		"How long a standby replica waits after the leader's last renewal before taking over.")
+	flag.DurationVar(&opts.RenewDeadline, "leader-election-renew-deadline", opts.RenewDeadline,
+		"How long the leader keeps trying to renew before it gives up leading (less than the lease duration).")
+	flag.DurationVar(&opts.RetryPeriod, "leader-election-retry-period", opts.RetryPeriod,
+		"How often the leader renews the lease and standbys try to take it.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
 		"How many Tenants are reconciled at once.")
 	qps := flag.Float64("kube-api-qps", float64(opts.QPS), "Steady requests per second to the Kubernetes API server.")

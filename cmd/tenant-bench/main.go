@@ -56,9 +56,19 @@ type row struct{ id, what, result string }
 func main() {
 	n := flag.Int("tenants", 1000, "tenants for B1, B2 and B4's burst")
 	steadyFor := flag.Duration("steady", 60*time.Second, "duration of B3's steady 50/s")
+	idleFor := flag.Duration("idle", 60*time.Second, "how long B8 counts an idle operator's API requests")
 	out := flag.String("out", "docs/benchmarks.md", "report file ('' to skip)")
 	sim := flag.Bool("simcluster", false, "run B2, B4 and B9 on a fresh simulated cluster (hack/simcluster.sh) with real rollouts instead")
+	cacheHeapVariant := flag.Int("cache-heap", -1, "internal: measure one B5 cache variant against --kubeconfig and print MiB")
+	kubeconfig := flag.String("cache-heap-kubeconfig", "", "internal: the cluster of --cache-heap")
 	flag.Parse()
+	if *cacheHeapVariant >= 0 {
+		if err := cacheHeapMain(*kubeconfig, *cacheHeapVariant); err != nil {
+			fmt.Fprintln(os.Stderr, "tenant-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	testenv.SetLogger()
 	if *sim {
 		if *out == "docs/benchmarks.md" {
@@ -70,13 +80,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*n, *steadyFor, *out); err != nil {
+	if err := run(*n, *steadyFor, *idleFor, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "tenant-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, steadyFor time.Duration, out string) error {
+func run(n int, steadyFor, idleFor time.Duration, out string) error {
 	ctx := ctrl.SetupSignalHandler()
 	cp, err := testenv.Start()
 	if err != nil {
@@ -102,31 +112,48 @@ func run(n int, steadyFor time.Duration, out string) error {
 	add("B1", fmt.Sprintf("plain client, %d tenants × 8 objects, 16 workers", n), "%.0f tenants/s, %.0f objects/s, Create p50 %s p99 %s",
 		float64(n)/b1.Seconds(), float64(8*n)/b1.Seconds(), ms(p[50]), ms(p[99]))
 
-	// The operator, with a request counter on its API client.
-	var requests atomic.Int64
-	counted := rest.CopyConfig(cp.Config)
-	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) { requests.Add(1); return rt.RoundTrip(r) })
-	})
+	// The operator, with a request counter on its API client, leader-elected as deployed.
+	var rc requestCounter
+	counted := rc.wrap(cp.Config)
 	addr := "127.0.0.1:18082"
 	opts := operator.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = namespace
 	opts.FrontDoor.PublicURL = "http://" + addr
+	opts.LeaderElection, opts.LeaderElectionNamespace = true, namespace
+	opts.SkipControllerNameValidation = true // B8 restarts the manager in this process
 	if err := fixtures(ctx, c); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "tenant-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	kubeconfig, err := writeKubeconfig(cp.Config, tmp)
+	if err != nil {
 		return err
 	}
 	runtime.GC()
 	heap0 := heapMB()
-	mgr, err := operator.New(ctx, counted, opts)
+	caches0 := measureCaches(ctx, kubeconfig, 0, false)
+	startManager := func() (stop func(), err error) {
+		mgr, err := operator.New(ctx, counted, opts)
+		if err != nil {
+			return nil, err
+		}
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = mgr.Start(mctx); close(done) }()
+		return func() { cancel(); <-done }, nil
+	}
+	stopManager, err := startManager()
 	if err != nil {
 		return err
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = mgr.Start(mctx) }()
-	go rollOut(mctx, c)
+	defer func() { stopManager() }()
+	go rollOut(ctx, c)
 	sim := &marketsim.Sim{URL: "http://" + addr + "/tencent/bench", Token: token, ProductID: productID, ProductName: "bench"}
 	if err := waitFrontDoor(ctx, sim); err != nil {
 		return err
@@ -135,7 +162,7 @@ func run(n int, steadyFor time.Duration, out string) error {
 	heapIdle := heapMB()
 
 	// B2: operator throughput.
-	before := requests.Load()
+	before := rc.all.Load()
 	start := time.Now()
 	names := make([]string, n)
 	parallel(n, 16, func(i int) {
@@ -147,12 +174,18 @@ func run(n int, steadyFor time.Duration, out string) error {
 		return err
 	}
 	b2 := time.Since(start)
-	perTenant := float64(requests.Load()-before) / float64(n)
+	perTenant := float64(rc.all.Load()-before) / float64(n)
 	add("B2", fmt.Sprintf("operator: %d Tenants until all Active", n), "%s, %.0f tenants/s, %.1f× B1's time, %.1f API requests per tenant",
 		b2.Round(100*time.Millisecond), float64(n)/b2.Seconds(), b2.Seconds()/b1.Seconds(), perTenant)
 	runtime.GC()
 	add("B5", "manager heap after GC (process: operator + bench)", "%.0f MiB before the manager, %.0f MiB idle with 0 tenants, %.0f MiB with %d tenants",
 		heap0, heapIdle, heapMB(), n)
+	for _, line := range caches0 {
+		add("B5", "cache heap with 0 tenants", "%s", line)
+	}
+	for _, line := range measureCaches(ctx, kubeconfig, n, false) {
+		add("B5", fmt.Sprintf("cache heap with %d tenants", n), "%s", line)
+	}
 
 	// B3: callback latency.
 	steady, slow, failed := callbacks(ctx, sim, 50, steadyFor, "s")
@@ -181,6 +214,34 @@ func run(n int, steadyFor time.Duration, out string) error {
 	toURL, toActive = purchaseToURL(ctx, c, sim, 30, time.Second, "a")
 	pu, pa = pct(toURL), pct(toActive)
 	add("B4", fmt.Sprintf("the same trickle right after a burst of %d purchases", n), "loginURL p50 %s p99 %s; Active p50 %s p99 %s", ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
+
+	// B5 and B8 with every tenant made so far (B2, B3, B4: about 5,300 with the defaults) converged.
+	if err := waitAllActive(ctx, c, 15*time.Minute); err != nil {
+		return err
+	}
+	var all saasv1alpha1.TenantList
+	if err := c.List(ctx, &all); err != nil {
+		return err
+	}
+	total := len(all.Items)
+	all.Items = nil
+	if _, err := waitQuiet(ctx, reconciles(), 0, 5*time.Minute); err != nil {
+		return err
+	}
+	runtime.GC()
+	add("B5", fmt.Sprintf("manager heap after GC with %d tenants (process: operator + bench)", total), "%.0f MiB", heapMB())
+	for _, line := range measureCaches(ctx, kubeconfig, total, true) {
+		add("B5", fmt.Sprintf("cache heap with %d tenants", total), "%s", line)
+	}
+	if err := idleAndResync(ctx, c, sim, &rc, total, idleFor, &stopManager, startManager, add); err != nil {
+		return err
+	}
+	if err := unrelatedConfigMaps(ctx, c, 10000); err != nil {
+		return err
+	}
+	for _, line := range measureCaches(ctx, kubeconfig, total, false) {
+		add("B5", fmt.Sprintf("cache heap with %d tenants and 10,000 unrelated ConfigMaps", total), "%s", line)
+	}
 
 	if out != "" {
 		return report(out, "Benchmarks", envtestSetting, envtestNotes, rows, n)

@@ -9,6 +9,8 @@ import (
 	_ "time/tzdata" // the marketplace's zone must resolve on minimal images too
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -49,6 +51,10 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionNamespace holds the lease; empty means the namespace the manager runs in.
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election (client-go's meaning):
+	// a standby takes over at most LeaseDuration + RetryPeriod after the leader stops renewing,
+	// and the leader renews every RetryPeriod (an idle operator's only steady API traffic).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// MaxConcurrentReconciles is how many Tenants are reconciled at once.
 	MaxConcurrentReconciles int
 	// QPS and Burst bound the manager's requests to the API server. client-go's defaults
@@ -74,6 +80,9 @@ func DefaultOptions() Options {
 		MetricsAddr:             ":8080",
 		ProbeAddr:               ":8081",
 		MaxConcurrentReconciles: 16,
+		LeaseDuration:           15 * time.Second,
+		RenewDeadline:           10 * time.Second,
+		RetryPeriod:             2 * time.Second,
 		QPS:                     200,
 		Burst:                   400,
 		FrontDoor: webhook.Options{
@@ -105,6 +114,14 @@ func (o Options) suspendedPage() controllers.SuspendedPage {
 	return page
 }
 
+// nonZero is d, or nil (the library's default) when d is zero.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
+}
+
 // Scheme returns the scheme with the built-in types and this operator's API.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -117,20 +134,52 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// New builds the manager with every controller registered.
-func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
-
-	// Cache only the per-tenant objects this operator labels: a cluster with many unrelated
-	// namespaces, Services or Deployments costs the manager no memory.
+// CacheOptions are the manager's cache settings. Only the per-tenant objects this operator
+// labels are cached, so a cluster with many unrelated namespaces, Services, Deployments or
+// ConfigMaps costs the manager no memory; Secrets only in the operator's namespace (credentials,
+// buyers' contact details, login keys); and every object's managedFields are trimmed to the
+// operator's own apply entry (see TrimManagedFields).
+func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, obj := range controllers.ManagedObjectTypes() {
 		byObject[obj] = cache.ByObject{Label: managed}
 	}
-	// Secrets only in the operator's namespace: credentials and buyers' contact details.
-	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{opts.FrontDoor.Namespace: {}}}
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
+	return cache.Options{ByObject: byObject, DefaultTransform: TrimManagedFields}
+}
+
+// TrimManagedFields is a cache transform that keeps only the managedFields entry of the
+// operator's own server-side apply, which the controller reads to skip applies that would
+// change nothing (controllers.applyChild). The entries of other writers (the API server's
+// defaulting, kube-controller-manager's status updates, kubectl) are dropped: they are most of
+// a cached object's managedFields and nothing in the operator reads them.
+func TrimManagedFields(obj any) (any, error) {
+	o, err := meta.Accessor(obj)
+	if err != nil {
+		return obj, nil // not an object (e.g. a tombstone): keep it as it is
+	}
+	fields := o.GetManagedFields()
+	if len(fields) == 0 {
+		return obj, nil
+	}
+	kept := fields[:0]
+	for _, f := range fields {
+		if f.Manager == controllers.FieldOwner && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	o.SetManagedFields(kept)
+	return obj, nil
+}
+
+// New builds the manager with every controller registered.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),
@@ -140,7 +189,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		LeaderElectionID:              "tenant-operator.saas.cloudmarket.dev",
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{ByObject: byObject},
+		LeaseDuration:                 nonZero(opts.LeaseDuration),
+		RenewDeadline:                 nonZero(opts.RenewDeadline),
+		RetryPeriod:                   nonZero(opts.RetryPeriod),
+		Cache:                         CacheOptions(opts.FrontDoor.Namespace),
 		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
 	})
 	if err != nil {

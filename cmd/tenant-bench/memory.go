@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+)
+
+// cacheVariant is one way of configuring the manager's cache, for B5.
+type cacheVariant struct {
+	name string
+	opts func() cache.Options
+}
+
+var cacheVariants = []cacheVariant{
+	{"the manager's cache (labelled objects only, managedFields trimmed)", func() cache.Options { return operator.CacheOptions(namespace) }},
+	{"managedFields kept", func() cache.Options {
+		o := operator.CacheOptions(namespace)
+		o.DefaultTransform = nil
+		return o
+	}},
+	{"no label filter (every object of the watched kinds)", func() cache.Options {
+		o := operator.CacheOptions(namespace)
+		for obj := range o.ByObject {
+			if _, secret := obj.(*corev1.Secret); !secret {
+				delete(o.ByObject, obj)
+			}
+		}
+		return o
+	}},
+}
+
+// cacheHeap starts a cache with opts on every kind the manager watches, waits for it to sync and
+// returns the heap it holds after GC (MiB). It runs in a process of its own (measureCaches), so
+// nothing else allocates meanwhile.
+func cacheHeap(ctx context.Context, cfg *rest.Config, opts cache.Options, kinds []client.Object) (float64, error) {
+	opts.Scheme = operator.Scheme()
+	c, err := cache.New(cfg, opts)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range kinds {
+		if _, err := c.GetInformer(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	// The baseline: everything but the cache's contents (scheme, clients, informer machinery).
+	runtime.GC()
+	before := heapMB()
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return 0, fmt.Errorf("cache did not sync")
+	}
+	time.Sleep(time.Second) // let the informers' initial list buffers go
+	runtime.GC()
+	runtime.GC()
+	after := heapMB()
+	runtime.KeepAlive(c)
+	return after - before, nil
+}
+
+// watchedKinds are the kinds the manager caches.
+func watchedKinds() []client.Object {
+	return append([]client.Object{&saasv1alpha1.Tenant{}, &saasv1alpha1.Product{}, &corev1.Secret{}}, controllers.ManagedObjectTypes()...)
+}
+
+// cacheHeapMain is the child process of measureCaches: it prints cacheHeap's figure.
+func cacheHeapMain(kubeconfig string, variant int) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	kinds := watchedKinds()
+	opts := operator.CacheOptions(namespace)
+	if variant < len(cacheVariants) {
+		opts = cacheVariants[variant].opts()
+	} else {
+		kinds = kinds[variant-len(cacheVariants) : variant-len(cacheVariants)+1]
+	}
+	mb, err := cacheHeap(context.Background(), cfg, opts, kinds)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.2f\n", mb)
+	return nil
+}
+
+// measureCaches reports every cache variant's heap with `tenants` tenants in the cluster, each
+// measured in a fresh child process, and with byKind the manager's cache kind by kind.
+func measureCaches(ctx context.Context, kubeconfig string, tenants int, byKind bool) []string {
+	child := func(i int) (float64, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return 0, err
+		}
+		b, err := exec.CommandContext(ctx, self, "--cache-heap", strconv.Itoa(i), "--cache-heap-kubeconfig", kubeconfig).Output()
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	}
+	var out []string
+	for i, v := range cacheVariants {
+		mb, err := child(i)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: %v", v.name, err))
+			continue
+		}
+		s := fmt.Sprintf("%s: %.1f MiB", v.name, mb)
+		if tenants > 0 {
+			s += fmt.Sprintf(" (%.1f MiB per 1,000 tenants)", mb*1000/float64(tenants))
+		}
+		out = append(out, s)
+	}
+	if byKind {
+		var parts []string
+		for i, k := range watchedKinds() {
+			mb, err := child(len(cacheVariants) + i)
+			if err != nil {
+				parts = append(parts, fmt.Sprintf("%T: %v", k, err))
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f", strings.TrimPrefix(fmt.Sprintf("%T", k), "*"), mb))
+		}
+		out = append(out, "the manager's cache by kind (MiB; each alone, so each includes its informer's fixed cost): "+strings.Join(parts, ", "))
+	}
+	return out
+}
+
+// writeKubeconfig writes a kubeconfig for cfg (envtest's client-certificate admin) into dir.
+func writeKubeconfig(cfg *rest.Config, dir string) (string, error) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench"}
+	kc.CurrentContext = "bench"
+	path := filepath.Join(dir, "kubeconfig")
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
+// unrelatedConfigMaps creates n ConfigMaps of about 1 KiB that the operator has nothing to do
+// with, spread over 10 namespaces.
+func unrelatedConfigMaps(ctx context.Context, c client.Client, n int) error {
+	for i := range 10 {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%d", i)}}
+		if err := client.IgnoreAlreadyExists(c.Create(ctx, ns)); err != nil {
+			return err
+		}
+	}
+	data := strings.Repeat("x", 1024)
+	var failed atomic.Int64
+	parallel(n, 16, func(i int) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i), Namespace: fmt.Sprintf("unrelated-%d", i%10),
+			Labels: map[string]string{"app": "something-else"}}, Data: map[string]string{"data": data}}
+		if err := client.IgnoreAlreadyExists(c.Create(ctx, cm)); err != nil {
+			failed.Add(1)
+		}
+	})
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d of %d ConfigMaps not created", f, n)
+	}
+	return nil
+}
+
+// requestCounter counts a client's API requests, and separately those to leader election leases.
+type requestCounter struct{ all, leases atomic.Int64 }
+
+func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
+	counted := rest.CopyConfig(cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			rc.all.Add(1)
+			if strings.Contains(r.URL.Path, "/leases/") {
+				rc.leases.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	return counted
+}
+
+// reconciles is the tenant controller's reconcile count so far (all managers in this process).
+func reconciles() float64 {
+	return gauge("controller_runtime_reconcile_total", "controller", "tenant")
+}
+
+// queueDepth is the tenant controller's work queue depth.
+func queueDepth() float64 { return gauge("workqueue_depth", "name", "tenant") }
+
+// gauge sums the metric name's series whose label has value.
+func gauge(name, label, value string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					match = true
+				}
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// waitQuiet waits until the tenant controller has done at least `atLeast` reconciles since
+// `from` and its queue has been empty for a second; it returns when that happened.
+func waitQuiet(ctx context.Context, from, atLeast float64, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	var emptySince time.Time
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return time.Time{}, ctx.Err()
+		}
+		if reconciles()-from >= atLeast && queueDepth() == 0 {
+			if emptySince.IsZero() {
+				emptySince = time.Now()
+			} else if time.Since(emptySince) >= time.Second {
+				return emptySince, nil
+			}
+		} else {
+			emptySince = time.Time{}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("the tenant controller did not go quiet within %s (%.0f reconciles, queue %.0f)", limit, reconciles()-from, queueDepth())
+}
+
+// idleAndResync is B8: the API requests of an idle, converged operator, then a manager restart
+// (a full resync: every tenant is reconciled again) with purchases made while it runs.
+func idleAndResync(ctx context.Context, c client.Client, sim *marketsim.Sim, rc *requestCounter, total int, idleFor time.Duration,
+	stopManager *func(), startManager func() (func(), error), add func(id, what, format string, args ...any)) error {
+	all0, leases0 := rc.all.Load(), rc.leases.Load()
+	time.Sleep(idleFor)
+	all, leases := float64(rc.all.Load()-all0)/idleFor.Seconds(), float64(rc.leases.Load()-leases0)/idleFor.Seconds()
+	add("B8", fmt.Sprintf("idle API requests with %d converged tenants, over %s", total, idleFor),
+		"%.3f requests/s: %.3f leader-election lease renewals (one per retry period, 2 s), %.3f other", all, leases, all-leases)
+
+	(*stopManager)()
+	r0, all0, leases0 := reconciles(), rc.all.Load(), rc.leases.Load()
+	start := time.Now()
+	stop, err := startManager()
+	if err != nil {
+		return err
+	}
+	*stopManager = stop
+	// Purchases start once the new manager is reconciling: a Tenant created before its cache
+	// synced is part of the initial list, which is the resync itself.
+	for reconciles() == r0 {
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("the restarted manager did not start reconciling")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	working := time.Since(start)
+	const trickle = 10
+	toURL, _ := purchaseToURL(ctx, c, sim, trickle, 500*time.Millisecond, "r")
+	quiet, err := waitQuiet(ctx, r0, float64(total), 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	writes := float64(rc.all.Load()-all0-(rc.leases.Load()-leases0)) - 13*trickle
+	add("B8", fmt.Sprintf("manager restart: full resync of %d converged tenants", total),
+		"reconciling %s after the restart, queue empty after %s (%.0f reconciles); %.2f API requests per resynced tenant besides leases and the new purchases' ~13 each",
+		working.Round(10*time.Millisecond), quiet.Sub(start).Round(100*time.Millisecond), reconciles()-r0, max(writes, 0)/float64(total))
+	pu := pct(toURL)
+	add("B8", fmt.Sprintf("purchase → loginURL during that resync (n=%d, 2/s)", trickle), "p50 %s p99 %s max %s (%d of %d seen)",
+		ms(pu[50]), ms(pu[99]), ms(pu[100]), len(toURL), trickle)
+	return nil
+}
