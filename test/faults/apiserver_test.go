@@ -69,7 +69,10 @@ func TestAPIServerFailingAndDown(t *testing.T) {
 
 	// Reconcile errors stop with the fault: the counter does not move over 20 s once converged.
 	var before float64
-	if err := waitFor(time.Minute, func() bool { before = m.metric("controller_runtime_reconcile_errors_total", "controller=tenant"); return before >= 0 }); err != nil {
+	if err := waitFor(time.Minute, func() bool {
+		before = m.metric("controller_runtime_reconcile_errors_total", "controller=tenant")
+		return before >= 0
+	}); err != nil {
 		t.Fatal("no metrics from the manager")
 	}
 	time.Sleep(20 * time.Second)
