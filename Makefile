@@ -76,6 +76,11 @@ test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), 
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
 	go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
 
+.PHONY: test-installer
+test-installer: build-installer envtest ## Server-side apply dist/install.yaml, dry-run, to a real kube-apiserver (test/manifests).
+	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
+		INSTALLER_FILE=$(CURDIR)/dist/install.yaml go test -count=1 -run TestInstallerApplies -v ./test/manifests/
+
 .PHONY: test-faults
 test-faults: $(SETUP_ENVTEST) ## Fault tests on a fresh simulated cluster: manager SIGKILLed, API server failing and down, leader killed (FAULTS_PURCHASES, default 1000).
 	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
