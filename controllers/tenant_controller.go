@@ -106,16 +106,22 @@ type tenantScope struct {
 	redeemMessage string
 }
 
+// RBAC: the least the controller needs, checked by test/security (every verb used in a lifecycle
+// run as the ServiceAccount). Objects are written by server-side apply (patch; create when the
+// apply creates), never by update; the Tenant's finalizer is a patch of the Tenant itself (no
+// tenants/finalizers: nothing has an owner reference). ServiceAccounts and NetworkPolicies are
+// only ever removed with their namespace.
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses;networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=tenants.saas.cloudmarket.dev
 

@@ -111,6 +111,12 @@ func (r *TenantReconciler) reconcileDestroy(ctx context.Context, s *tenantScope)
 		return ctrl.Result{RequeueAfter: requeueAfter(s.now, p.retainedUntil, p.removeAt)}, nil
 	}
 	if !s.now.Before(removeAt) {
+		if t.Status.Phase != saasv1alpha1.TenantPhaseDestroyed {
+			// The namespace went only in this pass (a retention that ended): the deletion-safety
+			// policy admits deleting a Tenant whose stored phase is Destroyed, which this pass's
+			// status patch records; its watch event brings the tenant back.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
 		return ctrl.Result{}, r.removeTombstone(ctx, t)
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(s.now, p.retainedUntil, p.removeAt)}, nil

@@ -157,7 +157,9 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
 }
 
 // Tokens and buyers' contact details never reach a log line (at any level), an Event, or a
-// Tenant.
+// Tenant. test/security's TestNoSecretsLeak extends this to a whole lifecycle run and every
+// credential in play (Open Platform and Market API keys, OAuth codes and tokens, link secrets,
+// login tokens and keys, redemption codes), Products and ConfigMaps too.
 func TestNoSecretsInLogsOrEvents(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

@@ -86,8 +86,13 @@ func (o Options) openAPIEndpoint() string {
 	return o.OpenAPIEndpoint
 }
 
+// RBAC of the front door (test/security checks every verb is used, or says why not): Tenants
+// are created, and updated with optimistic concurrency by lifecycle calls; status only patched.
+// Secrets in the operator's namespace only: credentials read, the login keys, contact and
+// redemption code Secrets created; update rewrites a contact Secret when a repeated order races
+// its Tenant's creation; delete removes a consumed code's Secret.
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;delete

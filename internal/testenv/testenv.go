@@ -80,13 +80,20 @@ type ControlPlane struct {
 
 // Start starts a control plane. Its Service range is widened from envtest's default (about 250
 // Services) because every tenant has a Service.
-func Start() (*ControlPlane, error) {
+func Start() (*ControlPlane, error) { return StartWith(nil) }
+
+// StartWith starts a control plane as Start does, after configure (when not nil) has adjusted
+// the environment, e.g. kube-apiserver flags such as an audit policy.
+func StartWith(configure func(*envtest.Environment)) (*ControlPlane, error) {
 	_, file, _, _ := runtime.Caller(0)
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
+	if configure != nil {
+		configure(env)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
