@@ -333,8 +333,8 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		return o.GetLabels()[saasv1alpha1.TenantLabel] != ""
 	}))
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.Tenant{}).
 		Named("tenant").
+		Watches(&saasv1alpha1.Tenant{}, tenantEvents{clock: r.Clock}).
 		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
