@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -193,7 +194,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		RenewDeadline:                 nonZero(opts.RenewDeadline),
 		RetryPeriod:                   nonZero(opts.RetryPeriod),
 		Cache:                         CacheOptions(opts.FrontDoor.Namespace),
-		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
+		// Warm-up: a standby replica starts the controllers' watches before it leads, so that on
+		// a takeover (or a crash-looping leader's restart) the cache is already synced and work
+		// starts as soon as the lease is won. The cost is the standby's memory, the same cache
+		// as the leader's.
+		Controller: config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation, EnableWarmup: ptr.To(true)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
