@@ -2,12 +2,14 @@ package webhook_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -40,6 +42,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzOnly() {
+		// The fuzz targets need no control plane (they use a fake client where they need one),
+		// and this runs once more in every fuzzing worker: starting one each would cost more
+		// than the fuzzing, and need the envtest binaries.
+		ctrl.SetLogger(logr.Discard())
+		os.Exit(m.Run())
+	}
 	logs = testenv.RecordLogs()
 	code, err := run(m)
 	if err != nil {
@@ -100,6 +110,19 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
+}
+
+// fuzzOnly reports whether this run only fuzzes or lists: go test -run '^$' -fuzz …, a fuzzing
+// worker (which gets the same flags) or go test -list. A -fuzz run that also runs tests starts
+// the control plane as usual.
+func fuzzOnly() bool {
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.list") != "" || (value("test.fuzz") != "" && value("test.run") == "^$")
 }
 
 func freeAddr() (string, error) {

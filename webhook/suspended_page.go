@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,10 +17,17 @@ const tenantHostIndex = "status.url.host"
 // tenantHost returns the host of a Tenant's public URL, for tenantHostIndex.
 func tenantHost(o client.Object) []string {
 	u, err := url.Parse(o.(*saasv1alpha1.Tenant).Status.URL)
-	if err != nil || u.Host == "" {
+	if err != nil || hostOf(u.Host) == "" {
 		return nil
 	}
-	return []string{strings.ToLower(u.Hostname())}
+	return []string{hostOf(u.Host)}
+}
+
+// hostOf is the key of tenantHostIndex for a URL's host or a request's Host: lower case,
+// without the port and without an IPv6 literal's brackets. The index and the lookup share it,
+// so that whatever host a tenant's URL has, a request to that URL finds it.
+func hostOf(hostport string) string {
+	return strings.ToLower((&url.URL{Host: hostport}).Hostname())
 }
 
 // suspendedPage answers requests that reach the front door through a suspended tenant's route
@@ -33,13 +39,10 @@ type suspendedPage struct {
 }
 
 func (p *suspendedPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
+	host := hostOf(r.Host)
 	var list saasv1alpha1.TenantList
 	if host != "" {
-		if err := p.reader.List(r.Context(), &list, client.MatchingFields{tenantHostIndex: strings.ToLower(host)}); err != nil {
+		if err := p.reader.List(r.Context(), &list, client.MatchingFields{tenantHostIndex: host}); err != nil {
 			pageInternal.render(w, r)
 			return
 		}

@@ -63,9 +63,11 @@ func CodeHash(code string) string {
 }
 
 // Normalize trims a code as typed: spaces and dashes are dropped, letters kept as entered
-// (Tencent's codes are case-sensitive).
+// (Tencent's codes are case-sensitive). It is idempotent: the surrounding white space is trimmed
+// last, as dropping a byte can complete a multi-byte space (e.g. "\xe3 \x80\x80" is U+3000 once
+// the space goes).
 func Normalize(code string) string {
-	return strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(strings.TrimSpace(code))
+	return strings.TrimSpace(strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(code))
 }
 
 // CodeSecretName is the name of the Secret holding a code while it is consumed.
@@ -131,6 +133,15 @@ func ParseCycle(cycle string) (saasv1alpha1.CalendarDuration, error) {
 	return saasv1alpha1.CalendarDuration{Count: int32(n), Unit: unit}, nil
 }
 
+// redeemedAt is when a code was used: its use_time (Tencent's wall-clock time in loc) when that
+// reads as a time not after now (nor the zero time, which the Tenant would store as unset), else now.
+func redeemedAt(useTime string, now time.Time, loc *time.Location) time.Time {
+	if at, err := time.ParseInLocation(time.DateTime, useTime, loc); err == nil && !at.IsZero() && !at.After(now) {
+		return at
+	}
+	return now
+}
+
 // Redeemer completes redemptions.
 type Redeemer struct {
 	Client client.Client
@@ -190,11 +201,7 @@ func (r *Redeemer) activate(ctx context.Context, t *saasv1alpha1.Tenant, p *saas
 	if err != nil {
 		return err
 	}
-	now := r.Now()
-	used := now
-	if at, err := time.ParseInLocation(time.DateTime, data.UseTime, r.Location); err == nil && !at.After(now) {
-		used = at
-	}
+	used := redeemedAt(data.UseTime, r.Now(), r.Location)
 	expires := dur.AddTo(used.In(r.Location)).UTC()
 	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {

@@ -273,6 +273,10 @@ func expiry(dst *time.Time, loc *time.Location) func(json.RawMessage) error {
 		if err != nil {
 			return fmt.Errorf("want yyyy-MM-dd HH:mm:ss, got %q", s)
 		}
+		if t.IsZero() {
+			// 0001-01-01 00:00:00 UTC: a Request would read it as absent.
+			return fmt.Errorf("%q is not an expiry", s)
+		}
 		*dst = t
 		return nil
 	}
