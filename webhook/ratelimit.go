@@ -70,11 +70,19 @@ func (l *clientLimiter) evict(now time.Time) {
 	}
 }
 
+// maxClientKey bounds a client key taken from a header (an IPv6 address with a zone fits), so
+// that forged header values cannot make the limiter's keys large.
+const maxClientKey = 64
+
 func (l *clientLimiter) clientAddr(r *http.Request) string {
 	if l.header != "" {
 		if v := r.Header.Get(l.header); v != "" {
 			first, _, _ := strings.Cut(v, ",")
-			return strings.TrimSpace(first)
+			first = strings.TrimSpace(first)
+			if len(first) > maxClientKey {
+				first = strings.TrimSpace(first[:maxClientKey])
+			}
+			return first
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

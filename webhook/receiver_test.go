@@ -279,3 +279,33 @@ func TestOneURLForEveryProduct(t *testing.T) {
 	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
 	g.Expect(getTenant(t, r.Field("signId")).Spec.Product).To(Equal(productName))
 }
+
+// The marketplace's signature sorts (Token, timestamp, eventId) before hashing, so a captured
+// callback's timestamp and eventId can be swapped under the same signature. When both lie within
+// the window, the swapped copy still verifies; the replay guard, keyed on the signature, refuses
+// it with another body.
+func TestSwappedSignedValuesCannotCarryAnotherBody(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim := newSim(token)
+	now := time.Now().Unix()
+	sig := marketsim.Signed{Timestamp: now, EventID: now + 5, Signature: marketsim.Sign(token, now, now+5)}
+	swapped := marketsim.Signed{Timestamp: now + 5, EventID: now, Signature: sig.Signature}
+	g.Expect(marketsim.Sign(token, swapped.Timestamp, swapped.EventID)).To(Equal(sig.Signature))
+
+	body, err := sim.Body("create", marketsim.Values{OrderID: uniqueOrder(t), Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
+	g.Expect(err).NotTo(HaveOccurred())
+	r, err := sim.Send(ctx, body, sig)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+
+	other, err := sim.Body("create", marketsim.Values{OrderID: uniqueOrder(t) + "x", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
+	g.Expect(err).NotTo(HaveOccurred())
+	r, err = sim.Send(ctx, other, swapped)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Status).To(Equal(401), string(r.Body))
+	// The identical retry, swapped or not, is still answered.
+	r, err = sim.Send(ctx, body, swapped)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+}

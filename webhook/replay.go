@@ -10,12 +10,11 @@ import (
 // 60,000 entries cover twice the window. Past it the oldest are forgotten first.
 const maxReplayEntries = 100_000
 
-// replayKey is what the marketplace signs: the signature covers (eventId, timestamp), not the body.
-type replayKey struct {
-	signature string
-	timestamp int64
-	eventID   int64
-}
+// replayKey is a callback's signature. The signature covers the Token, timestamp and eventId,
+// not the body; and because the marketplace sorts the three values before hashing them, the
+// timestamp and eventId can be swapped without changing it. Keying on the signature alone makes
+// such a rearranged copy count as the same request.
+type replayKey string
 
 type replayEntry struct {
 	key  replayKey

@@ -181,7 +181,7 @@ func (t *tencentReceiver) authenticate(ctx context.Context, name, productID stri
 			lastErr = err
 			continue
 		}
-		if !t.replay.admit(replayKey{signature: auth.Signature, timestamp: auth.Timestamp, eventID: auth.EventID}, body, now) {
+		if !t.replay.admit(replayKey(auth.Signature), body, now) {
 			return nil, unauthorized(errors.New("this signature was already used with another body"))
 		}
 		return p, nil
