@@ -175,12 +175,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out 
 	// B2: operator throughput.
 	before := rc.all.Load()
 	start := time.Now()
-	names := make([]string, n)
-	parallel(n, 16, func(i int) {
-		names[i] = fmt.Sprintf("b2-%05d", i)
-		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
-			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
-	})
+	names := createTenants(ctx, c, "b2", n)
 	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
 		return err
 	}
@@ -374,6 +369,18 @@ func rollOut(ctx context.Context, c client.Client) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// createTenants creates n Active Tenants of the bench product named <prefix>-00000, … with 16
+// workers and returns their names.
+func createTenants(ctx context.Context, c client.Client, prefix string, n int) []string {
+	names := make([]string, n)
+	parallel(n, 16, func(i int) {
+		names[i] = fmt.Sprintf("%s-%05d", prefix, i)
+		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
+			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
+	})
+	return names
 }
 
 // waitAllActive waits until every Tenant is Active: the operator has no backlog.

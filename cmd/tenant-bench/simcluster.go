@@ -3,21 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
@@ -38,33 +32,13 @@ its phase is Destroyed, which under the Delete policy means its namespace is gon
 // runSimcluster measures provisioning, expiry and destruction with real controllers.
 func runSimcluster(n int, out string) error {
 	ctx := ctrl.SetupSignalHandler()
-	simcluster := func(action string) (string, error) {
-		cmd := exec.CommandContext(ctx, "hack/simcluster.sh", action)
-		// A KWOK node holds 110 pods: enough nodes for every tenant's pod and then some.
-		cmd.Env = append(os.Environ(), "SIMCLUSTER_NAME=tenant-operator-bench", "SIMCLUSTER_DIR=bin/simcluster-bench",
-			fmt.Sprintf("SIMCLUSTER_NODES=%d", n/100+2))
-		cmd.Stderr = os.Stderr
-		b, err := cmd.Output()
-		return strings.TrimSpace(string(b)), err
-	}
-	if _, err := simcluster("down"); err != nil {
-		return err
-	}
-	kubeconfig, err := simcluster("up")
+	// A KWOK node holds 110 pods: enough nodes for every tenant's pod and then some.
+	cluster, err := testenv.StartSimCluster(ctx, "tenant-operator-bench", "bin/simcluster-bench", n/100+2)
 	if err != nil {
 		return err
 	}
-	defer func() { _, _ = simcluster("down") }()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{"config/crd/bases"}, ErrorIfPathMissing: true}); err != nil {
-		return err
-	}
-	if err := testenv.InstallPolicies(cfg, "config/policy"); err != nil {
-		return err
-	}
+	defer func() { _ = cluster.Delete() }()
+	cfg := cluster.Config
 	fast := rest.CopyConfig(cfg)
 	fast.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
 	c, err := client.New(fast, client.Options{Scheme: operator.Scheme()})
@@ -103,13 +77,8 @@ func runSimcluster(n int, out string) error {
 	pu, pa := pct(toURL), pct(toActive)
 	add("B4", "purchase → loginURL / → Active (pods Running), trickle 1/s (n=20)", "loginURL p50 %s p99 %s; Active p50 %s p99 %s", ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
 
-	names := make([]string, n)
 	start := time.Now()
-	parallel(n, 16, func(i int) {
-		names[i] = fmt.Sprintf("s9-%05d", i)
-		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
-			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
-	})
+	names := createTenants(ctx, c, "s9", n)
 	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"go.uber.org/zap/zapcore"
@@ -85,9 +84,8 @@ func Start() (*ControlPlane, error) { return StartWith(nil) }
 // StartWith starts a control plane as Start does, after configure (when not nil) has adjusted
 // the environment, e.g. kube-apiserver flags such as an audit policy.
 func StartWith(configure func(*envtest.Environment)) (*ControlPlane, error) {
-	_, file, _, _ := runtime.Caller(0)
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/12")
@@ -99,7 +97,7 @@ func StartWith(configure func(*envtest.Environment)) (*ControlPlane, error) {
 		return nil, fmt.Errorf("start envtest (is KUBEBUILDER_ASSETS set? run 'make test'): %w", err)
 	}
 	cp := &ControlPlane{Env: env, Config: cfg}
-	if err := InstallPolicies(cfg, filepath.Join(filepath.Dir(file), "..", "..", "config", "policy")); err != nil {
+	if err := InstallPolicies(cfg, filepath.Join(RepoRoot(), "config", "policy")); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}

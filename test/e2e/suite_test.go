@@ -12,21 +12,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
@@ -68,36 +63,16 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	ctx := ctrl.SetupSignalHandler()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := testenv.RepoRoot()
 	// A cluster of its own, fresh each run: nothing left from make run or an earlier run.
-	script := filepath.Join(root, "hack", "simcluster.sh")
-	simcluster := func(ctx context.Context, action string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, script, action)
-		cmd.Env = append(os.Environ(), "SIMCLUSTER_NAME=tenant-operator-e2e", "SIMCLUSTER_DIR="+filepath.Join(root, "bin", "simcluster-e2e"))
-		cmd.Stderr = os.Stderr
-		return cmd.Output()
-	}
-	if _, err := simcluster(ctx, "down"); err != nil {
-		return 0, fmt.Errorf("delete the previous e2e cluster: %w", err)
-	}
-	out, err := simcluster(ctx, "up")
+	cluster, err := testenv.StartSimCluster(ctx, "tenant-operator-e2e", filepath.Join(root, "bin", "simcluster-e2e"), 0)
 	if err != nil {
-		return 0, fmt.Errorf("start the simulated cluster: %w", err)
+		return 0, err
 	}
 	if os.Getenv("E2E_KEEP_CLUSTER") == "" {
-		defer func() { _, _ = simcluster(context.Background(), "down") }()
+		defer func() { _ = cluster.Delete() }()
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", strings.TrimSpace(string(out)))
-	if err != nil {
-		return 0, err
-	}
-	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
-		return 0, err
-	}
-	if err := testenv.InstallPolicies(cfg, filepath.Join(root, "config", "policy")); err != nil {
-		return 0, err
-	}
+	cfg := cluster.Config
 	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {
 		return 0, err
 	}
@@ -139,7 +114,7 @@ func run(m *testing.M) (int, error) {
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
 	defer func() { cancel(); <-done }()
-	if err := waitFor(60*time.Second, func() bool {
+	if err := testenv.WaitFor(60*time.Second, func() bool {
 		resp, err := http.Get(frontDoor + "/healthz")
 		if err == nil {
 			_ = resp.Body.Close()
@@ -196,17 +171,6 @@ func fixtures(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func waitFor(d time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("not ready after %s", d)
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // The API server fails 10 % of requests with a 5xx and delays another 10 % by 2 s, then stops
@@ -51,7 +52,7 @@ func TestAPIServerFailingAndDown(t *testing.T) {
 	t.Logf("API server down for %s: every purchase acknowledged %s after it came back; %d failure answers in all",
 		recovered.Sub(downAt).Round(time.Second), time.Since(recovered).Round(100*time.Millisecond), mp.failures.Load())
 
-	if err := waitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
+	if err := testenv.WaitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
 		t.Fatalf("%d acknowledged tenants not Active 10 min after recovery", notActive(ctx, mp))
 	}
 	t.Logf("all %d tenants Active %s after recovery; the manager exited by itself %d times (lost its lease) and was restarted",
@@ -69,7 +70,7 @@ func TestAPIServerFailingAndDown(t *testing.T) {
 
 	// Reconcile errors stop with the fault: the counter does not move over 20 s once converged.
 	var before float64
-	if err := waitFor(time.Minute, func() bool {
+	if err := testenv.WaitFor(time.Minute, func() bool {
 		before = m.metric("controller_runtime_reconcile_errors_total", "controller=tenant")
 		return before >= 0
 	}); err != nil {

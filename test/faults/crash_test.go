@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // The manager is SIGKILLed every 10 s, and restarted at once, while a burst of purchases arrives
@@ -64,7 +66,7 @@ func TestManagerKilledEvery10sDuringABurst(t *testing.T) {
 	close(stopKilling)
 	killer.Wait()
 	<-burstDone
-	if err := waitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
+	if err := testenv.WaitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
 		t.Fatalf("%d acknowledged tenants not Active 10 min after the last kill", notActive(ctx, mp))
 	}
 	t.Logf("%d purchases, %d callbacks sent (%d unanswered or failed, retried), %d SIGKILLs; all Active %s after the start, %s after the last kill; slowest answer %s, %d acknowledgements over 5 s",

@@ -24,6 +24,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // manager is one manager process (cmd/manager), restartable after a SIGKILL.
@@ -189,7 +190,7 @@ func (m *manager) leading() bool {
 
 // ready waits until the process's front door answers.
 func (m *manager) ready(d time.Duration) error {
-	return waitFor(d, func() bool {
+	return testenv.WaitFor(d, func() bool {
 		resp, err := http.Get(m.frontDoor + "/healthz")
 		if err != nil {
 			return false

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/leaderelection"
+
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // Two replicas, as config/manager deploys them, with the default lease timings. The leader is
@@ -29,7 +31,7 @@ func TestLeaderKilledMidBurst(t *testing.T) {
 	if err := a.ready(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(60*time.Second, a.leading); err != nil {
+	if err := testenv.WaitFor(60*time.Second, a.leading); err != nil {
 		t.Fatal("the first replica never led")
 	}
 	b.start()
@@ -46,17 +48,17 @@ func TestLeaderKilledMidBurst(t *testing.T) {
 	go func() { mp.burst(ctx, purchases); burstEnd = time.Now(); close(burstDone) }()
 
 	// Kill the leader once a third of the purchases are in.
-	if err := waitFor(10*time.Minute, func() bool { return len(mp.signIDs()) >= purchases/3 }); err != nil {
+	if err := testenv.WaitFor(10*time.Minute, func() bool { return len(mp.signIDs()) >= purchases/3 }); err != nil {
 		t.Fatal("the burst did not progress")
 	}
 	a.kill()
 	killed := time.Now()
-	if err := waitFor(limit+10*time.Second, b.leading); err != nil {
+	if err := testenv.WaitFor(limit+10*time.Second, b.leading); err != nil {
 		t.Fatal("the standby never took over")
 	}
 	takeover := time.Since(killed)
 	<-burstDone
-	if err := waitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
+	if err := testenv.WaitFor(10*time.Minute, func() bool { return notActive(ctx, mp) == 0 }); err != nil {
 		t.Fatalf("%d acknowledged tenants not Active 10 min after the takeover", notActive(ctx, mp))
 	}
 	t.Logf("takeover %s after the SIGKILL (lease duration + retry period %s, limit %s); before it the leader acknowledged %d and the standby %d purchases, the standby %d during the takeover; all %d Active %s after the burst began",

@@ -14,21 +14,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
@@ -74,8 +69,7 @@ func run(m *testing.M) (int, error) {
 		}
 		purchases = n
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := testenv.RepoRoot()
 	workDir = filepath.Join(root, "bin", "faults")
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return 0, err
@@ -89,35 +83,15 @@ func run(m *testing.M) (int, error) {
 	}
 
 	// A cluster of its own, fresh each run, with room for every tenant's pod (110 per KWOK node).
-	script := filepath.Join(root, "hack", "simcluster.sh")
-	simcluster := func(ctx context.Context, action string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, script, action)
-		cmd.Env = append(os.Environ(), "SIMCLUSTER_NAME=tenant-operator-faults", "SIMCLUSTER_DIR="+filepath.Join(workDir, "cluster"),
-			fmt.Sprintf("SIMCLUSTER_NODES=%d", 2*purchases/100+3))
-		cmd.Stderr = os.Stderr
-		return cmd.Output()
-	}
-	if _, err := simcluster(ctx, "down"); err != nil {
-		return 0, fmt.Errorf("delete the previous faults cluster: %w", err)
-	}
-	out, err := simcluster(ctx, "up")
+	cluster, err := testenv.StartSimCluster(ctx, "tenant-operator-faults", filepath.Join(workDir, "cluster"), 2*purchases/100+3)
 	if err != nil {
-		return 0, fmt.Errorf("start the simulated cluster: %w", err)
+		return 0, err
 	}
 	if os.Getenv("FAULTS_KEEP_CLUSTER") == "" {
-		defer func() { _, _ = simcluster(context.Background(), "down") }()
+		defer func() { _ = cluster.Delete() }()
 	}
-	kubeconfig = strings.TrimSpace(string(out))
-	if restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
-		return 0, err
-	}
+	kubeconfig, restConfig = cluster.Kubeconfig, cluster.Config
 	restConfig.QPS, restConfig.Burst = 200, 400
-	if _, err := envtest.InstallCRDs(restConfig, envtest.CRDInstallOptions{Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
-		return 0, err
-	}
-	if err := testenv.InstallPolicies(restConfig, filepath.Join(root, "config", "policy")); err != nil {
-		return 0, err
-	}
 	if k8s, err = client.New(restConfig, client.Options{Scheme: operator.Scheme()}); err != nil {
 		return 0, err
 	}
@@ -150,15 +124,4 @@ func fixtures(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func waitFor(d time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("not so after %s", d)
 }
