@@ -13,6 +13,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 )
 
 // reconcileRedeeming finishes a redemption the front door started but could not complete (the
@@ -50,9 +51,28 @@ func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScop
 			return r.Update(ctx, t)
 		})
 	case err != nil:
-		s.redeemMessage = err.Error()
+		// The status gets a fixed text by kind of failure, never the error: whoever can read
+		// Tenants need not learn anything of the Market API's request. The error itself (scrubbed
+		// of the code and the keys by internal/voucher) goes to the log with the retry.
+		s.redeemMessage = redeemWaitMessage(err)
 		return ctrl.Result{}, fmt.Errorf("complete redemption: %w", err)
 	}
 	r.Recorder.Eventf(s.tenant, nil, corev1.EventTypeNormal, saasv1alpha1.EventRedeemed, "Redeem", "The code was consumed; the tenant is provisioned")
 	return ctrl.Result{}, nil
+}
+
+// redeemWaitMessage is the status text of a redemption that failed and will be retried.
+func redeemWaitMessage(err error) string {
+	var apiErr *voucher.Error
+	var transport *voucher.TransportError
+	switch {
+	case errors.As(err, &transport):
+		return "the Market API did not answer; retrying"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("the Market API refused %s (code %d); retrying", apiErr.Action, apiErr.Code)
+	case errors.Is(err, redeem.ErrNoPlan):
+		return "the code's spec matches no plan of the Product; retrying when the Product changes"
+	default:
+		return "the redemption could not be completed yet; retrying (the operator's log says why)"
+	}
 }

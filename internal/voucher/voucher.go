@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -56,6 +57,68 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("%s: code %d: %s", e.Action, e.Code, e.Message)
+}
+
+// TransportError is a request that got no answer: the connection failed, timed out or was
+// cancelled. It never carries the request's URL: the query holds the buyer's code, the vendor's
+// SecretId and a replayable signature, and net/http's *url.Error would quote all of them. Its
+// message names the action, the endpoint's host and what went wrong; errors.Is still sees the
+// cause (context.Canceled, context.DeadlineExceeded).
+type TransportError struct {
+	Action string
+	Host   string
+	Err    error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("%s: request to %s failed: %v", e.Action, e.Host, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the request timed out (or its context's deadline passed).
+func (e *TransportError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &t) && t.Timeout())
+}
+
+// scrubbedError is an error whose message had the request's secrets cut out; it unwraps to the
+// original so that errors.Is and errors.As keep working.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// transportError turns an error of http.Client.Do into a TransportError: the *url.Error's own
+// message (which quotes the URL) is dropped for the error it wraps, and any secret that still
+// shows in that message (a proxy or a transport that quotes the request) is cut out.
+func transportError(action, host string, err error, secrets ...string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	scrubbed := redact(msg, secrets...)
+	if scrubbed != msg {
+		err = &scrubbedError{msg: scrubbed, err: err}
+	}
+	return &TransportError{Action: action, Host: host, Err: err}
+}
+
+// redact replaces every non-empty secret, as it is and query-escaped, by "[redacted]".
+func redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			s = strings.ReplaceAll(s, form, "[redacted]")
+		}
+	}
+	return s
 }
 
 // Credentials are the vendor's Tencent Cloud API keys.
@@ -123,20 +186,23 @@ func (c *Client) call(ctx context.Context, creds Credentials, action, code strin
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return nil, transportError(action, u.Host, err, code, creds.SecretID, params["Signature"], u.RawQuery)
 	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	// Every error below is built from what cannot carry the query; the answer's message is
+	// scrubbed too, in case the API quotes the code back.
+	secrets := []string{code, creds.SecretID, creds.SecretKey, params["Signature"], u.RawQuery}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", action, err)
+		return nil, transportError(action, u.Host, err, secrets...)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", action, err)
+		return nil, transportError(action, u.Host, err, secrets...)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: HTTP %s", action, resp.Status)
@@ -147,14 +213,14 @@ func (c *Client) call(ctx context.Context, creds Credentials, action, code strin
 		Data    json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(body, &answer); err != nil {
-		return nil, fmt.Errorf("%s: decode answer: %w", action, err)
+		return nil, fmt.Errorf("%s: decode answer: %s", action, redact(err.Error(), secrets...))
 	}
 	if n, err := answer.Code.Int64(); err != nil || n != 0 {
-		return nil, &Error{Action: action, Code: int(n), Message: answer.Message}
+		return nil, &Error{Action: action, Code: int(n), Message: redact(answer.Message, secrets...)}
 	}
 	data := &Data{}
 	if err := json.Unmarshal(answer.Data, data); err != nil {
-		return nil, fmt.Errorf("%s: decode data: %w", action, err)
+		return nil, fmt.Errorf("%s: decode data: %s", action, redact(err.Error(), secrets...))
 	}
 	return data, nil
 }
