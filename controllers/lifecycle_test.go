@@ -414,7 +414,7 @@ func TestRedeemingTenantResumesWhenKeysArrive(t *testing.T) {
 	g.Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, ns))).To(Succeed())
 	p := newProduct("notes-life-j")
 	p.Spec.CredentialsSecretName = "notes-life-j-keys"
-	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true}
+	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes"}
 	tn := newTenant("tlj1", p.Name, "基础版")
 	tn.Spec.State = saasv1alpha1.TenantStateRedeeming
 	tn.Spec.Voucher = &saasv1alpha1.VoucherReference{CodeSecretName: "tenant-voucher-missing"}

@@ -114,7 +114,7 @@ func fuzzObjects(tb testing.TB) []client.Object {
 		fuzzTenant("t4", "notes", saasv1alpha1.TenantPhaseActive, ""),
 		&saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "redeem"}, Spec: saasv1alpha1.ProductSpec{
 			Marketplace: saasv1alpha1.MarketplaceTencent, ProductID: "2000000003", CredentialsSecretName: "redeem-creds",
-			Plans: plans, Exposure: exposure, Redemption: &saasv1alpha1.Redemption{Enabled: true}}},
+			Plans: plans, Exposure: exposure, Redemption: &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "redeem-creds", Namespace: fuzzNamespace}, Data: map[string][]byte{
 			DeliveryTokenKey: []byte("redeem-token")}},
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -171,10 +172,11 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, name, "not_configured", pageRedeemUnavailable, errors.New("the Product's credentials Secret has no Market API keys"))
 		return
 	}
-	origin := redeem.Origin(p.Spec.ProductID, code)
+	origin := redeem.Origin(code)
 
-	// A code already turned into a tenant shows that tenant again (also when Tencent is down).
-	tenant, err := h.receiver.findExisting(ctx, origin)
+	// A code already turned into a tenant shows that tenant again (also when Tencent is down),
+	// but only on its own Product's page.
+	tenant, err := h.existingRedemption(ctx, p, code)
 	if err != nil {
 		h.page(w, r, name, "error", pageRedeemUnavailable, err)
 		return
@@ -196,6 +198,10 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 			h.page(w, r, name, "used", pageCodeUsedElsewhere, nil)
 			return
 		}
+		if err := redeem.CheckProduct(p, data); err != nil {
+			h.page(w, r, name, "other_product", pageCodeOtherProduct, err)
+			return
+		}
 		plan, _, err := redeem.Resolve(p, data.Spec, data.Cycle)
 		if err != nil {
 			h.page(w, r, name, "no_plan", pageRedeemNoPlan, err)
@@ -209,16 +215,24 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		var created bool
 		tenant, created, err = h.receiver.createOrFind(ctx, h.log, origin, desired, func(t *saasv1alpha1.Tenant) error {
 			var err error
-			t.Spec.Voucher.CodeSecretName, err = h.redeemer.StoreCode(ctx, code)
+			t.Spec.Voucher.CodeSecretName, err = h.redeemer.StoreCode(ctx, code, t.Name)
 			return err
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, redeem.ErrClaimed):
+			h.page(w, r, name, "other_product", pageCodeOtherProduct, err)
+			return
+		case err != nil:
 			h.page(w, r, name, "error", pageRedeemUnavailable, err)
 			return
-		}
-		if created {
+		case created:
 			h.log.Info("Created tenant for redemption code", "tenant", tenant.Name, "plan", plan)
 		}
+	}
+	if tenant.Spec.Product != p.Name {
+		// The same code posted to another Product's page at the same time won the tenant's name.
+		h.page(w, r, name, "other_product", pageCodeOtherProduct, fmt.Errorf("%w: it is tenant %s of product %s", redeem.ErrOtherProduct, tenant.Name, tenant.Spec.Product))
+		return
 	}
 	if tenant.Spec.State == saasv1alpha1.TenantStateRedeeming || (tenant.Spec.Voucher != nil && tenant.Spec.Voucher.CodeSecretName != "") {
 		if err := h.redeemer.Complete(ctx, tenant, p, creds); err != nil {
@@ -232,6 +246,17 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.success(w, r, p, tenant)
+}
+
+// existingRedemption finds the tenant a code was already turned into, by its origin or, for
+// codes redeemed before codes were bound to one tenant, by this Product's origin of that time.
+// The tenant may be another Product's: the caller refuses it then.
+func (h *redeemHandler) existingRedemption(ctx context.Context, p *saasv1alpha1.Product, code string) (*saasv1alpha1.Tenant, error) {
+	tenant, err := h.receiver.findExisting(ctx, redeem.Origin(code))
+	if err != nil || tenant != nil {
+		return tenant, err
+	}
+	return h.receiver.findExisting(ctx, redeem.LegacyOrigin(p.Spec.ProductID, code))
 }
 
 // success shows the tenant the code bought and its login link.

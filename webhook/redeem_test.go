@@ -35,7 +35,7 @@ func redemptionProduct(t *testing.T) {
 	redeemProductOnce.Do(func() {
 		p := testProduct(redeemProduct, redeemProductID, "notes-redeem-marketplace")
 		p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.redeem." + appDomain}
-		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, Vouchers: []saasv1alpha1.VoucherMapping{
+		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes", Vouchers: []saasv1alpha1.VoucherMapping{
 			{Spec: "Premium", Plan: "高级版"}, // a spec named differently from the plan
 		}}
 		for _, obj := range []client.Object{
@@ -55,16 +55,22 @@ var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // redeemCode loads the form with the browser and submits the code; it returns the answer.
 func redeemCode(t *testing.T, b *http.Client, code string) (int, string) {
 	t.Helper()
+	return redeemCodeAt(t, b, redeemProduct, code)
+}
+
+// redeemCodeAt is redeemCode on another Product's page.
+func redeemCodeAt(t *testing.T, b *http.Client, product, code string) (int, string) {
+	t.Helper()
 	g := NewWithT(t)
 	var body string
 	g.Eventually(func() int {
 		var status int
-		status, _, body = visit(t, b, baseURL+"/redeem/"+redeemProduct)
+		status, _, body = visit(t, b, baseURL+"/redeem/"+product)
 		return status
 	}, timeout, interval).Should(Equal(http.StatusOK), "the front door's cache must hold the product")
 	m := csrfPattern.FindStringSubmatch(body)
 	g.Expect(m).To(HaveLen(2), body)
-	resp, err := b.PostForm(baseURL+"/redeem/"+redeemProduct, url.Values{"csrf": {html.UnescapeString(m[1])}, "code": {code}})
+	resp, err := b.PostForm(baseURL+"/redeem/"+product, url.Values{"csrf": {html.UnescapeString(m[1])}, "code": {code}})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = resp.Body.Close() }()
 	var sb strings.Builder
@@ -89,7 +95,7 @@ func loginLinkIn(t *testing.T, page string) string {
 }
 
 func redemptionTenant(t *testing.T, code string) string {
-	return webhook.TenantName(redeem.Origin(redeemProductID, code), 0)
+	return webhook.TenantName(redeem.Origin(code), 0)
 }
 
 func redemptions(result string) float64 {
@@ -233,7 +239,7 @@ func TestRedeemConcurrentDoubleSubmit(t *testing.T) {
 	g.Expect(k8s.List(context.Background(), &list)).To(Succeed())
 	n := 0
 	for _, tn := range list.Items {
-		if tn.Annotations[saasv1alpha1.OriginAnnotation] == redeem.Origin(redeemProductID, code) {
+		if tn.Annotations[saasv1alpha1.OriginAnnotation] == redeem.Origin(code) {
 			n++
 		}
 	}
@@ -268,11 +274,11 @@ func TestControllerFinishesAnInterruptedRedemption(t *testing.T) {
 	code := marketAPI.Issue("基础版", "2年")
 	uses := marketAPI.Uses()
 	r := webhook.NewRedeemer(webhook.Options{Namespace: operatorNamespace}, k8s, k8s, nil)
-	secret, err := r.StoreCode(ctx, code)
+	secret, err := r.StoreCode(ctx, code, redemptionTenant(t, code))
 	g.Expect(err).NotTo(HaveOccurred())
 	name := redemptionTenant(t, code)
 	g.Expect(k8s.Create(ctx, &saasv1alpha1.Tenant{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: redeem.Origin(redeemProductID, code)}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: redeem.Origin(code)}},
 		Spec: saasv1alpha1.TenantSpec{Product: redeemProduct, Plan: "基础版", State: saasv1alpha1.TenantStateRedeeming,
 			Voucher: &saasv1alpha1.VoucherReference{CodeSecretName: secret, Spec: "基础版", Cycle: "2年"}},
 	})).To(Succeed())
@@ -283,4 +289,100 @@ func TestControllerFinishesAnInterruptedRedemption(t *testing.T) {
 		return k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: secret}, &corev1.Secret{})
 	}, timeout, interval).Should(Satisfy(apierrors.IsNotFound))
 	g.Eventually(func() []string { return eventReasonsOf(name) }, timeout, interval).Should(ContainElement(saasv1alpha1.EventRedeemed))
+}
+
+// twinProduct is a second Product selling the same marketplace product (productName "Notes")
+// with its own plans: a code bought once must still become one tenant, of one of them.
+const twinProduct, twinProductID = "notes-redeem-twin", "2000000013"
+
+var twinProductOnce sync.Once
+
+func redemptionTwin(t *testing.T) {
+	t.Helper()
+	twinProductOnce.Do(func() {
+		p := testProduct(twinProduct, twinProductID, "notes-redeem-marketplace")
+		p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.twin." + appDomain}
+		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes"}
+		if err := k8s.Create(context.Background(), p); err != nil {
+			t.Fatalf("create %s: %v", p.Name, err)
+		}
+	})
+}
+
+func tenantsOfCode(t *testing.T, code string) []saasv1alpha1.Tenant {
+	t.Helper()
+	var list saasv1alpha1.TenantList
+	NewWithT(t).Expect(k8s.List(context.Background(), &list)).To(Succeed())
+	var of []saasv1alpha1.Tenant
+	for _, tn := range list.Items {
+		if o := tn.Annotations[saasv1alpha1.OriginAnnotation]; o == redeem.Origin(code) ||
+			o == redeem.LegacyOrigin(redeemProductID, code) || o == redeem.LegacyOrigin(twinProductID, code) {
+			of = append(of, tn)
+		}
+	}
+	return of
+}
+
+// A code bought for another (cheaper) product of the vendor is refused on this Product's page,
+// even though this Product has a plan named like the code's spec: nothing is written and the
+// code is not consumed.
+func TestRedeemRefusesACodeOfAnotherProduct(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	code := marketAPI.IssueFor("Notes Lite", "基础版", "1年")
+	uses := marketAPI.Uses()
+	before := redemptions("other_product")
+	status, page := redeemCode(t, browser(), code)
+	g.Expect(status).To(Equal(http.StatusConflict), page)
+	g.Expect(page).To(ContainSubstring("another product"))
+	g.Expect(redemptions("other_product")).To(Equal(before + 1))
+	g.Expect(marketAPI.Uses()).To(Equal(uses), "not consumed")
+	g.Expect(tenantsOfCode(t, code)).To(BeEmpty())
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: operatorNamespace, Name: redeem.CodeSecretName(code)}, &corev1.Secret{})).
+		To(Satisfy(apierrors.IsNotFound), "no code Secret either")
+}
+
+// The same code posted to two Products' pages at once becomes one Active tenant of one of
+// them, consumed once; the other Product's page refuses it, then and afterwards.
+func TestRedeemOneCodeAtTwoProductsAtOnce(t *testing.T) {
+	redemptionProduct(t)
+	redemptionTwin(t)
+	g := NewWithT(t)
+	code := marketAPI.Issue("基础版", "1年")
+	uses := marketAPI.Uses()
+	products := []string{redeemProduct, twinProduct, redeemProduct, twinProduct, redeemProduct, twinProduct}
+	statuses := make([]int, len(products))
+	var wg sync.WaitGroup
+	for i, product := range products {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _ = redeemCodeAt(t, browser(), product, code)
+		}()
+	}
+	wg.Wait()
+	g.Expect(marketAPI.Uses()).To(Equal(uses+1), "consumed once")
+	tenants := tenantsOfCode(t, code)
+	g.Expect(tenants).To(HaveLen(1), "one tenant for one code")
+	owner := tenants[0].Spec.Product
+	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, tenants[0].Name).Spec.State }, timeout, interval).
+		Should(Equal(saasv1alpha1.TenantStateActive))
+	for i, product := range products {
+		if product == owner {
+			g.Expect(statuses[i]).To(BeElementOf(http.StatusOK, http.StatusAccepted), "%s owns the code", product)
+		} else {
+			g.Expect(statuses[i]).To(Equal(http.StatusConflict), "%s must refuse the other Product's code", product)
+		}
+	}
+	other := redeemProduct
+	if owner == redeemProduct {
+		other = twinProduct
+	}
+	status, page := redeemCodeAt(t, browser(), other, code)
+	g.Expect(status).To(Equal(http.StatusConflict), page)
+	g.Expect(page).NotTo(ContainSubstring(tenants[0].Name), "the other Product's page shows nothing of the tenant")
+	status, page = redeemCodeAt(t, browser(), owner, code)
+	g.Expect(status).To(Equal(http.StatusOK), page)
+	g.Expect(page).To(ContainSubstring(tenants[0].Name))
+	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
 }

@@ -137,10 +137,21 @@ type Login struct {
 
 // Redemption configures redemption codes for a Product. The Tencent Cloud Market API keys that
 // check and consume codes are in the credentials Secret (marketApiSecretId, marketApiSecretKey).
+// +kubebuilder:validation:XValidation:rule="!(has(self.enabled) && self.enabled) || has(self.productName)",message="productName is required when redemption is enabled: it binds codes to this Product"
 type Redemption struct {
 	// enabled serves the redemption page /redeem/<product name>.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
+
+	// productName is the marketplace product the codes of this Product were bought for, exactly
+	// as Tencent Cloud Market API reports it for a code (QueryVoucherData's data.name: the
+	// listing's name in the marketplace). A code whose name differs was bought for another
+	// product and is refused, so that a code bought for a cheaper listing cannot be redeemed
+	// here. Required when enabled.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	ProductName string `json:"productName,omitempty"`
 
 	// vouchers map what a code was bought for (its spec and cycle) to a plan and a period. A
 	// code matching no row gets the plan named like its spec and the period its cycle reads as

@@ -45,13 +45,13 @@ marketApiSecretKey).`,
 	serve.Flags().StringVar(&api.SecretKey, "secret-key", envOr("MARKETSIM_MARKET_SECRET_KEY", "dev-market-secret-key"), "the vendor's SecretKey")
 	serve.Flags().StringVar(&api.ProductName, "product-name", "notes", "the voucher's product name")
 
-	var spec, cycle string
+	var spec, cycle, name string
 	issue := &cobra.Command{
 		Use:   "issue",
 		Short: "Issue a redemption code, as an order with codes does; prints the code",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var answer struct{ Code string }
-			if err := post(simURL+"/sim/vouchers", url.Values{"spec": {spec}, "cycle": {cycle}}, &answer); err != nil {
+			if err := post(simURL+"/sim/vouchers", url.Values{"spec": {spec}, "cycle": {cycle}, "name": {name}}, &answer); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), answer.Code)
@@ -60,6 +60,7 @@ marketApiSecretKey).`,
 	}
 	issue.Flags().StringVar(&spec, "spec", "", "the spec (规格) bought, e.g. 基础版")
 	issue.Flags().StringVar(&cycle, "cycle", "1年", "the period bought, e.g. 1年, 6个月, 30天")
+	issue.Flags().StringVar(&name, "product-name", "", "the product the code is for (the voucher's name); the simulator's --product-name when empty")
 	_ = issue.MarkFlagRequired("spec")
 
 	refund := &cobra.Command{

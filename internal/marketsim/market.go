@@ -55,8 +55,15 @@ func (m *MarketAPI) now() time.Time {
 // chinaTime is the zone of Tencent's wall-clock times.
 var chinaTime = time.FixedZone("CST", 8*3600)
 
-// Issue creates an unused code for a spec and cycle, as an order with redemption codes does.
+// Issue creates an unused code of ProductName for a spec and cycle, as an order with redemption
+// codes does.
 func (m *MarketAPI) Issue(spec, cycle string) string {
+	return m.IssueFor(m.ProductName, spec, cycle)
+}
+
+// IssueFor creates an unused code of another of the vendor's products (name is the voucher's
+// name, the listing's name).
+func (m *MarketAPI) IssueFor(name, spec, cycle string) string {
 	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 	b := make([]byte, 16)
 	for i := range b {
@@ -72,7 +79,7 @@ func (m *MarketAPI) Issue(spec, cycle string) string {
 	if m.vouchers == nil {
 		m.vouchers = map[string]*simVoucher{}
 	}
-	m.vouchers[code] = &simVoucher{name: m.ProductName, spec: spec, cycle: cycle, added: m.now(), status: "1"}
+	m.vouchers[code] = &simVoucher{name: name, spec: spec, cycle: cycle, added: m.now(), status: "1"}
 	return code
 }
 
@@ -113,7 +120,11 @@ func (m *MarketAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "spec and cycle are required", http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, map[string]string{"code": m.Issue(r.PostForm.Get("spec"), r.PostForm.Get("cycle"))})
+		name := r.PostForm.Get("name")
+		if name == "" {
+			name = m.ProductName
+		}
+		writeJSON(w, map[string]string{"code": m.IssueFor(name, r.PostForm.Get("spec"), r.PostForm.Get("cycle"))})
 	case r.URL.Path == "/sim/vouchers/refund" && r.Method == http.MethodPost:
 		_ = r.ParseForm()
 		if err := m.Refund(r.PostForm.Get("code")); err != nil {

@@ -4,10 +4,13 @@
 //
 // The order of steps makes a crash at any point safe:
 //
-//  1. QueryVoucherData: the code exists and is unused (or was used by us: see 4).
-//  2. The code goes into a Secret named after its hash, then a Tenant named deterministically
-//     from its hash is created in state Redeeming, pointing at that Secret. Nothing is
-//     provisioned yet. A concurrent or repeated submission finds the same Tenant.
+//  1. QueryVoucherData: the code exists, is unused (or was used by us: see 4) and was bought
+//     for this Product's marketplace product (CheckProduct).
+//  2. The code goes into a Secret named after its hash and annotated with its tenant, then a
+//     Tenant named deterministically from its hash alone (not the Product) is created in state
+//     Redeeming, pointing at that Secret. Nothing is provisioned yet. A concurrent or repeated
+//     submission finds the same Tenant, on whichever Product's page: a code is exactly one
+//     tenant of exactly one Product.
 //  3. UseVoucherData consumes the code. If Tencent says it is already used, it was used by step 3
 //     of an earlier attempt: the code maps to this Tenant, and only this operator consumes codes
 //     of this product.
@@ -75,10 +78,44 @@ func CodeSecretName(code string) string {
 	return "tenant-voucher-" + CodeHash(code)
 }
 
-// Origin is the Tenant origin annotation of a code: tencent/<productId>/voucher-<hash>.
-func Origin(productID, code string) string {
+// Origin is the Tenant origin annotation of a code: tencent/voucher-<hash>. It names no Product:
+// a code is one tenant whichever Product's page it is posted to, so the Tenant's (deterministic)
+// name is the lock that binds the code to exactly one tenant of exactly one Product.
+func Origin(code string) string {
+	return string(saasv1alpha1.MarketplaceTencent) + "/voucher-" + CodeHash(code)
+}
+
+// LegacyOrigin is the origin codes redeemed before codes were bound to one tenant got:
+// tencent/<productId>/voucher-<hash>. Such a tenant is still found by its code.
+func LegacyOrigin(productID, code string) string {
 	return string(saasv1alpha1.MarketplaceTencent) + "/" + productID + "/voucher-" + CodeHash(code)
 }
+
+// ErrOtherProduct means a code belongs to another Product: it was bought for another
+// marketplace product, or it is already the tenant of another Product.
+var ErrOtherProduct = errors.New("the code belongs to another product")
+
+// CheckProduct refuses a code bought for another marketplace product than the Product's
+// (spec.redemption.productName against the name the Market API reports for the code).
+func CheckProduct(p *saasv1alpha1.Product, data *voucher.Data) error {
+	want := ""
+	if p.Spec.Redemption != nil {
+		want = strings.TrimSpace(p.Spec.Redemption.ProductName)
+	}
+	if want == "" {
+		return fmt.Errorf("%w: product %s names no marketplace product (spec.redemption.productName)", ErrOtherProduct, p.Name)
+	}
+	if strings.TrimSpace(data.Name) != want {
+		return fmt.Errorf("%w: the code was bought for %q, product %s sells %q", ErrOtherProduct, data.Name, p.Name, want)
+	}
+	return nil
+}
+
+// OwnerAnnotation on a code Secret names the one tenant the code is being consumed for.
+const OwnerAnnotation = "saas.cloudmarket.dev/tenant"
+
+// ErrClaimed means a code Secret is held for another tenant.
+var ErrClaimed = errors.New("the code is being redeemed for another tenant")
 
 // ErrNoPlan means a code was bought for a spec no plan of the Product matches.
 var ErrNoPlan = errors.New("no plan for the code's spec")
@@ -164,16 +201,24 @@ func (r *Redeemer) Complete(ctx context.Context, t *saasv1alpha1.Tenant, p *saas
 	if t.Spec.Voucher == nil {
 		return fmt.Errorf("tenant %s has no voucher", t.Name)
 	}
+	if t.Spec.Product != p.Name {
+		return fmt.Errorf("%w: tenant %s is of product %s, not %s", ErrOtherProduct, t.Name, t.Spec.Product, p.Name)
+	}
 	if t.Spec.State == saasv1alpha1.TenantStateRedeeming {
 		secret := &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: t.Spec.Voucher.CodeSecretName}, secret); err != nil {
 			return fmt.Errorf("read the code Secret: %w", err)
 		}
+		// A Secret written before codes were bound to a tenant has no owner.
+		if owner, ok := secret.Annotations[OwnerAnnotation]; ok && owner != t.Name {
+			return fmt.Errorf("%w: %s holds it for tenant %s, not %s", ErrClaimed, secret.Name, owner, t.Name)
+		}
 		code := string(secret.Data[codeKey])
 		data, err := r.Vouchers.Use(ctx, creds, code)
 		var apiErr *voucher.Error
 		if errors.As(err, &apiErr) {
-			// Already used (by an earlier attempt at this very step), or refunded since.
+			// Already used (by an earlier attempt at this very step: the code's one tenant is
+			// this one, see Origin), or refunded since.
 			q, qerr := r.Vouchers.Query(ctx, creds, code)
 			switch {
 			case qerr != nil:
@@ -181,6 +226,9 @@ func (r *Redeemer) Complete(ctx context.Context, t *saasv1alpha1.Tenant, p *saas
 			case q.Status == voucher.StatusRefunded:
 				return ErrRefunded
 			case q.Status != voucher.StatusUsed:
+				return err
+			}
+			if err := CheckProduct(p, q); err != nil {
 				return err
 			}
 			data, err = q, nil
@@ -240,17 +288,31 @@ func (r *Redeemer) forgetCode(ctx context.Context, t *saasv1alpha1.Tenant) error
 	})
 }
 
-// StoreCode writes the code Secret (step 2), or finds it written by an earlier attempt.
-func (r *Redeemer) StoreCode(ctx context.Context, code string) (string, error) {
+// StoreCode writes the code Secret (step 2) for the tenant it is redeemed for, or finds it
+// written for that tenant by an earlier attempt. A Secret held for another tenant is
+// ErrClaimed.
+func (r *Redeemer) StoreCode(ctx context.Context, code, tenant string) (string, error) {
 	name := CodeSecretName(code)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: name, Labels: map[string]string{
-			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, "app.kubernetes.io/component": "voucher-code"}},
+			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, "app.kubernetes.io/component": "voucher-code"},
+			Annotations: map[string]string{OwnerAnnotation: tenant}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{codeKey: []byte(Normalize(code))},
 	}
-	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+	err := r.Client.Create(ctx, secret)
+	if err == nil {
+		return name, nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
 		return "", err
+	}
+	existing := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), existing); err != nil {
+		return "", fmt.Errorf("read the code Secret: %w", err)
+	}
+	if owner, ok := existing.Annotations[OwnerAnnotation]; ok && owner != tenant {
+		return "", fmt.Errorf("%w: %s holds it for tenant %s", ErrClaimed, name, owner)
 	}
 	return name, nil
 }

@@ -67,7 +67,7 @@ func TestCodeIdentity(t *testing.T) {
 	if CodeHash("abcdefgh1234") == CodeHash("ABCDEFGH1234") {
 		t.Error("codes are case-sensitive")
 	}
-	if len(CodeSecretName("X")) > 63 || Origin("1", "ABC") == Origin("2", "ABC") {
-		t.Error("names must be valid and origins per product")
+	if len(CodeSecretName("X")) > 63 || LegacyOrigin("1", "ABC") == LegacyOrigin("2", "ABC") || Origin("ABC") == LegacyOrigin("1", "ABC") {
+		t.Error("names must be valid, legacy origins per product, and a code's origin no product's")
 	}
 }

@@ -148,7 +148,7 @@ func fixtures(ctx context.Context) error {
 					Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("4"), corev1.ResourcePods: resource.MustParse("20")}},
 			},
 			Exposure:   &saasv1alpha1.Exposure{HostTemplate: "{tenant}.e2e.example.test"},
-			Redemption: &saasv1alpha1.Redemption{Enabled: true},
+			Redemption: &saasv1alpha1.Redemption{Enabled: true, ProductName: "notes"},
 		}}
 		if name == "e2e-retain" {
 			p.Spec.Lifecycle.DestroyPolicy = saasv1alpha1.DestroyPolicyRetain

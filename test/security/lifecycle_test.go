@@ -153,7 +153,7 @@ func drive(t *testing.T) {
 	code := suite.marketAPI.Issue("Premium", "1年")
 	addSecret("redemption code", code)
 	redeemed := redeemCode(g, code)
-	tenantC := webhook.TenantName(redeem.Origin(linkProductID, code), 0)
+	tenantC := webhook.TenantName(redeem.Origin(code), 0)
 	addSecret("link login secret (C)", mustQuery(g, redeemed, login.LinkParam))
 	for _, name := range []string{tenantA, tenantB, tenantC} {
 		markAvailable(g, name)
@@ -325,7 +325,7 @@ func createFixtures(t *testing.T) {
 		DestroyPolicy: saasv1alpha1.DestroyPolicyDelete, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
 	lnk := product(linkProduct, linkProductID, "notes-link-marketplace", "link")
 	lnk.Spec.Login = &saasv1alpha1.Login{Mode: saasv1alpha1.LoginModeLink}
-	lnk.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, Vouchers: []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}}}
+	lnk.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes", Vouchers: []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}}}
 	lnk.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
 		RetainFor: &metav1.Duration{Duration: 2 * time.Hour}, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
 	for _, obj := range []client.Object{
