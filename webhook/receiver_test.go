@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,7 +239,7 @@ func TestRefusedCallsWriteNothing(t *testing.T) {
 	}
 	r, err := (&marketsim.Sim{URL: baseURL + "/tencent/nosuchproduct", Token: token}).Send(ctx, body, sim.NewSigned(time.Now()))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(r.Status).To(Equal(404))
+	g.Expect(r.Status).To(Equal(401))
 
 	after := &saasv1alpha1.TenantList{}
 	g.Expect(k8s.List(ctx, after)).To(Succeed())
@@ -308,4 +310,53 @@ func TestSwappedSignedValuesCannotCarryAnotherBody(t *testing.T) {
 	r, err = sim.Send(ctx, body, swapped)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+}
+
+// Before authentication every refusal reads the same: an unknown Product, a Product whose
+// credentials Secret is missing, a wrong signature, a stale or a future timestamp, on the
+// per-product URL and on the shared one. Nothing tells which Products exist, where their
+// credentials are kept, or the server's clock; the log says why.
+func TestUnauthenticatedAnswersAreUniform(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	noSecret := testProduct("notes-nosecret", "1009999", "notes-nosecret-marketplace")
+	g.Expect(k8s.Create(ctx, noSecret)).To(Succeed())
+	sim := newSim(token)
+	body, err := sim.Body("create", marketsim.Values{OrderID: uniqueOrder(t), Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
+	g.Expect(err).NotTo(HaveOccurred())
+	badSig := sim.NewSigned(time.Now())
+	badSig.Signature = strings.Repeat("0", 64)
+	// Once the front door's cache holds the Product, the log names its missing Secret.
+	logged := len(logs.String())
+	g.Eventually(func() string {
+		_, _ = (&marketsim.Sim{URL: baseURL + "/tencent/notes-nosecret", Token: token}).Send(ctx, body, sim.NewSigned(time.Now()))
+		return logs.String()[logged:]
+	}, timeout, interval).Should(ContainSubstring("notes-nosecret-marketplace does not exist"))
+	now := time.Now()
+	logged = len(logs.String())
+	var answers []string
+	for _, tc := range []struct {
+		name, url string
+		sig       marketsim.Signed
+	}{
+		{"unknown product", baseURL + "/tencent/nosuchproduct", sim.NewSigned(now)},
+		{"product without its Secret", baseURL + "/tencent/notes-nosecret", sim.NewSigned(now)},
+		{"bad signature", baseURL + "/tencent/" + productName, badSig},
+		{"stale", baseURL + "/tencent/" + productName, sim.NewSigned(now.Add(-5 * time.Minute))},
+		{"future", baseURL + "/tencent/" + productName, sim.NewSigned(now.Add(5 * time.Minute))},
+		{"shared URL, bad signature", baseURL + "/tencent", badSig},
+		{"missing signature", baseURL + "/tencent/" + productName, marketsim.Signed{}},
+	} {
+		r, err := (&marketsim.Sim{URL: tc.url, Token: token}).Send(ctx, body, tc.sig)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(r.Status).To(Equal(http.StatusUnauthorized), tc.name)
+		answers = append(answers, strings.TrimSpace(string(r.Body)))
+		for _, detail := range []string{operatorNamespace, "notes-nosecret-marketplace", "Secret", "nosuchproduct", "window", strconv.FormatInt(now.Unix()/100, 10)} {
+			g.Expect(string(r.Body)).NotTo(ContainSubstring(detail), tc.name)
+		}
+	}
+	g.Expect(answers).To(HaveEach(Equal(`{"success":"false","message":"authentication failed"}`)))
+	log := logs.String()[logged:]
+	g.Expect(log).To(And(ContainSubstring("no product nosuchproduct"), ContainSubstring("outside the accepted window"),
+		ContainSubstring("signature does not match")), "the reasons are in the log")
 }

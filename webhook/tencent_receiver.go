@@ -27,24 +27,38 @@ type callError struct {
 	status int
 	result string // metric label
 	msg    string
+	// detail, when set, is logged but not answered (why authentication failed).
+	detail string
 }
 
-func (e *callError) Error() string { return e.msg }
+func (e *callError) Error() string {
+	if e.detail != "" {
+		return e.msg + ": " + e.detail
+	}
+	return e.msg
+}
 
 func badRequest(format string, args ...any) error {
 	return &callError{status: http.StatusBadRequest, result: "malformed", msg: fmt.Sprintf(format, args...)}
-}
-
-func notFound(format string, args ...any) error {
-	return &callError{status: http.StatusNotFound, result: "failure", msg: fmt.Sprintf(format, args...)}
 }
 
 func conflict(format string, args ...any) error {
 	return &callError{status: http.StatusConflict, result: "failure", msg: fmt.Sprintf(format, args...)}
 }
 
+// notFound answers an authenticated call about an instance that does not exist.
+func notFound(format string, args ...any) error {
+	return &callError{status: http.StatusNotFound, result: "failure", msg: fmt.Sprintf(format, args...)}
+}
+
+// authFailed is the one answer to every unauthenticated callback, whatever the reason: an
+// unknown Product, a Product without Tokens, a wrong signature or a stale timestamp all read the
+// same from outside, so that an unauthenticated caller learns neither which Products exist, nor
+// where their credentials are kept, nor the server's clock. The reason goes to the log.
+const authFailed = "authentication failed"
+
 func unauthorized(err error) error {
-	return &callError{status: http.StatusUnauthorized, result: "unauthorized", msg: "authentication failed: " + err.Error()}
+	return &callError{status: http.StatusUnauthorized, result: "unauthorized", msg: authFailed, detail: err.Error()}
 }
 
 // tencentReceiver serves Tencent Cloud Marketplace's delivery callbacks.
@@ -77,6 +91,12 @@ func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result, status, answer = ce.result, ce.status, tencent.Failed(ce.msg)
 	} else if res, ok := answer.(tencent.Result); ok && res.Success != "true" {
 		result = "failure"
+	}
+	if status == http.StatusUnauthorized {
+		var ce *callError
+		if errors.As(err, &ce) {
+			t.log.Info("Callback refused: authentication failed", "product", truncate(r.PathValue("product"), 64), "reason", ce.detail)
+		}
 	}
 	callbacksTotal.WithLabelValues(action, result).Inc()
 	callbackDuration.WithLabelValues(action).Observe(t.deps.Clock.Since(start).Seconds())
@@ -143,7 +163,7 @@ func (t *tencentReceiver) authenticate(ctx context.Context, name, productID stri
 		p := &saasv1alpha1.Product{}
 		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, notFound("no product %s", name)
+				return nil, unauthorized(fmt.Errorf("no product %s", name))
 			}
 			return nil, err
 		}
