@@ -3,9 +3,9 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -77,32 +77,46 @@ func FuzzTenantHost(f *testing.F) {
 	})
 }
 
-// FuzzClientAddr: the rate limiters' key. Behind a proxy it is the first address of the
-// configured header, trimmed; otherwise the connection's host. The same request always maps to
-// the same key, and a key from a header never holds the list separator.
+// FuzzClientAddr: the rate limiters' key. The same request always maps to the same key; a key
+// is an address (an IPv6 one cut to its prefix) or, for a peer that is no address, a bounded
+// "peer:" key; the header is believed only from the trusted proxy (10.0.0.0/24), and what it
+// carries becomes a key only when it is an address.
 func FuzzClientAddr(f *testing.F) {
 	f.Add("X-Real-IP", "192.0.2.1", "10.0.0.1:5555")
 	f.Add("X-Forwarded-For", " 192.0.2.1 , 10.0.0.2", "10.0.0.1:5555")
 	f.Add("X-Forwarded-For", ", 192.0.2.1", "10.0.0.1:5555")
+	f.Add("X-Forwarded-For", "2001:db8::1", "10.9.0.1:5555")
 	f.Add("", "", "[2001:db8::1]:443")
 	f.Add("", "", "pipe")
+	trusted := netip.MustParsePrefix("10.0.0.0/24")
 	f.Fuzz(func(t *testing.T, header, value, remoteAddr string) {
-		l := newClientLimiter(time.Minute, 2, header)
+		keys := clientKeys{header: header, trusted: []netip.Prefix{trusted}}
+		l := newClientLimiter(time.Minute, 2, keys)
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = remoteAddr
 		if header != "" {
 			r.Header[http.CanonicalHeaderKey(header)] = []string{value}
 		}
-		key := l.clientAddr(r)
-		if again := l.clientAddr(r); again != key {
+		key := keys.of(r)
+		if again := keys.of(r); again != key {
 			t.Fatalf("two keys for one request: %q, %q", key, again)
 		}
-		if header != "" && r.Header.Get(header) != "" {
-			if strings.Contains(key, ",") || key != strings.TrimSpace(key) || len(key) > maxClientKey {
-				t.Fatalf("header %q: key %q", value, key)
+		peer, err := netip.ParseAddrPort(remoteAddr)
+		switch {
+		case err != nil:
+			if !strings.HasPrefix(key, "peer:") || len(key) > len("peer:")+maxClientKey {
+				t.Fatalf("RemoteAddr %q: key %q", remoteAddr, key)
 			}
-		} else if host, _, err := net.SplitHostPort(remoteAddr); (err == nil && key != host) || (err != nil && key != remoteAddr) {
-			t.Fatalf("RemoteAddr %q: key %q", remoteAddr, key)
+		case !trusted.Contains(peer.Addr().Unmap()) || header == "":
+			if key != keys.keyOf(peer.Addr().Unmap()) {
+				t.Fatalf("untrusted peer %q with header %q: %q: key %q is not the peer's", remoteAddr, header, value, key)
+			}
+		default:
+			if _, err := netip.ParseAddr(key); err != nil {
+				if _, err := netip.ParsePrefix(key); err != nil {
+					t.Fatalf("header %q: key %q is no address", value, key)
+				}
+			}
 		}
 		now := fuzzNow
 		if !l.allow(r, now) || !l.allow(r, now) || l.allow(r, now) {

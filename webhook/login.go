@@ -60,7 +60,7 @@ func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHan
 		keys:    &login.KeyCache{Reader: deps.Client, Key: client.ObjectKey{Namespace: opts.Namespace, Name: opts.LoginKeysSecretName()}},
 		oauth:   &openPlatformClient{endpoint: opts.openAPIEndpoint(), timeout: 8 * time.Second},
 		used:    logintoken.NewMemoryReplayStore(deps.Clock.Now),
-		limiter: newClientLimiter(time.Minute/30, 20, opts.ClientIPHeader),
+		limiter: newClientLimiter(time.Minute/30, 20, opts.clientKeys()),
 	}
 }
 

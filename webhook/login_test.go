@@ -2,7 +2,9 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -426,4 +428,35 @@ func TestSimulatedBuyerLogsIn(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.AppURL).To(BeNil())
 	g.Expect(res.Status).To(Equal(http.StatusNotFound))
+}
+
+// A peer that is not a trusted proxy (here 127.0.0.2, standing for a tenant's pod connecting to
+// the front door's Service directly) cannot pick its rate-limit bucket with a forged client
+// header: it is limited by its own address, whatever header it sends. The header from the proxy
+// (127.0.0.1) still makes each client its own bucket.
+func TestForgedClientHeaderFromANonProxyPeer(t *testing.T) {
+	g := NewWithT(t)
+	dialer := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	pod := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
+	get := func(c *http.Client, forged string) int {
+		req, err := http.NewRequest(http.MethodGet, baseURL+"/login/tforged", nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set(clientHeader, forged)
+		resp, err := c.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	limited := 0
+	for i := 0; i < 30; i++ {
+		if get(pod, fmt.Sprintf("198.51.100.%d", i+1)) == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	g.Expect(limited).To(BeNumerically(">=", 9), "30 requests with 30 forged addresses from one peer: the burst of 20, then refused")
+
+	proxy := &http.Client{Timeout: 10 * time.Second}
+	for i := 0; i < 30; i++ {
+		g.Expect(get(proxy, fmt.Sprintf("198.51.100.%d", 100+i))).To(Equal(http.StatusNotFound), "from the proxy, each header address is its own client")
+	}
 }

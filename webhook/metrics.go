@@ -24,10 +24,15 @@ var (
 
 	redemptionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenant_operator_redemptions_total",
-		Help: "Redemption-code submissions, by result (success, pending, unknown_code, used, refunded, no_plan, malformed_code, bad_csrf, rate_limited, voucher_api_failed, not_configured, unknown_product, error).",
+		Help: "Redemption-code submissions, by result (success, pending, unknown_code, used, refunded, no_plan, other_product, malformed_code, bad_csrf, rate_limited, product_budget_exhausted, voucher_api_failed, not_configured, unknown_product, error).",
 	}, []string{"result"})
+
+	redemptionBudgetExhausted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenant_operator_redemption_failure_budget_exhausted_total",
+		Help: "Redemption submissions refused because the Product's budget of failed attempts (unknown codes) is spent, by Product: someone is guessing codes.",
+	}, []string{"product"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal, redemptionsTotal)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal, redemptionsTotal, redemptionBudgetExhausted)
 }

@@ -185,6 +185,9 @@ var (
 	pageRedeemUnavailable = page{status: http.StatusServiceUnavailable,
 		zh: text{"暂时无法兑换", []string{"兑换服务暂时不可用，请稍后重试。您的兑换码不会因此失效。"}},
 		en: text{"Redemption is unavailable right now", []string{"Redemption is unavailable at the moment. Please try again shortly; your code stays valid."}}}
+	pageTooManyFailures = page{status: http.StatusTooManyRequests,
+		zh: text{"尝试次数过多", []string{"近期此服务的兑换码错误次数过多，兑换暂时受限。请几分钟后再试；已兑换的兑换码仍可随时查看其实例。"}},
+		en: text{"Too many failed attempts", []string{"Too many wrong codes were entered for this service recently, so redemption is paused for a few minutes. Please try again shortly; codes already redeemed still show their instance."}}}
 	pageCodeOtherProduct = page{status: http.StatusConflict,
 		zh: text{"兑换码不属于此服务", []string{"此兑换码是为另一款商品购买的，不能在此页面兑换。请在该商品的兑换页面使用它，或联系服务商。"}},
 		en: text{"This code is for another product", []string{"This code was bought for another product and cannot be redeemed on this page. Use it on that product's redemption page, or contact the vendor."}}}

@@ -1,8 +1,9 @@
 package webhook
 
 import (
-	"net"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -14,14 +15,12 @@ import (
 // clients are forgotten (they start again with a full bucket, which is harmless).
 const maxLimitedClients = 50_000
 
-// clientLimiter rate-limits requests per client address, against guessing links and codes on
-// the public pages. One per endpoint family.
+// clientLimiter rate-limits requests per client, against guessing links and codes on the public
+// pages. One per endpoint family.
 type clientLimiter struct {
 	every time.Duration
 	burst int
-	// header, when set, names the header carrying the client's address (e.g. X-Real-IP), for a
-	// front door behind a proxy that sets it; otherwise the connection's address is used.
-	header string
+	key   clientKeys
 
 	mu      sync.Mutex
 	clients map[string]*limitedClient
@@ -32,13 +31,13 @@ type limitedClient struct {
 	seen    time.Time
 }
 
-func newClientLimiter(every time.Duration, burst int, header string) *clientLimiter {
-	return &clientLimiter{every: every, burst: burst, header: header, clients: map[string]*limitedClient{}}
+func newClientLimiter(every time.Duration, burst int, key clientKeys) *clientLimiter {
+	return &clientLimiter{every: every, burst: burst, key: key, clients: map[string]*limitedClient{}}
 }
 
 // allow takes one token from the client's bucket.
 func (l *clientLimiter) allow(r *http.Request, now time.Time) bool {
-	key := l.clientAddr(r)
+	key := l.key.of(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.clients[key]
@@ -70,24 +69,104 @@ func (l *clientLimiter) evict(now time.Time) {
 	}
 }
 
-// maxClientKey bounds a client key taken from a header (an IPv6 address with a zone fits), so
-// that forged header values cannot make the limiter's keys large.
-const maxClientKey = 64
+// DefaultClientIPv6Prefix is how many leading bits of an IPv6 address name one client: a /64 is
+// what one subscriber usually gets, and picking another address in it costs nothing.
+const DefaultClientIPv6Prefix = 64
 
-func (l *clientLimiter) clientAddr(r *http.Request) string {
-	if l.header != "" {
-		if v := r.Header.Get(l.header); v != "" {
-			first, _, _ := strings.Cut(v, ",")
-			first = strings.TrimSpace(first)
-			if len(first) > maxClientKey {
-				first = strings.TrimSpace(first[:maxClientKey])
-			}
-			return first
+// clientKeys says who a request's client is, for rate limits.
+type clientKeys struct {
+	// header, when set, names the header carrying the client's address (e.g. X-Real-IP), set by
+	// a proxy in front of the front door. It is believed only from a peer in trusted.
+	header string
+	// trusted are the addresses of those proxies.
+	trusted []netip.Prefix
+	// ipv6Prefix is the length of the IPv6 prefix one client is keyed by (DefaultClientIPv6Prefix
+	// when 0; 128 keys by the whole address).
+	ipv6Prefix int
+}
+
+func (o Options) clientKeys() clientKeys {
+	return clientKeys{header: o.ClientIPHeader, trusted: o.TrustedProxies, ipv6Prefix: o.ClientIPv6Prefix}
+}
+
+func (k clientKeys) isTrusted(a netip.Addr) bool {
+	for _, p := range k.trusted {
+		if p.Contains(a) {
+			return true
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	return false
+}
+
+// of is the request's client key: the client's address, an IPv6 one cut to its prefix. The
+// header is read only when the connection comes from a trusted proxy; there, the client is the
+// right-most address that is not itself a trusted proxy (proxies append to X-Forwarded-For, so
+// whatever lies left of that the client wrote itself). An unreadable header counts as absent.
+func (k clientKeys) of(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		// Not a network peer (a test's httptest request, a unix socket): one bucket for all.
+		return "peer:" + truncate(r.RemoteAddr, maxClientKey)
 	}
-	return host
+	client := peer.Addr().Unmap()
+	if k.header != "" && k.isTrusted(client) {
+		values := r.Header.Values(k.header)
+		var addrs []string
+		for _, v := range values {
+			addrs = append(addrs, strings.Split(v, ",")...)
+		}
+		for i := len(addrs) - 1; i >= 0 && i >= len(addrs)-maxForwardedHops; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(addrs[i]))
+			if err != nil {
+				break
+			}
+			client = a.Unmap()
+			if !k.isTrusted(client) {
+				break
+			}
+		}
+	}
+	return k.keyOf(client)
+}
+
+// maxForwardedHops bounds how many header values are looked at.
+const maxForwardedHops = 16
+
+// maxClientKey bounds a key that is not an address.
+const maxClientKey = 64
+
+func (k clientKeys) keyOf(a netip.Addr) string {
+	if !a.Is6() {
+		return a.String()
+	}
+	bits := k.ipv6Prefix
+	if bits <= 0 || bits > 128 {
+		bits = DefaultClientIPv6Prefix
+	}
+	p, err := a.WithZone("").Prefix(bits)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
+}
+
+// ParsePrefixes reads a comma-separated list of CIDRs or single addresses.
+func ParsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -3,15 +3,17 @@ package webhook
 import (
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 )
 
 func TestClientLimiter(t *testing.T) {
 	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newClientLimiter(time.Minute/10, 5, "X-Real-IP")
+	l := newClientLimiter(time.Minute/10, 5, clientKeys{header: "X-Real-IP", trusted: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
 	req := func(addr string) bool {
 		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "203.0.113.5:40000"
 		r.Header.Set("X-Real-IP", addr)
 		return l.allow(r, now)
 	}
@@ -37,5 +39,91 @@ func TestClientLimiter(t *testing.T) {
 	}
 	if n := len(l.clients); n > maxLimitedClients {
 		t.Errorf("%d clients remembered, limit %d", n, maxLimitedClients)
+	}
+}
+
+func keyOf(k clientKeys, peer string, header ...string) string {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = peer
+	for _, h := range header {
+		r.Header.Add("X-Forwarded-For", h)
+	}
+	return k.of(r)
+}
+
+// IPv6 clients are keyed by their /64 (configurable): rotating addresses within one costs an
+// attacker nothing, so it must not buy a fresh bucket.
+func TestIPv6ClientsAreKeyedByPrefix(t *testing.T) {
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newClientLimiter(time.Minute/10, 5, clientKeys{})
+	allowed := 0
+	for i := 0; i < 50; i++ {
+		r := httptest.NewRequest("POST", "/redeem/notes", nil)
+		r.RemoteAddr = fmt.Sprintf("[2001:db8:1:2:%x:%x::1]:443", i, i*7)
+		if l.allow(r, now) {
+			allowed++
+		}
+	}
+	if allowed != 5 {
+		t.Errorf("%d of 50 requests from one /64 allowed at once, want the burst of 5", allowed)
+	}
+	r := httptest.NewRequest("POST", "/redeem/notes", nil)
+	r.RemoteAddr = "[2001:db8:1:3::1]:443"
+	if !l.allow(r, now) {
+		t.Error("another /64 was limited")
+	}
+
+	for _, tc := range []struct {
+		keys      clientKeys
+		a, b      string
+		sameKey   bool
+		situation string
+	}{
+		{clientKeys{}, "[2001:db8::1]:1", "[2001:db8::ffff:1]:1", true, "same /64"},
+		{clientKeys{}, "[2001:db8:0:1::1]:1", "[2001:db8:0:2::1]:1", false, "neighbouring /64s"},
+		{clientKeys{ipv6Prefix: 56}, "[2001:db8:0:1::1]:1", "[2001:db8:0:2::1]:1", true, "same /56"},
+		{clientKeys{ipv6Prefix: 128}, "[2001:db8::1]:1", "[2001:db8::2]:1", false, "whole addresses"},
+		{clientKeys{}, "192.0.2.1:1", "192.0.2.2:1", false, "IPv4 by address"},
+		{clientKeys{}, "[::ffff:192.0.2.1]:1", "192.0.2.1:2", true, "IPv4-mapped IPv6 is IPv4"},
+		{clientKeys{}, "[fe80::1%eth0]:1", "[fe80::2%eth1]:1", true, "zones do not make new clients"},
+	} {
+		if got := keyOf(tc.keys, tc.a) == keyOf(tc.keys, tc.b); got != tc.sameKey {
+			t.Errorf("%s: %s and %s share a key: %v, want %v (%s, %s)", tc.situation, tc.a, tc.b, got, tc.sameKey, keyOf(tc.keys, tc.a), keyOf(tc.keys, tc.b))
+		}
+	}
+}
+
+// The client-address header is believed only from a trusted proxy. From any other peer (a
+// tenant's pod connecting to the front door's Service directly) it is ignored, so forging it
+// buys no fresh bucket; behind the proxy, what the client itself put left of the proxy's entry
+// in X-Forwarded-For is ignored too.
+func TestClientHeaderOnlyFromTrustedProxies(t *testing.T) {
+	k := clientKeys{header: "X-Forwarded-For", trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("fd00::/64")}}
+	for _, tc := range []struct {
+		peer   string
+		header []string
+		want   string
+		why    string
+	}{
+		{"10.9.9.9:5000", []string{"198.51.100.7"}, "10.9.9.9", "a pod that is not a proxy forges the header"},
+		{"10.0.0.3:5000", []string{"198.51.100.7"}, "198.51.100.7", "the proxy's header"},
+		{"10.0.0.3:5000", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7", "the client wrote 1.2.3.4 itself"},
+		{"10.0.0.3:5000", []string{"1.2.3.4", "198.51.100.7, 10.0.0.8"}, "198.51.100.7", "two proxies, several header lines"},
+		{"[fd00::5]:5000", []string{"2001:db8:5:6::9"}, "2001:db8:5:6::/64", "an IPv6 proxy and client"},
+		{"10.0.0.3:5000", []string{"not an address"}, "10.0.0.3", "an unreadable header counts as absent"},
+		{"10.0.0.3:5000", nil, "10.0.0.3", "no header"},
+	} {
+		if got := keyOf(k, tc.peer, tc.header...); got != tc.want {
+			t.Errorf("%s: key %q, want %q", tc.why, got, tc.want)
+		}
+	}
+	if err := (Options{ClientIPHeader: "X-Real-IP"}).Validate(); err == nil {
+		t.Error("a client header without trusted proxies must be refused")
+	}
+	if p, err := ParsePrefixes("10.0.0.0/8, 192.0.2.1,fd00::/48"); err != nil || len(p) != 3 || p[1].Bits() != 32 {
+		t.Errorf("ParsePrefixes: %v, %v", p, err)
+	}
+	if _, err := ParsePrefixes("10.0.0.0/33"); err == nil {
+		t.Error("a bad CIDR must be refused")
 	}
 }

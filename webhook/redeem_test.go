@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -385,4 +386,39 @@ func TestRedeemOneCodeAtTwoProductsAtOnce(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK), page)
 	g.Expect(page).To(ContainSubstring(tenants[0].Name))
 	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
+}
+
+// Guessing spread over many client addresses is slowed by the Product's budget of unknown codes:
+// once 60 unknown codes were tried within the hour, new codes are refused for every client of
+// that Product (429), with a metric; a code already redeemed still shows its tenant, and other
+// Products are not affected.
+func TestRedeemFailureBudgetPerProduct(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const guessed = "notes-guessed"
+	p := testProduct(guessed, "2000000023", "notes-redeem-marketplace")
+	p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.guessed." + appDomain}
+	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes Guessed"}
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	redeemed := marketAPI.IssueFor("Notes Guessed", "基础版", "1年")
+	status, page := redeemCodeAt(t, browser(), guessed, redeemed)
+	g.Expect(status).To(Equal(http.StatusOK), page)
+
+	exhausted := counterValue("tenant_operator_redemption_failure_budget_exhausted_total", map[string]string{"product": guessed})
+	for i := 0; i < webhook.DefaultRedemptionFailureBudget; i++ {
+		status, page := redeemCodeAt(t, browser(), guessed, fmt.Sprintf("GUESS%08d", i)) // a new client address each time
+		g.Expect(status).To(Equal(http.StatusNotFound), "guess %d: %s", i, page)
+	}
+	status, page = redeemCodeAt(t, browser(), guessed, "GUESSNEXT0001")
+	g.Expect(status).To(Equal(http.StatusTooManyRequests), page)
+	g.Expect(page).To(ContainSubstring("Too many failed attempts"))
+	status, page = redeemCodeAt(t, browser(), guessed, marketAPI.IssueFor("Notes Guessed", "基础版", "1年"))
+	g.Expect(status).To(Equal(http.StatusTooManyRequests), "a new code waits too: it cannot be told from a guess without asking Tencent")
+	g.Expect(counterValue("tenant_operator_redemption_failure_budget_exhausted_total", map[string]string{"product": guessed})).To(Equal(exhausted + 2))
+
+	status, page = redeemCodeAt(t, browser(), guessed, redeemed)
+	g.Expect(status).To(Equal(http.StatusOK), "a redeemed code still finds its tenant: %s", page)
+	status, page = redeemCode(t, browser(), "NOSUCHCODE7777")
+	g.Expect(status).To(Equal(http.StatusNotFound), "another Product's budget is its own: %s", page)
 }

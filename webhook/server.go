@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -60,8 +61,35 @@ type Options struct {
 	// (voucher.DefaultEndpoint when empty).
 	MarketAPIEndpoint string
 	// ClientIPHeader names a header carrying the client's address (e.g. X-Real-IP) when the
-	// front door is behind a proxy that sets it; rate limits are then per that address.
+	// front door is behind a proxy that sets it; rate limits are then per that address. It is
+	// believed only on connections from TrustedProxies, and needs them.
 	ClientIPHeader string
+	// TrustedProxies are the addresses of the proxies (ingress controller pods) whose
+	// ClientIPHeader is believed; from any other peer the connection's address is the client.
+	TrustedProxies []netip.Prefix
+	// RedemptionFailureBudget is how many unknown codes a Product's redemption page accepts per
+	// hour, from all clients together, before it refuses every new code for a while (codes
+	// already redeemed still show their tenant). It slows guessing that spreads over many
+	// addresses down to this rate. DefaultRedemptionFailureBudget when 0; negative disables it.
+	RedemptionFailureBudget int
+	// ClientIPv6Prefix is the IPv6 prefix length one client is keyed by for rate limits
+	// (DefaultClientIPv6Prefix, 64, when 0; 128 for whole addresses).
+	ClientIPv6Prefix int
+}
+
+// DefaultRedemptionFailureBudget is the default RedemptionFailureBudget: 60 unknown codes an
+// hour per Product, at most 60 at once.
+const DefaultRedemptionFailureBudget = 60
+
+// Validate refuses options that cannot work or would be unsafe.
+func (o Options) Validate() error {
+	if o.ClientIPHeader != "" && len(o.TrustedProxies) == 0 {
+		return errors.New("a client address header is believed only from trusted proxies: give their addresses (--client-ip-trusted-proxies) with --client-ip-header")
+	}
+	if o.ClientIPv6Prefix < 0 || o.ClientIPv6Prefix > 128 {
+		return fmt.Errorf("the client IPv6 prefix must be 0 to 128 bits, not %d", o.ClientIPv6Prefix)
+	}
+	return nil
 }
 
 // LoginKeysSecretName is the name of the login keys Secret, defaulted.

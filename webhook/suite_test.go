@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -85,6 +86,7 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.AuthorizeURL = openPlatformServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = openPlatformServer.URL
 	opts.FrontDoor.ClientIPHeader = clientHeader
+	opts.FrontDoor.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // the tests' clients; 127.0.0.2 is not a proxy
 	opts.FrontDoor.MarketAPIEndpoint = marketAPIServer.URL + "/v2/index.php"
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {

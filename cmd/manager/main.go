@@ -61,7 +61,13 @@ func main() {
 	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,
 		"Secret in --namespace holding the login token signing keys, link key and state key (created when missing).")
 	flag.StringVar(&fd.ClientIPHeader, "client-ip-header", "",
-		"Header carrying the client's address when the front door is behind a proxy that sets it (e.g. X-Real-IP); rate limits are per that address.")
+		"Header carrying the client's address when the front door is behind a proxy that sets it (e.g. X-Real-IP); rate limits are per that address. Believed only from --client-ip-trusted-proxies, which it needs.")
+	trusted := flag.String("client-ip-trusted-proxies", "",
+		"Comma-separated addresses or CIDRs of the proxies (ingress controller pods) whose --client-ip-header is believed, e.g. 10.0.0.0/8.")
+	flag.IntVar(&fd.ClientIPv6Prefix, "client-ipv6-prefix", webhook.DefaultClientIPv6Prefix,
+		"Leading bits of an IPv6 client address that rate limits key by (64: one bucket per /64; 128: per address).")
+	flag.IntVar(&fd.RedemptionFailureBudget, "redemption-failure-budget", webhook.DefaultRedemptionFailureBudget,
+		"Unknown redemption codes a Product accepts per hour from all clients together before refusing new codes for a while (slows guessing spread over many addresses); -1 disables it.")
 	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")
 	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
 		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")
@@ -77,6 +83,14 @@ func main() {
 		os.Exit(2)
 	}
 	fd.Location = loc
+	if fd.TrustedProxies, err = webhook.ParsePrefixes(*trusted); err != nil {
+		fmt.Fprintf(os.Stderr, "--client-ip-trusted-proxies: %v\n", err)
+		os.Exit(2)
+	}
+	if err := fd.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n", err)
+		os.Exit(2)
+	}
 	if (fd.CertFile == "") != (fd.KeyFile == "") {
 		fmt.Fprintln(os.Stderr, "--frontdoor-tls-cert-file and --frontdoor-tls-key-file go together")
 		os.Exit(2)

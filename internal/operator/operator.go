@@ -179,6 +179,11 @@ func TrimManagedFields(obj any) (any, error) {
 
 // New builds the manager with every controller registered.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, error) {
+	if opts.FrontDoor.Addr != "" {
+		if err := opts.FrontDoor.Validate(); err != nil {
+			return nil, fmt.Errorf("front door: %w", err)
+		}
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 
