@@ -204,3 +204,6 @@ func checkNoSecrets(t *testing.T, w *httptest.ResponseRecorder, secrets ...strin
 		}
 	}
 }
+
+// fuzzCookie is a cookie's name as the fuzz server (public over https) names it.
+func fuzzCookie(base string) string { return Options{PublicURL: fuzzPublicURL}.cookieName(base) }

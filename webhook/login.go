@@ -68,6 +68,7 @@ func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHan
 // names the tenant and the reason, never a code, state, link secret or token.
 func (h *loginHandler) outcome(w http.ResponseWriter, r *http.Request, mode, result, tenant string, p page, err error) {
 	loginsTotal.WithLabelValues(mode, result).Inc()
+	tenant = truncate(tenant, 64)
 	if err != nil {
 		h.log.Info("Login refused", "tenant", tenant, "mode", mode, "reason", result, "error", err.Error())
 	} else {
@@ -108,7 +109,8 @@ func availability(t *saasv1alpha1.Tenant) (page, string, bool) {
 func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("tenant")
 	if !h.limiter.allow(r, h.deps.Clock.Now()) {
-		h.outcome(w, r, "", "rate_limited", name, pageTooMany, nil)
+		// The page does not repeat the path: a rate-limited request is not known to name a tenant.
+		h.outcome(w, r, "", "rate_limited", "", pageTooMany, nil)
 		return
 	}
 	t, p, creds, err := h.tenantFor(r.Context(), name)
@@ -146,8 +148,7 @@ func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 			h.outcome(w, r, label, "error", name, pageInternal, err)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: "/login/", MaxAge: int(stateLifetime / time.Second),
-			HttpOnly: true, Secure: strings.HasPrefix(h.opts.PublicURL, "https://"), SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, h.opts.cookie(loginCookie, "/login/", nonce, int(stateLifetime/time.Second), http.SameSiteLaxMode))
 		q := url.Values{"scope": {"login"}, "app_id": {op.AppID}, "redirect_url": {login.CallbackURL(h.opts.PublicURL)}, "state": {state}}
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, h.opts.authorizeURL()+"?"+q.Encode(), http.StatusFound)
@@ -157,59 +158,65 @@ func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 }
 
 // callback serves GET /login/callback, where Tencent sends the buyer back with a code.
+//
+// A code whose signature verifies is exchanged with Tencent before any refusal is answered
+// (rate limit, bad or foreign state, unknown tenant, tenant not Active): an exchanged code is
+// spent at Tencent, so a code that leaked with a refused request (a link opened in another
+// browser, a proxy log) cannot be used for the minutes it would otherwise live.
 func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
 	const label = "oauth"
+	ctx := r.Context()
 	now := h.deps.Clock.Now()
+	q := r.URL.Query()
+	code, codeSig := q.Get("code"), q.Get("signature")
+	// refuse answers a refusal after burning the code; tenant, when known, says whose Product's
+	// keys the code is checked with (else every Product's).
+	refuse := func(result, tenant string, pg page, err error) {
+		h.burn(ctx, tenant, code, codeSig, now, result)
+		h.outcome(w, r, label, result, tenant, pg, err)
+	}
 	if !h.limiter.allow(r, now) {
-		h.outcome(w, r, label, "rate_limited", "", pageTooMany, nil)
+		refuse("rate_limited", "", pageTooMany, nil)
 		return
 	}
-	q := r.URL.Query()
-	keys, err := h.keys.Get(r.Context())
+	keys, err := h.keys.Get(ctx)
 	if err != nil {
-		h.outcome(w, r, label, "error", "", pageInternal, err)
+		refuse("error", "", pageInternal, err)
 		return
 	}
 	st, err := verifyState(keys.StateKey, q.Get("state"), now)
 	if err != nil {
-		h.outcome(w, r, label, "bad_state", "", pageBadState, err)
+		refuse("bad_state", "", pageBadState, err)
 		return
 	}
-	cookie, err := r.Cookie(loginCookie)
+	cookie, err := r.Cookie(h.opts.cookieName(loginCookie))
 	if err != nil || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(st.Nonce)) != 1 {
-		h.outcome(w, r, label, "bad_state", st.Tenant, pageBadState, errors.New("the state is not bound to this browser's login cookie"))
+		refuse("bad_state", st.Tenant, pageBadState, errors.New("the state is not bound to this browser's login cookie"))
 		return
 	}
-	t, p, creds, err := h.tenantFor(r.Context(), st.Tenant)
+	t, p, creds, err := h.tenantFor(ctx, st.Tenant)
 	switch {
 	case apierrors.IsNotFound(err):
-		h.outcome(w, r, label, "unknown_tenant", st.Tenant, pageUnknownTenant, nil)
+		refuse("unknown_tenant", "", pageUnknownTenant, nil)
 		return
 	case err != nil:
-		h.outcome(w, r, label, "error", st.Tenant, pageInternal, err)
+		refuse("error", "", pageInternal, err)
 		return
 	}
 	if login.Mode(p, creds, t) != saasv1alpha1.LoginModeOAuth {
-		h.outcome(w, r, label, "disabled", t.Name, pageLoginDisabled, nil)
+		refuse("disabled", "", pageLoginDisabled, nil)
 		return
 	}
 	op, _ := login.OpenPlatformFrom(creds)
-	code := q.Get("code")
-	want := md5.Sum([]byte(code + op.EncryKey))
-	if code == "" || subtle.ConstantTimeCompare([]byte(strings.ToLower(q.Get("signature"))), []byte(hex.EncodeToString(want[:]))) != 1 {
+	if !validCode(op, code, codeSig) {
 		h.outcome(w, r, label, "bad_signature", t.Name, pageBadSignature, nil)
 		return
 	}
-	codeHash := sha256.Sum256([]byte(code))
-	if first, _ := h.used.FirstUse(r.Context(), hex.EncodeToString(codeHash[:]), now.Add(usedCodeLifetime)); !first {
+	if !h.firstUse(ctx, code, now) {
 		h.outcome(w, r, label, "code_replayed", t.Name, pageCodeUsed, nil)
 		return
 	}
-	if pg, result, ok := availability(t); !ok {
-		h.outcome(w, r, label, result, t.Name, pg, nil)
-		return
-	}
-	tok, err := h.oauth.exchange(r.Context(), op, code)
+	tok, err := h.oauth.exchange(ctx, op, code)
 	var refused *errCodeRefused
 	switch {
 	case errors.As(err, &refused):
@@ -222,8 +229,86 @@ func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
 		h.outcome(w, r, label, "wrong_account", t.Name, pageWrongAccount, nil)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login/", MaxAge: -1, HttpOnly: true})
+	if pg, result, ok := availability(t); !ok {
+		h.outcome(w, r, label, result, t.Name, pg, nil)
+		return
+	}
+	http.SetCookie(w, h.opts.cookie(loginCookie, "/login/", "", -1, http.SameSiteLaxMode))
 	h.finish(w, r, keys, t, p, "oauth", tok.UserOpenID)
+}
+
+// validCode checks a code's signature from Tencent: md5(code + EncryKey), hex, constant time.
+func validCode(op login.OpenPlatform, code, signature string) bool {
+	if code == "" || op.EncryKey == "" {
+		return false
+	}
+	want := md5.Sum([]byte(code + op.EncryKey))
+	return subtle.ConstantTimeCompare([]byte(strings.ToLower(signature)), []byte(hex.EncodeToString(want[:]))) == 1
+}
+
+// firstUse records a code as presented, and reports whether it was the first time (per replica;
+// Tencent refuses a second exchange anyway).
+func (h *loginHandler) firstUse(ctx context.Context, code string, now time.Time) bool {
+	sum := sha256.Sum256([]byte(code))
+	first, _ := h.used.FirstUse(ctx, hex.EncodeToString(sum[:]), now.Add(usedCodeLifetime))
+	return first
+}
+
+// burn exchanges, and so spends at Tencent, the code of a refused callback when its signature
+// verifies under the Open Platform keys of the tenant's Product or, with no tenant, of any
+// Product. Codes that do not verify cost nothing but the MD5s (one per Product); a code is
+// exchanged once. The exchange outlives the request, so that a buyer closing the tab still
+// burns it.
+func (h *loginHandler) burn(ctx context.Context, tenant, code, signature string, now time.Time, reason string) {
+	if code == "" || signature == "" {
+		return
+	}
+	for _, op := range h.openPlatforms(ctx, tenant) {
+		if !validCode(op, code, signature) {
+			continue
+		}
+		if !h.firstUse(ctx, code, now) {
+			return
+		}
+		exCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.oauth.timeout)
+		defer cancel()
+		_, err := h.oauth.exchange(exCtx, op, code)
+		kv := []any{"tenant", tenant, "reason", reason}
+		if err != nil {
+			kv = append(kv, "exchange", err.Error())
+		}
+		h.log.Info("Spent the OAuth code of a refused login at Tencent", kv...)
+		return
+	}
+}
+
+// openPlatforms are the Open Platform applications a callback's code may come from: the
+// tenant's Product's, or every Product's when the tenant is not known.
+func (h *loginHandler) openPlatforms(ctx context.Context, tenant string) []login.OpenPlatform {
+	var products []saasv1alpha1.Product
+	if tenant != "" {
+		if _, p, _, err := h.tenantFor(ctx, tenant); err == nil {
+			products = []saasv1alpha1.Product{*p}
+		}
+	}
+	if products == nil {
+		var list saasv1alpha1.ProductList
+		if err := h.deps.Client.List(ctx, &list); err != nil {
+			return nil
+		}
+		products = list.Items
+	}
+	var ops []login.OpenPlatform
+	for i := range products {
+		secret, err := credentials.Secret(ctx, h.deps.Client, h.opts.Namespace, &products[i])
+		if err != nil {
+			continue
+		}
+		if op, ok := login.OpenPlatformFrom(secret); ok {
+			ops = append(ops, op)
+		}
+	}
+	return ops
 }
 
 // finish sends the buyer to the tenant app with a fresh token.

@@ -198,13 +198,13 @@ func FuzzLoginCallback(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Header.Set("Cookie", loginCookie+"="+cookie)
+		r.Header.Set("Cookie", fuzzCookie(loginCookie)+"="+cookie)
 		r.RemoteAddr = "192.0.2.1:1234"
 		w := serve(fuzzServer(c, fuzzNow, openAPI), r)
 
 		got, stateErr := verifyState(fuzzStateKey, state, fuzzNow)
 		bound := false
-		if ck, err := r.Cookie(loginCookie); err == nil && stateErr == nil {
+		if ck, err := r.Cookie(fuzzCookie(loginCookie)); err == nil && stateErr == nil {
 			bound = ck.Value == got.Nonce
 		}
 		signed := code != "" && strings.ToLower(signature) == codeSignature(code)

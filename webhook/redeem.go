@@ -102,8 +102,7 @@ func (h *redeemHandler) form(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nonce := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: redeemCookie, Value: nonce, Path: "/redeem/", MaxAge: 3600, HttpOnly: true,
-		Secure: strings.HasPrefix(h.opts.PublicURL, "https://"), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, h.opts.cookie(redeemCookie, "/redeem/", nonce, 3600, http.SameSiteStrictMode))
 	var buf bytes.Buffer
 	lang := "zh-CN"
 	if strings.HasPrefix(strings.ToLower(r.Header.Get("Accept-Language")), "en") {
@@ -128,7 +127,7 @@ func csrfToken(key []byte, product, nonce string) string {
 func (h *redeemHandler) page(w http.ResponseWriter, r *http.Request, product, result string, p page, err error) {
 	redemptionsTotal.WithLabelValues(result).Inc()
 	if result != "success" {
-		kv := []any{"product", product, "result", result}
+		kv := []any{"product", truncate(product, 64), "result", result}
 		if err != nil {
 			kv = append(kv, "error", err.Error())
 		}
@@ -160,7 +159,7 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, name, "error", pageInternal, err)
 		return
 	}
-	cookie, err := r.Cookie(redeemCookie)
+	cookie, err := r.Cookie(h.opts.cookieName(redeemCookie))
 	if err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(csrfToken(keys.StateKey, p.Name, cookie.Value))) {
 		h.page(w, r, name, "bad_csrf", pageBadForm, errors.New("the form's CSRF token does not match its cookie"))
 		return

@@ -56,7 +56,7 @@ func FuzzRedeemSubmit(f *testing.F) {
 			return
 		}
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Cookie", redeemCookie+"="+cookie)
+		r.Header.Set("Cookie", fuzzCookie(redeemCookie)+"="+cookie)
 		r.RemoteAddr = "192.0.2.1:1234"
 		w := serve(fuzzServer(c, fuzzNow, "http://127.0.0.1:1"), r)
 		switch w.Code {
@@ -68,7 +68,7 @@ func FuzzRedeemSubmit(f *testing.F) {
 
 		want := http.StatusBadRequest // the form is malformed or its token does not match
 		values, parseErr := url.ParseQuery(form)
-		ck, cookieErr := r.Cookie(redeemCookie)
+		ck, cookieErr := r.Cookie(fuzzCookie(redeemCookie))
 		switch {
 		case product != "redeem":
 			want = http.StatusNotFound // no such product, or it offers no redemption

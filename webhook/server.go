@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -75,6 +76,31 @@ type Options struct {
 	// ClientIPv6Prefix is the IPv6 prefix length one client is keyed by for rate limits
 	// (DefaultClientIPv6Prefix, 64, when 0; 128 for whole addresses).
 	ClientIPv6Prefix int
+}
+
+// publicHTTPS reports whether buyers reach the front door over https.
+func (o Options) publicHTTPS() bool { return strings.HasPrefix(o.PublicURL, "https://") }
+
+// cookieName is the name of one of the front door's cookies: with the __Host- prefix when the
+// front door is public over https. Browsers accept a __Host- cookie only when it is Secure, has
+// Path=/ and no Domain, so a tenant app on a sibling host of the same site (tenant apps are on
+// hosts the buyer's hostile neighbour controls) cannot plant one for the front door's host, as
+// it could a plain cookie with Domain=<site>: that is what a login CSRF would need. Over plain
+// http no prefix is possible, and the cookie keeps its path.
+func (o Options) cookieName(base string) string {
+	if o.publicHTTPS() {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// cookie builds one of the front door's cookies (HttpOnly; see cookieName); maxAge -1 clears it.
+func (o Options) cookie(base, path, value string, maxAge int, sameSite http.SameSite) *http.Cookie {
+	c := &http.Cookie{Name: o.cookieName(base), Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, SameSite: sameSite}
+	if o.publicHTTPS() {
+		c.Secure, c.Path = true, "/"
+	}
+	return c
 }
 
 // DefaultRedemptionFailureBudget is the default RedemptionFailureBudget: 60 unknown codes an
@@ -193,7 +219,25 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, deps: deps, handler: mux, log: log, receiver: t}
+	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, mux), log: log, receiver: t}
+}
+
+// hstsMaxAge is how long browsers keep to https for the front door's host once told: a year.
+const hstsMaxAge = "max-age=31536000"
+
+// withHSTS sends Strict-Transport-Security on every answer when the front door is reached over
+// https (it serves TLS itself, or its public URL is https behind a TLS-terminating proxy), so a
+// buyer's browser never again follows a plain-http link to it, where the login and redemption
+// cookies and links could be seen or altered. Not includeSubDomains: tenant apps live on sibling
+// hosts whose TLS is the vendor's business.
+func withHSTS(opts Options, next http.Handler) http.Handler {
+	if opts.CertFile == "" && !opts.publicHTTPS() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", hstsMaxAge)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // NewRedeemer builds the redemption steps the front door and the controller share.
