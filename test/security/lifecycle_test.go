@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -118,7 +120,9 @@ func runLifecycle(t *testing.T) {
 //   - B (link login, Retain policy): purchase, link login, expireInstance → suspended page,
 //     destroy with a volume claim retained, retention end, tombstone removal;
 //   - C: a redemption code redeemed on the page, then its login link; free login turned off
-//     for its product.
+//     for its product;
+//   - codes submitted while the Market API fails (marketAPIFailures), and D, a redemption the
+//     controller finishes once the Market API is back.
 func drive(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -174,6 +178,7 @@ func drive(t *testing.T) {
 	status, _ := get(g, suite.frontDoor+"/.well-known/jwks.json", "")
 	g.Expect(status).To(Equal(http.StatusOK))
 	capture(t, "after purchases and logins")
+	marketAPIFailures(t, g)
 
 	// Bodies are bounded before anything else is done with them: an unauthenticated callback of
 	// more than webhook.MaxBodyBytes is refused, and so is a redemption form over 4 KiB.
@@ -540,4 +545,99 @@ func capture(t *testing.T, when string) {
 		}
 		lifecycle.captured[kind+", "+when] = string(data)
 	}
+}
+
+// marketAPIFailures submits codes while requests to the Market API fail on the way — the
+// connection reset, the API hanging until the client's 10 s timeout, the buyer closing the tab
+// while it hangs, nothing listening — and has the controller retry a redemption whose
+// UseVoucherData keeps failing. Errors of net/http quote the whole request URL, whose query
+// holds the code, the SecretId and a replayable signature; the scan of TestNoSecretsLeak then
+// looks for them in the log, the Tenants' status and the Events.
+func marketAPIFailures(t *testing.T, g Gomega) {
+	ctx := context.Background()
+	front := suite.marketFront
+	logged := len(suite.logs.String())
+	for _, tc := range []struct {
+		fault   string
+		timeout time.Duration // the buyer's browser gives up after this (0: waits for the page)
+		status  int
+	}{
+		{"reset", 0, http.StatusServiceUnavailable},
+		{"refused", 0, http.StatusServiceUnavailable},
+		{"hang", 0, http.StatusServiceUnavailable}, // the voucher client's own timeout
+		{"hang", 2 * time.Second, 0},               // the buyer closes the tab: the request's context is cancelled
+	} {
+		g.Expect(front.set(tc.fault)).To(Succeed())
+		code := suite.marketAPI.Issue("Premium", "1年")
+		addSecret(fmt.Sprintf("redemption code (Market API %s, %s)", tc.fault, tc.timeout), code)
+		g.Expect(submitCode(g, code, tc.timeout)).To(Equal(tc.status), "Market API %s", tc.fault)
+	}
+	g.Expect(front.set("")).To(Succeed())
+	g.Expect(front.faults("reset")).To(BeNumerically(">=", 1))
+	g.Expect(front.faults("hang")).To(BeNumerically(">=", 2))
+	// The failures were logged (so the scan reads lines that had the chance to leak).
+	g.Eventually(func() string { return suite.logs.String()[logged:] }, timeout, interval).Should(And(
+		ContainSubstring("voucher_api_failed"), ContainSubstring("connection refused"), ContainSubstring("Client.Timeout"),
+		ContainSubstring("context canceled")))
+
+	// D: the page wrote the tenant, then UseVoucherData failed; the controller retries it with
+	// the Market API still failing, then finishes it once it is back.
+	g.Expect(front.set("reset", "UseVoucherData")).To(Succeed())
+	code := suite.marketAPI.Issue("Premium", "1年")
+	addSecret("redemption code D (UseVoucherData reset)", code)
+	g.Expect(submitCode(g, code, 0)).To(Equal(http.StatusAccepted))
+	tenantD := webhook.TenantName(redeem.Origin(code), 0)
+	g.Eventually(func() string {
+		tn := &saasv1alpha1.Tenant{}
+		if err := suite.admin.Get(ctx, client.ObjectKey{Name: tenantD}, tn); err != nil {
+			return err.Error()
+		}
+		if c := meta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.ReadyCondition); c != nil {
+			return c.Message
+		}
+		return ""
+	}, timeout, interval).Should(ContainSubstring("the Market API did not answer; retrying"), "the status says why, in a fixed text")
+	capture(t, "while a redemption waits for the Market API")
+	g.Expect(front.set("")).To(Succeed())
+	g.Eventually(func() saasv1alpha1.TenantState {
+		tn := &saasv1alpha1.Tenant{}
+		_ = suite.admin.Get(ctx, client.ObjectKey{Name: tenantD}, tn)
+		return tn.Spec.State
+	}, 2*timeout, interval).Should(Equal(saasv1alpha1.TenantStateActive), "the controller finishes the redemption")
+	for i, s := range front.signatures() {
+		if s != "" {
+			addSecret(fmt.Sprintf("Market API request #%d (signature or query)", i), s)
+		}
+	}
+	addSecret("Market API SecretId", marketSecretID)
+	addSecret("a Market API query (voucherCode=)", "voucherCode=")
+}
+
+// submitters counts the buyers of submitCode, each its own loopback address (its own rate-limit
+// bucket).
+var submitters atomic.Int32
+
+// submitCode posts a code on the link Product's page with a browser that gives up after
+// timeout (20 s when 0), and returns the answer's status (0 when the browser gave up).
+func submitCode(g Gomega, code string, timeout time.Duration) int {
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	jar, _ := cookiejar.New(nil)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(submitters.Add(1)))}}
+	transport := &http.Transport{DialContext: dialer.DialContext}
+	browser := &http.Client{Jar: jar, Timeout: timeout, Transport: transport}
+	form := suite.frontDoor + "/redeem/" + linkProduct
+	resp, err := (&http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: transport}).Get(form)
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	m := csrfPattern.FindStringSubmatch(string(body))
+	g.ExpectWithOffset(1, m).To(HaveLen(2), string(body))
+	resp, err = browser.PostForm(form, url.Values{"csrf": {html.UnescapeString(m[1])}, "code": {code}})
+	if err != nil {
+		return 0
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }

@@ -68,8 +68,9 @@ func addLoginKeys(t *testing.T) {
 }
 
 // No credential of the run — delivery Tokens, Open Platform and Market API keys, OAuth codes and
-// user tokens, link secrets, login tokens, the redemption code and its form's CSRF token, the
-// login keys — nor the buyer's contact details appear in any Tenant or Product (spec, status,
+// user tokens, link secrets, login tokens, the redemption codes (also those submitted while the
+// Market API connection was reset, refused, timed out or cancelled) and the Market API requests'
+// signatures and queries, the form's CSRF token, the login keys — nor the buyer's contact details appear in any Tenant or Product (spec, status,
 // metadata), Event (either API), ConfigMap (any namespace), log line of the manager (any level)
 // or the API server's audit log, at any point of a whole lifecycle.
 func TestNoSecretsLeak(t *testing.T) {
@@ -93,7 +94,8 @@ func TestNoSecretsLeak(t *testing.T) {
 	sort.Strings(kinds)
 	for _, want := range []string{"delivery Token (sso)", "Open Platform SecretKey", "Open Platform EncryKey", "Market API SecretKey",
 		"Open Platform code or user token #2", "link login secret (B)", "link login secret (C)", "redemption code",
-		"link.key (base64)", "state.key (base64)", "contact email"} {
+		"link.key (base64)", "state.key (base64)", "contact email", "redemption code (Market API refused, 0s)",
+		"redemption code (Market API hang, 2s)", "redemption code D (UseVoucherData reset)", "Market API SecretId"} {
 		if _, ok := lifecycle.secrets[want]; !ok {
 			t.Errorf("the run recorded no %q; recorded: %s", want, strings.Join(kinds, ", "))
 		}

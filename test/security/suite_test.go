@@ -70,6 +70,7 @@ var suite struct {
 	openPlatform       *marketsim.OpenPlatform
 	openPlatformIssued *issuedSecrets // codes and tokens the simulated Open Platform handed out
 	marketAPI          *marketsim.MarketAPI
+	marketFront        *marketFront
 	servers            []*httptest.Server
 	appAddr            string
 
@@ -149,8 +150,10 @@ func startOnce() error {
 	suite.openPlatformIssued = &issuedSecrets{}
 	opServer := httptest.NewServer(suite.openPlatformIssued.recording(suite.openPlatform))
 	suite.marketAPI = &marketsim.MarketAPI{SecretID: marketSecretID, SecretKey: marketSecretKey, ProductName: "Notes"}
-	marketServer := httptest.NewServer(suite.marketAPI)
-	suite.servers = append(suite.servers, opServer, marketServer)
+	if suite.marketFront, err = startMarketFront(suite.marketAPI); err != nil {
+		return err
+	}
+	suite.servers = append(suite.servers, opServer)
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -174,7 +177,7 @@ func startOnce() error {
 	opts.FrontDoor.PublicURL = suite.frontDoor
 	opts.FrontDoor.AuthorizeURL = opServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = opServer.URL
-	opts.FrontDoor.MarketAPIEndpoint = marketServer.URL + "/v2/index.php"
+	opts.FrontDoor.MarketAPIEndpoint = suite.marketFront.URL()
 	stop, err := (&testenv.ControlPlane{Env: cp.Env, Config: asOperator}).RunManager(ctx, opts)
 	if err != nil {
 		return err
