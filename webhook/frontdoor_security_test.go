@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,16 +118,15 @@ func TestRefusedOAuthCodesAreSpent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck := func(nonce string) string { return "__Host-tenant_login=" + nonce }
-	for _, tc := range []struct {
-		name       string
-		state      string
-		code       string
-		badSig     bool
-		cookie     string
-		status     int
-		wantSpent  bool
-		rateLimit  bool
-		remoteAddr string
+	for i, tc := range []struct {
+		name      string
+		state     string
+		code      string
+		badSig    bool
+		cookie    string
+		status    int
+		wantSpent bool
+		rateLimit bool
 	}{
 		{name: "forged state", state: "forged.state", code: "good-forged", cookie: ck("nonce-1"), status: http.StatusBadRequest, wantSpent: true},
 		{name: "state of another browser", state: state, code: "good-csrf", cookie: ck("someone-else"), status: http.StatusBadRequest, wantSpent: true},
@@ -136,14 +136,11 @@ func TestRefusedOAuthCodesAreSpent(t *testing.T) {
 		{name: "bad signature", state: "forged.state", code: "good-unsigned", badSig: true, cookie: ck("nonce-1"), status: http.StatusBadRequest, wantSpent: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			remote := "198.51.100.1:1"
+			remote := fmt.Sprintf("198.51.100.%d:1", i+1) // a client of its own
 			if tc.rateLimit {
-				remote = "198.51.100.99:1"
-				for i := 0; i < 25; i++ {
+				for range 25 {
 					serve(srv, callbackRequest("x", "", "", "", remote))
 				}
-			} else {
-				remote = "198.51.100." + tc.code[5:6] + ":1"
 			}
 			sig := codeSignature(tc.code)
 			if tc.badSig {
