@@ -30,15 +30,22 @@ const redeemProduct, redeemProductID = "notes-redeem", "2000000003"
 
 var redeemProductOnce sync.Once
 
+// redeemingProduct is a Product selling codes of the marketplace product listed as listing,
+// its tenants under <tenant>.<sub>.<appDomain>, with the Market API keys of
+// notes-redeem-marketplace.
+func redeemingProduct(name, id, sub, listing string) *saasv1alpha1.Product {
+	p := testProduct(name, id, "notes-redeem-marketplace")
+	p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}." + sub + "." + appDomain}
+	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: listing}
+	return p
+}
+
 // redemptionProduct creates the Product that sells through redemption codes, once.
 func redemptionProduct(t *testing.T) {
 	t.Helper()
 	redeemProductOnce.Do(func() {
-		p := testProduct(redeemProduct, redeemProductID, "notes-redeem-marketplace")
-		p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.redeem." + appDomain}
-		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes", Vouchers: []saasv1alpha1.VoucherMapping{
-			{Spec: "Premium", Plan: "高级版"}, // a spec named differently from the plan
-		}}
+		p := redeemingProduct(redeemProduct, redeemProductID, "redeem", "Notes")
+		p.Spec.Redemption.Vouchers = []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}} // a spec named differently from the plan
 		for _, obj := range []client.Object{
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-redeem-marketplace", Namespace: operatorNamespace},
 				StringData: map[string]string{webhook.DeliveryTokenKey: token, redeem.SecretIDKey: marketSecretID, redeem.SecretKeyKey: marketSecretKey}},
@@ -301,11 +308,8 @@ var twinProductOnce sync.Once
 func redemptionTwin(t *testing.T) {
 	t.Helper()
 	twinProductOnce.Do(func() {
-		p := testProduct(twinProduct, twinProductID, "notes-redeem-marketplace")
-		p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.twin." + appDomain}
-		p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes"}
-		if err := k8s.Create(context.Background(), p); err != nil {
-			t.Fatalf("create %s: %v", p.Name, err)
+		if err := k8s.Create(context.Background(), redeemingProduct(twinProduct, twinProductID, "twin", "Notes")); err != nil {
+			t.Fatalf("create %s: %v", twinProduct, err)
 		}
 	})
 }
@@ -397,10 +401,7 @@ func TestRedeemFailureBudgetPerProduct(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	const guessed = "notes-guessed"
-	p := testProduct(guessed, "2000000023", "notes-redeem-marketplace")
-	p.Spec.Exposure = &saasv1alpha1.Exposure{HostTemplate: "{tenant}.guessed." + appDomain}
-	p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes Guessed"}
-	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	g.Expect(k8s.Create(ctx, redeemingProduct(guessed, "2000000023", "guessed", "Notes Guessed"))).To(Succeed())
 	redeemed := marketAPI.IssueFor("Notes Guessed", "基础版", "1年")
 	status, page := redeemCodeAt(t, browser(), guessed, redeemed)
 	g.Expect(status).To(Equal(http.StatusOK), page)
