@@ -425,7 +425,7 @@ func TestRedeemingTenantResumesWhenKeysArrive(t *testing.T) {
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-life-j-keys", Namespace: ns.Name},
 		StringData: map[string]string{"marketApiSecretId": "AKID", "marketApiSecretKey": "key"}})
 	// The next step is reading the code's Secret, which this test never wrote.
-	g.Eventually(readyMessage, timeout, interval).Should(ContainSubstring("read the code Secret"))
+	g.Eventually(readyMessage, timeout, interval).Should(ContainSubstring("the code's Secret tenant-voucher-missing is missing"))
 	g.Expect(tenantSpecState("tlj1")).To(Equal(saasv1alpha1.TenantStateRedeeming), "nothing is provisioned")
 	g.Expect(get(&corev1.Namespace{}, "", controllers.NamespaceName("tlj1"))()).To(Satisfy(apierrors.IsNotFound))
 }

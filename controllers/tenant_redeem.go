@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,7 +55,7 @@ func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScop
 		// The status gets a fixed text by kind of failure, never the error: whoever can read
 		// Tenants need not learn anything of the Market API's request. The error itself (scrubbed
 		// of the code and the keys by internal/voucher) goes to the log with the retry.
-		s.redeemMessage = redeemWaitMessage(err)
+		s.redeemMessage = redeemWaitMessage(s, err)
 		return ctrl.Result{}, fmt.Errorf("complete redemption: %w", err)
 	}
 	r.Recorder.Eventf(s.tenant, nil, corev1.EventTypeNormal, saasv1alpha1.EventRedeemed, "Redeem", "The code was consumed; the tenant is provisioned")
@@ -62,7 +63,7 @@ func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScop
 }
 
 // redeemWaitMessage is the status text of a redemption that failed and will be retried.
-func redeemWaitMessage(err error) string {
+func redeemWaitMessage(s *tenantScope, err error) string {
 	var apiErr *voucher.Error
 	var transport *voucher.TransportError
 	switch {
@@ -70,6 +71,10 @@ func redeemWaitMessage(err error) string {
 		return "the Market API did not answer; retrying"
 	case errors.As(err, &apiErr):
 		return fmt.Sprintf("the Market API refused %s (code %d); retrying", apiErr.Action, apiErr.Code)
+	case apierrors.IsNotFound(err):
+		return "the code's Secret " + s.tenant.Spec.Voucher.CodeSecretName + " is missing; the buyer must submit the code again"
+	case errors.Is(err, redeem.ErrClaimed), errors.Is(err, redeem.ErrOtherProduct):
+		return "the code belongs to another tenant or Product; it is not consumed for this one"
 	case errors.Is(err, redeem.ErrNoPlan):
 		return "the code's spec matches no plan of the Product; retrying when the Product changes"
 	default:
