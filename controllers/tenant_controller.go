@@ -104,6 +104,10 @@ type tenantScope struct {
 	destroy *destroyProgress
 	// redeemMessage says why a Redeeming tenant is still waiting.
 	redeemMessage string
+	// pullSecretsMissing names the image pull Secrets that are missing or unusable, with why.
+	pullSecretsMissing []string
+	// pullSecretsFrom is the namespace the pull Secrets are copied from (the operator's).
+	pullSecretsFrom string
 }
 
 // RBAC: the least the controller needs, checked by test/security (every verb used in a lifecycle
@@ -119,6 +123,7 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
 // +kubebuilder:rbac:groups="",resources=services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
@@ -213,6 +218,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"limit range", r.reconcileLimitRange},
 		{"network policy", r.reconcileNetworkPolicy},
 		{"login keys", r.reconcileLoginKeys},
+		{"image pull secrets", r.reconcilePullSecrets},
 		{"deployment", r.reconcileDeployment},
 		{"service", r.reconcileService},
 		{"suspended page", r.reconcileSuspendedPage},
@@ -277,6 +283,10 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	if s.resolveReason != "" && s.destroy == nil && !sameCondition(before, t, saasv1alpha1.PlanResolvedCondition) {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventPlanNotFound, "Resolve", s.resolveMessage)
 	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ResourcesReadyCondition); c != nil &&
+		c.Reason == saasv1alpha1.ImagePullSecretMissingReason && !sameCondition(before, t, saasv1alpha1.ResourcesReadyCondition) {
+		event(corev1.EventTypeWarning, saasv1alpha1.EventImagePullSecretMissing, "Provision", "%s", c.Message)
+	}
 	if s.applyErr != nil {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
 	}
@@ -324,6 +334,10 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.CredentialsSecretName} }); err != nil {
 		return fmt.Errorf("index products by credentials Secret: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productPullSecretsIndex,
+		func(o client.Object) []string { return o.(*saasv1alpha1.Product).Spec.App.ImagePullSecrets }); err != nil {
+		return fmt.Errorf("index products by image pull Secrets: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantProductIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Tenant).Spec.Product} }); err != nil {
 		return fmt.Errorf("index tenants by product: %w", err)
@@ -370,25 +384,28 @@ func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, o client.Object
 
 // tenantsOfSecret maps a Secret in the operator's namespace to the tenants it concerns: the
 // tenants of the Products using it as credentials Secret (login mode, redemptions waiting for
-// the Market API keys), and every tenant for the login keys when free login is on.
+// the Market API keys) or image pull Secret, and every tenant for the login keys when free login
+// is on. A Secret elsewhere is a tenant's copy of a pull Secret: its tenant.
 func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	switch {
 	case o.GetNamespace() != r.Login.Namespace:
-		return nil
+		return tenantFromLabel(ctx, o)
 	case o.GetName() == r.Login.KeysSecret:
 		if r.Login.PublicURL == "" {
 			return nil
 		}
 		return r.tenantRequests(ctx)
 	}
-	var products saasv1alpha1.ProductList
-	if err := r.List(ctx, &products, client.MatchingFields{productCredentialsIndex: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of Secret", "secret", o.GetName())
-		return nil
-	}
 	var reqs []reconcile.Request
-	for i := range products.Items {
-		reqs = append(reqs, r.tenantsOfProduct(ctx, &products.Items[i])...)
+	for _, index := range []string{productCredentialsIndex, productPullSecretsIndex} {
+		var products saasv1alpha1.ProductList
+		if err := r.List(ctx, &products, client.MatchingFields{index: o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of Secret", "secret", o.GetName())
+			return nil
+		}
+		for i := range products.Items {
+			reqs = append(reqs, r.tenantsOfProduct(ctx, &products.Items[i])...)
+		}
 	}
 	return reqs
 }

@@ -100,6 +100,10 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		container.WithEnv(convert[corev1ac.EnvVarApplyConfiguration](e))
 	}
 	pod := corev1ac.PodSpec()
+	for _, name := range app.ImagePullSecrets {
+		// The tenant's copies (tenant_pullsecrets.go), by the same names.
+		pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
+	}
 	if loginURL != "" {
 		// The app verifies login tokens offline with the public keys mounted here.
 		for _, e := range loginEnv(p, loginURL) {
@@ -145,8 +149,18 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 
 func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {
 	s.deployment = &appsv1.Deployment{}
-	return applyChild(ctx, r.Client, client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName},
-		s.deployment, desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s)), appsv1ac.ExtractDeployment)
+	key := client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName}
+	if len(s.pullSecretsMissing) > 0 {
+		// The first deployment waits for the registry credentials (its pods could not pull the
+		// image). A Deployment already running is kept up to date: its pods pulled already, and
+		// the copy of a Secret that went missing is kept.
+		if err := r.Get(ctx, key, s.deployment); err != nil {
+			s.deployment = &appsv1.Deployment{}
+			return client.IgnoreNotFound(err)
+		}
+	}
+	return applyChild(ctx, r.Client, key, s.deployment,
+		desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s)), appsv1ac.ExtractDeployment)
 }
 
 // convert turns an API struct into the apply configuration of the same shape. Both share one

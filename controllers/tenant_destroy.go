@@ -134,6 +134,11 @@ func (r *TenantReconciler) removeWorkloads(ctx context.Context, t *saasv1alpha1.
 	}
 	var found bool
 	var errs []error
+	// The registry credentials go with the app: a retained namespace keeps data, not the
+	// vendor's keys.
+	if err := r.removeStalePullSecrets(ctx, ns, nil); err != nil {
+		errs = append(errs, err)
+	}
 	for _, o := range objs {
 		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.GetName()}, o); err != nil {
 			if !apierrors.IsNotFound(err) {

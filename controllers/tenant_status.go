@@ -209,6 +209,8 @@ func resourcesReadyCondition(s *tenantScope) metav1.Condition {
 	case s.namespaceTerminating:
 		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason
 		c.Message = fmt.Sprintf("Waiting for the previous namespace %s to finish terminating", NamespaceName(s.tenant.Name))
+	case len(s.pullSecretsMissing) > 0:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.ImagePullSecretMissingReason, s.pullSecretsMessage()
 	case s.applyErr != nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.ApplyFailedReason, s.applyErr.Error()
 	default:

@@ -46,6 +46,10 @@ const (
 	AppliedReason = "Applied"
 	// ApplyFailedReason: at least one per-tenant object could not be applied; the message says which.
 	ApplyFailedReason = "ApplyFailed"
+	// ImagePullSecretMissingReason: a Secret the app's image is pulled with does not exist in
+	// the operator's namespace (or is not a registry credential); the app is not deployed until
+	// it does.
+	ImagePullSecretMissingReason = "ImagePullSecretMissing"
 	// NamespaceConflictReason: a namespace of the tenant's name exists and belongs to someone
 	// else; the operator never adopts it. Delete or rename it, or rename the tenant.
 	NamespaceConflictReason = "NamespaceConflict"
@@ -103,6 +107,9 @@ const (
 	EventPlanNotFound = "PlanNotFound"
 	// EventApplyFailed: a per-tenant object could not be applied.
 	EventApplyFailed = "ApplyFailed"
+	// EventImagePullSecretMissing: a Secret named in app.imagePullSecrets is missing or not a
+	// registry credential; the app waits for it.
+	EventImagePullSecretMissing = "ImagePullSecretMissing"
 	// EventNamespaceDeleting: the tenant's namespace deletion was requested.
 	EventNamespaceDeleting = "NamespaceDeleting"
 	// EventPurchased: a marketplace order created the tenant.

@@ -231,6 +231,19 @@ type AppTemplate struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
 
+	// imagePullSecrets name Secrets in the operator's namespace (of type
+	// kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg) holding the credentials of the
+	// registry the image is pulled from. The operator keeps a copy of each, under the same name,
+	// in every tenant's namespace (updated when the source changes, removed when no longer
+	// listed or when the tenant is destroyed) and references them from the app's pods. A tenant's
+	// app is first deployed once every one of them exists. At most 8.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+
 	// port is the TCP port the app listens on. Defaults to 8080.
 	// +optional
 	// +kubebuilder:default=8080

@@ -146,7 +146,10 @@ func CacheOptions(namespace string) cache.Options {
 	for _, obj := range controllers.ManagedObjectTypes() {
 		byObject[obj] = cache.ByObject{Label: managed}
 	}
-	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
+	// Secrets: every one of the operator's namespace (credentials, login keys), and elsewhere
+	// only the operator's own (the tenants' copies of image pull Secrets).
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
+		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
 	return cache.Options{ByObject: byObject, DefaultTransform: TrimManagedFields}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap/zapcore"
@@ -210,15 +211,33 @@ func FinalizeNamespace(ctx context.Context, cfg *rest.Config, name string) error
 // EventReasons lists the reasons of the Events recorded on a cluster-scoped object of a kind,
 // oldest first as listed. It returns nil when the list fails (for Eventually).
 func EventReasons(ctx context.Context, c client.Reader, kind, name string) []string {
+	var reasons []string
+	for _, e := range events(ctx, c, kind, name) {
+		reasons = append(reasons, e.Reason)
+	}
+	return reasons
+}
+
+// EventNotes joins the notes (messages) of the Events recorded on a cluster-scoped object of a
+// kind, one a line.
+func EventNotes(ctx context.Context, c client.Reader, kind, name string) string {
+	var notes []string
+	for _, e := range events(ctx, c, kind, name) {
+		notes = append(notes, e.Note)
+	}
+	return strings.Join(notes, "\n")
+}
+
+func events(ctx context.Context, c client.Reader, kind, name string) []eventsv1.Event {
 	var list eventsv1.EventList
 	if err := c.List(ctx, &list); err != nil {
 		return nil
 	}
-	var reasons []string
+	var of []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Kind == kind && e.Regarding.Name == name {
-			reasons = append(reasons, e.Reason)
+			of = append(of, e)
 		}
 	}
-	return reasons
+	return of
 }

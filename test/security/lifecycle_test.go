@@ -53,6 +53,10 @@ const (
 	opEncryKey  = "sec-op-encry-key-Vb8Xs2Kf"
 	buyerOpenID = "o-sec-buyer-0001"
 
+	// registrySecret holds the credentials of the registry the products' image is pulled from.
+	registrySecret   = "sec-registry"
+	registryPassword = "sec-registry-password-Qs4Mz8Lw"
+
 	marketSecretID  = "AKIDsecSimulatedMarketApi01"
 	marketSecretKey = "sec-market-secret-key-Gt7Yq3Wn"
 
@@ -319,9 +323,10 @@ func createFixtures(t *testing.T) {
 			Spec: saasv1alpha1.ProductSpec{
 				ProductID: id, CredentialsSecretName: secret,
 				AdditionalInfo: []saasv1alpha1.InfoRow{{Name: "实例", Value: "{tenant}"}, {Name: "地址", Value: "{url}"}},
-				App:            saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0"},
-				Plans:          plans,
-				Exposure:       &saasv1alpha1.Exposure{HostTemplate: "{tenant}." + host + "." + appDomain},
+				// A private image: each tenant gets a copy of the registry Secret.
+				App:      saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", ImagePullSecrets: []string{registrySecret}},
+				Plans:    plans,
+				Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}." + host + "." + appDomain},
 			},
 		}
 	}
@@ -334,6 +339,8 @@ func createFixtures(t *testing.T) {
 	lnk.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
 		RetainFor: &metav1.Duration{Duration: 2 * time.Hour}, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
 	for _, obj := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: registrySecret, Namespace: operatorNamespace}, Type: corev1.SecretTypeDockerConfigJson,
+			StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.example.com":{"username":"vendor","password":"` + registryPassword + `"}}}`}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-sso-marketplace", Namespace: operatorNamespace},
 			StringData: map[string]string{webhook.DeliveryTokenKey: ssoDeliveryToken, webhook.DeliveryDebugTokenKey: ssoDebugToken,
 				login.AppIDKey: opAppID, login.SecretIDKey: opSecretID, login.SecretKeyKey: opSecretKey, login.EncryKeyKey: opEncryKey}},
@@ -348,7 +355,8 @@ func createFixtures(t *testing.T) {
 		"delivery Token (sso)": ssoDeliveryToken, "delivery debug Token (sso)": ssoDebugToken, "delivery Token (link)": linkDeliveryToken,
 		"wrong delivery Token":    "sec-wrong-token-Ux2Hq",
 		"Open Platform SecretKey": opSecretKey, "Open Platform EncryKey": opEncryKey, "Market API SecretKey": marketSecretKey,
-		"contact name": buyerContact["name"], "contact phone": buyerContact["cellnumber"], "contact email": buyerContact["email"],
+		"image registry password": registryPassword,
+		"contact name":            buyerContact["name"], "contact phone": buyerContact["cellnumber"], "contact email": buyerContact["email"],
 	} {
 		addSecret(what, v)
 	}
