@@ -201,15 +201,21 @@ func get(t *testing.T, name string) error {
 
 // The answer of UseVoucherData is lost after Tencent consumed the code (a crash between consume
 // and activation): the page says it is in progress, the controller finishes the job, and the
-// same code then shows the tenant.
+// same code then shows the tenant. The controller may reconcile the new Redeeming tenant, and so
+// call UseVoucherData and lose the answer, before the page does: the page then finds the code
+// used by this very tenant and shows it at once. Either way the code is consumed once.
 func TestRedeemRecoversFromALostConsumption(t *testing.T) {
 	redemptionProduct(t)
 	g := NewWithT(t)
 	code := marketAPI.Issue("基础版", "30天")
+	uses := marketAPI.Uses()
 	marketAPI.LoseUseAnswers(1)
 	status, page := redeemCode(t, browser(), code)
-	g.Expect(status).To(Equal(http.StatusAccepted), page)
-	g.Expect(page).To(ContainSubstring("being processed"))
+	g.Expect(status).To(BeElementOf(http.StatusAccepted, http.StatusOK), page)
+	if status == http.StatusAccepted {
+		g.Expect(page).To(ContainSubstring("being processed"))
+	}
+	g.Expect(marketAPI.Uses()).To(Equal(uses+1), "consumed once, by whichever lost the answer")
 	name := redemptionTenant(t, code)
 	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, name).Spec.State }, timeout, interval).
 		Should(Equal(saasv1alpha1.TenantStateActive), "the controller completes the redemption")
