@@ -209,6 +209,8 @@ func (h *loginHandler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	op, _ := login.OpenPlatformFrom(creds)
 	if !validCode(op, code, codeSig) {
+		// It may still be a valid code of another Product's application: spend it too.
+		h.burn(ctx, "", code, codeSig, now, "bad_signature")
 		h.outcome(w, r, label, "bad_signature", t.Name, pageBadSignature, nil)
 		return
 	}

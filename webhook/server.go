@@ -112,6 +112,9 @@ func (o Options) Validate() error {
 	if o.ClientIPHeader != "" && len(o.TrustedProxies) == 0 {
 		return errors.New("a client address header is believed only from trusted proxies: give their addresses (--client-ip-trusted-proxies) with --client-ip-header")
 	}
+	if o.Namespace == "" {
+		return errors.New("the operator's namespace must be set (--namespace or $POD_NAMESPACE)")
+	}
 	if o.ClientIPv6Prefix < 0 || o.ClientIPv6Prefix > 128 {
 		return fmt.Errorf("the client IPv6 prefix must be 0 to 128 bits, not %d", o.ClientIPv6Prefix)
 	}

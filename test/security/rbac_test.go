@@ -460,6 +460,13 @@ func TestOperatorSecretWritesAreBounded(t *testing.T) {
 	}
 	own := secret(tenantNS.Name, managed)
 	g.Expect(op.Create(ctx, own)).To(Succeed(), "its own Secret in a tenant namespace")
+	// Nor can it take over a Secret of the tenant's by labelling it as its own.
+	theirs := secret(tenantNS.Name, nil)
+	theirs.Name = "apps-own"
+	g.Expect(suite.admin.Create(ctx, theirs)).To(Succeed())
+	theirs.Labels = managed
+	err = op.Update(ctx, theirs)
+	g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "relabelling another's Secret: %v", err)
 	// Nor can it delete what it does not own elsewhere.
 	victim := secret("default", nil)
 	victim.Name = "someone-elses"
