@@ -24,7 +24,7 @@ var (
 
 	redemptionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenant_operator_redemptions_total",
-		Help: "Redemption-code submissions, by result (success, pending, unknown_code, used, refunded, no_plan, other_product, malformed_code, bad_csrf, rate_limited, product_budget_exhausted, voucher_api_failed, not_configured, unknown_product, error).",
+		Help: "Redemption-code submissions, by result (success, pending, unknown_code, used, refunded, no_plan, other_product, malformed_code, bad_csrf, rate_limited, product_budget_exhausted, client_budget_exhausted, voucher_api_failed, not_configured, unknown_product, error).",
 	}, []string{"result"})
 
 	redemptionBudgetExhausted = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,14 +47,14 @@ type redeemHandler struct {
 	keys     *login.KeyCache
 	redeemer *redeem.Redeemer
 	limiter  *clientLimiter
-	failures *productBudget
+	failures *failureBudget
 }
 
 func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *login.KeyCache, redeemer *redeem.Redeemer) *redeemHandler {
 	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, keys: keys, redeemer: redeemer,
 		// Stricter than login: each submission may cost a call to Tencent and a guess at a code.
 		limiter:  newClientLimiter(time.Minute/10, 5, opts.clientKeys()),
-		failures: newProductBudget(opts.RedemptionFailureBudget)}
+		failures: newFailureBudget(opts.RedemptionFailureBudget)}
 }
 
 var formTemplate = buyerPage("form", `<!DOCTYPE html>
@@ -186,16 +184,26 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if tenant == nil {
 		now := h.deps.Clock.Now()
-		if !h.failures.available(p.Name, now) {
+		// Every lookup of a new code takes a failure from the budgets first, so that parallel
+		// guesses cannot all pass a check before any of them is counted; a code that exists
+		// gives it back.
+		spent, refusal := h.failures.take(p.Name, h.limiter.key.of(r), now)
+		switch refusal {
+		case budgetProduct:
 			redemptionBudgetExhausted.WithLabelValues(p.Name).Inc()
 			h.page(w, r, name, "product_budget_exhausted", pageTooManyFailures, nil)
+			return
+		case budgetClient:
+			h.page(w, r, name, "client_budget_exhausted", pageTooManyFailures, nil)
 			return
 		}
 		data, err := h.redeemer.Vouchers.Query(ctx, creds, code)
 		var apiErr *voucher.Error
+		if err == nil || !errors.As(err, &apiErr) {
+			h.failures.giveBack(spent)
+		}
 		switch {
 		case errors.As(err, &apiErr):
-			h.failures.spend(p.Name, now)
 			h.page(w, r, name, "unknown_code", pageUnknownCode, err)
 			return
 		case err != nil:
@@ -288,50 +296,4 @@ func (h *redeemHandler) success(w http.ResponseWriter, r *http.Request, p *saasv
 		pg.en.body = append(pg.en.body, "Plan: "+t.Spec.Plan+", valid until "+exp+" (China time).")
 	}
 	h.page(w, r, p.Name, "success", pg, nil)
-}
-
-// productBudget is each Product's budget of failed redemption attempts, shared by every client:
-// the per-client limit stops one address, this stops guessing spread over many. Products are
-// few (the map holds only names of Products that exist and offer redemption).
-type productBudget struct {
-	perHour int
-
-	mu       sync.Mutex
-	products map[string]*rate.Limiter
-}
-
-func newProductBudget(perHour int) *productBudget {
-	if perHour == 0 {
-		perHour = DefaultRedemptionFailureBudget
-	}
-	return &productBudget{perHour: perHour, products: map[string]*rate.Limiter{}}
-}
-
-func (b *productBudget) limiter(product string) *rate.Limiter {
-	l, ok := b.products[product]
-	if !ok {
-		l = rate.NewLimiter(rate.Every(time.Hour/time.Duration(b.perHour)), b.perHour)
-		b.products[product] = l
-	}
-	return l
-}
-
-// available reports whether the Product may still try a new code.
-func (b *productBudget) available(product string, now time.Time) bool {
-	if b.perHour < 0 {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.limiter(product).TokensAt(now) >= 1
-}
-
-// spend records a failed attempt.
-func (b *productBudget) spend(product string, now time.Time) {
-	if b.perHour < 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.limiter(product).AllowN(now, 1)
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -428,4 +429,66 @@ func TestRedeemFailureBudgetPerProduct(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK), "a redeemed code still finds its tenant: %s", page)
 	status, page = redeemCode(t, browser(), "NOSUCHCODE7777")
 	g.Expect(status).To(Equal(http.StatusNotFound), "another Product's budget is its own: %s", page)
+}
+
+// Guesses that all arrive while Tencent is still answering the first ones cannot overshoot the
+// Product's budget: each lookup counts before it is made, not once it has failed.
+func TestRedeemFailureBudgetHoldsUnderParallelGuesses(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const product, guesses = "notes-parallel", 90
+	g.Expect(k8s.Create(ctx, redeemingProduct(product, "2000000024", "parallel", "Notes Parallel"))).To(Succeed())
+
+	// Each guesser is its own client with the form in hand, so only the budget stands between
+	// them and Tencent.
+	type guesser struct {
+		b    *http.Client
+		csrf string
+	}
+	guessers := make([]guesser, guesses)
+	for i := range guessers {
+		b := browser()
+		var body string
+		g.Eventually(func() int {
+			var status int
+			status, _, body = visit(t, b, baseURL+"/redeem/"+product)
+			return status
+		}, timeout, interval).Should(Equal(http.StatusOK))
+		m := csrfPattern.FindStringSubmatch(body)
+		g.Expect(m).To(HaveLen(2), body)
+		guessers[i] = guesser{b: b, csrf: html.UnescapeString(m[1])}
+	}
+
+	release := marketAPI.Hold()
+	defer release()
+	var refused, unknown atomic.Int64
+	var wg sync.WaitGroup
+	for i, gs := range guessers {
+		wg.Go(func() {
+			resp, err := gs.b.PostForm(baseURL+"/redeem/"+product, url.Values{"csrf": {gs.csrf}, "code": {fmt.Sprintf("PARALLEL%06d", i)}})
+			if err != nil {
+				t.Errorf("guess %d: %v", i, err)
+				return
+			}
+			_ = resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusTooManyRequests:
+				refused.Add(1)
+			case http.StatusNotFound:
+				unknown.Add(1)
+			default:
+				t.Errorf("guess %d: status %d", i, resp.StatusCode)
+			}
+		})
+	}
+	// Every guess is either waiting at Tencent or already refused.
+	g.Eventually(func() int { return marketAPI.Pending() + int(refused.Load()) }, timeout, interval).Should(Equal(guesses))
+	atTencent := marketAPI.Pending()
+	release()
+	wg.Wait()
+	g.Expect(atTencent).To(Equal(webhook.DefaultRedemptionFailureBudget), "lookups at Tencent at once")
+	g.Expect(int(unknown.Load())).To(Equal(atTencent))
+	g.Expect(marketAPI.Misses("PARALLEL")).To(Equal(atTencent))
+	g.Expect(int(refused.Load())).To(Equal(guesses - webhook.DefaultRedemptionFailureBudget))
 }

@@ -37,6 +37,10 @@ type MarketAPI struct {
 	// the answer were lost on the way: a crash between consuming and activating.
 	loseUseAnswers int
 	uses           int
+	// held, while open, holds every API call until it is closed; pending counts the held ones.
+	held    chan struct{}
+	pending int
+	misses  map[string]int
 }
 
 type simVoucher struct {
@@ -102,6 +106,44 @@ func (m *MarketAPI) LoseUseAnswers(n int) {
 	m.loseUseAnswers = n
 }
 
+// Hold makes API calls wait until release is called, as a slow Market API does; Pending says how
+// many are waiting.
+func (m *MarketAPI) Hold() (release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held := make(chan struct{})
+	m.held = held
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			m.held = nil
+			m.mu.Unlock()
+			close(held)
+		})
+	}
+}
+
+// Pending counts the API calls Hold holds.
+func (m *MarketAPI) Pending() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pending
+}
+
+// Misses counts calls for codes that do not exist and start with prefix.
+func (m *MarketAPI) Misses(prefix string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for code, c := range m.misses {
+		if strings.HasPrefix(code, prefix) {
+			n += c
+		}
+	}
+	return n
+}
+
 // Uses counts UseVoucherData calls that consumed a code.
 func (m *MarketAPI) Uses() int {
 	m.mu.Lock()
@@ -152,9 +194,20 @@ func (m *MarketAPI) api(w http.ResponseWriter, r *http.Request) {
 	}
 	code := params["voucherCode"]
 	m.mu.Lock()
+	if held := m.held; held != nil {
+		m.pending++
+		m.mu.Unlock()
+		<-held
+		m.mu.Lock()
+		m.pending--
+	}
 	defer m.mu.Unlock()
 	v, ok := m.vouchers[code]
 	if !ok {
+		if m.misses == nil {
+			m.misses = map[string]int{}
+		}
+		m.misses[code]++
 		fail(5001, "voucher not found")
 		return
 	}
