@@ -118,6 +118,15 @@ func FuzzClientAddr(f *testing.F) {
 				}
 			}
 		}
+		// Only the address the proxy wrote is read (one hop): whatever the client puts left of it
+		// changes nothing.
+		if header != "" && !strings.Contains(value, ",") {
+			forged := r.Clone(r.Context())
+			forged.Header[http.CanonicalHeaderKey(header)] = []string{"198.51.100.99, " + value}
+			if got := keys.of(forged); got != key {
+				t.Fatalf("header %q: key %q, but %q once the client writes an address before it", value, key, got)
+			}
+		}
 		now := fuzzNow
 		if !l.allow(r, now) || !l.allow(r, now) || l.allow(r, now) {
 			t.Fatal("the burst of 2 is not exactly 2")

@@ -80,13 +80,16 @@ type clientKeys struct {
 	header string
 	// trusted are the addresses of those proxies.
 	trusted []netip.Prefix
+	// hops is how many addresses at the header's right end proxies wrote
+	// (DefaultClientIPProxyHops when 0).
+	hops int
 	// ipv6Prefix is the length of the IPv6 prefix one client is keyed by (DefaultClientIPv6Prefix
 	// when 0; 128 keys by the whole address).
 	ipv6Prefix int
 }
 
 func (o Options) clientKeys() clientKeys {
-	return clientKeys{header: o.ClientIPHeader, trusted: o.TrustedProxies, ipv6Prefix: o.ClientIPv6Prefix}
+	return clientKeys{header: o.ClientIPHeader, trusted: o.TrustedProxies, hops: o.ClientIPProxyHops, ipv6Prefix: o.ClientIPv6Prefix}
 }
 
 func (k clientKeys) isTrusted(a netip.Addr) bool {
@@ -99,9 +102,11 @@ func (k clientKeys) isTrusted(a netip.Addr) bool {
 }
 
 // of is the request's client key: the client's address, an IPv6 one cut to its prefix. The
-// header is read only when the connection comes from a trusted proxy; there, the client is the
-// right-most address that is not itself a trusted proxy (proxies append to X-Forwarded-For, so
-// whatever lies left of that the client wrote itself). An unreadable header counts as absent.
+// header is read only when the connection comes from a trusted proxy. There, its addresses are
+// read from the right (proxies append to X-Forwarded-For; whatever lies left of what they wrote
+// the client wrote itself), at most hops of them: the client is the first that is not itself a
+// trusted proxy, or the hops-th. An entry that is not an address (or address:port) ends the walk
+// at the address before it; an unreadable header counts as absent.
 func (k clientKeys) of(r *http.Request) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -109,19 +114,35 @@ func (k clientKeys) of(r *http.Request) string {
 		return "peer:" + truncate(r.RemoteAddr, maxClientKey)
 	}
 	client := peer.Addr().Unmap()
-	if k.header != "" && k.isTrusted(client) {
-		values := r.Header.Values(k.header)
-		var addrs []string
-		for _, v := range values {
-			addrs = append(addrs, strings.Split(v, ",")...)
-		}
-		for i := len(addrs) - 1; i >= 0 && i >= len(addrs)-maxForwardedHops; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(addrs[i]))
-			if err != nil {
-				break
+	if k.header == "" || !k.isTrusted(client) {
+		return k.keyOf(client)
+	}
+	hops := k.hops
+	if hops <= 0 {
+		hops = DefaultClientIPProxyHops
+	}
+	values := r.Header.Values(k.header)
+	seen := 0
+	for v := len(values) - 1; v >= 0 && seen < hops; v-- {
+		rest := values[v]
+		// Scanned from its end, so a long header costs no more than the hops read.
+		for seen < hops {
+			entry := rest
+			if i := strings.LastIndexByte(rest, ','); i >= 0 {
+				entry, rest = rest[i+1:], rest[:i]
+			} else {
+				rest = ""
 			}
-			client = a.Unmap()
+			a, ok := parseForwarded(entry)
+			if !ok {
+				return k.keyOf(client)
+			}
+			seen++
+			client = a
 			if !k.isTrusted(client) {
+				return k.keyOf(client)
+			}
+			if rest == "" {
 				break
 			}
 		}
@@ -129,8 +150,33 @@ func (k clientKeys) of(r *http.Request) string {
 	return k.keyOf(client)
 }
 
-// maxForwardedHops bounds how many header values are looked at.
+// parseForwarded reads one entry of a client address header: an address, an address:port, or a
+// bracketed IPv6 address with or without a port, as proxies write them.
+func parseForwarded(entry string) (netip.Addr, bool) {
+	entry = strings.TrimSpace(entry)
+	if len(entry) > maxForwardedEntry {
+		return netip.Addr{}, false
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(entry); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// DefaultClientIPProxyHops is how many addresses of the client address header are read by
+// default: one, the address the proxy in front of the front door saw. A pod that reaches the
+// front door through that proxy is then keyed by its own address, whatever it writes in the
+// header itself.
+const DefaultClientIPProxyHops = 1
+
+// maxForwardedHops bounds ClientIPProxyHops.
 const maxForwardedHops = 16
+
+// maxForwardedEntry bounds one header entry: the longest IPv6 address with a zone and a port.
+const maxForwardedEntry = 64
 
 // maxClientKey bounds a key that is not an address.
 const maxClientKey = 64

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,24 +99,52 @@ func TestIPv6ClientsAreKeyedByPrefix(t *testing.T) {
 // buys no fresh bucket; behind the proxy, what the client itself put left of the proxy's entry
 // in X-Forwarded-For is ignored too.
 func TestClientHeaderOnlyFromTrustedProxies(t *testing.T) {
-	k := clientKeys{header: "X-Forwarded-For", trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("fd00::/64")}}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("fd00::/64")}
 	for _, tc := range []struct {
+		hops   int
 		peer   string
 		header []string
 		want   string
 		why    string
 	}{
-		{"10.9.9.9:5000", []string{"198.51.100.7"}, "10.9.9.9", "a pod that is not a proxy forges the header"},
-		{"10.0.0.3:5000", []string{"198.51.100.7"}, "198.51.100.7", "the proxy's header"},
-		{"10.0.0.3:5000", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7", "the client wrote 1.2.3.4 itself"},
-		{"10.0.0.3:5000", []string{"1.2.3.4", "198.51.100.7, 10.0.0.8"}, "198.51.100.7", "two proxies, several header lines"},
-		{"[fd00::5]:5000", []string{"2001:db8:5:6::9"}, "2001:db8:5:6::/64", "an IPv6 proxy and client"},
-		{"10.0.0.3:5000", []string{"not an address"}, "10.0.0.3", "an unreadable header counts as absent"},
-		{"10.0.0.3:5000", nil, "10.0.0.3", "no header"},
+		{0, "10.9.9.9:5000", []string{"198.51.100.7"}, "10.9.9.9", "a pod that is not a proxy forges the header"},
+		{0, "10.0.0.3:5000", []string{"198.51.100.7"}, "198.51.100.7", "the proxy's header"},
+		{0, "10.0.0.3:5000", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7", "the client wrote 1.2.3.4 itself"},
+		{0, "10.0.0.3:5000", []string{"1.2.3.4, 10.0.0.9"}, "10.0.0.9", "a pod in the proxies' range, through the proxy, cannot pass off 1.2.3.4 as itself"},
+		{2, "10.0.0.3:5000", []string{"1.2.3.4, 10.0.0.9"}, "1.2.3.4", "two proxies: the second one's address is trusted"},
+		{2, "10.0.0.3:5000", []string{"1.2.3.4", "198.51.100.7, 10.0.0.8"}, "198.51.100.7", "two proxies, several header lines"},
+		{2, "10.0.0.3:5000", []string{"5.6.7.8, 1.2.3.4, 10.0.0.9"}, "1.2.3.4", "what the client wrote left of two proxies"},
+		{2, "10.0.0.3:5000", []string{"10.0.0.7, 10.0.0.9"}, "10.0.0.7", "at most hops addresses are read"},
+		{0, "10.0.0.3:5000", []string{"198.51.100.7:4711"}, "198.51.100.7", "a proxy that writes the client's port"},
+		{0, "10.0.0.3:5000", []string{"[2001:db8:5:6::9]:443"}, "2001:db8:5:6::/64", "a bracketed IPv6 address with a port"},
+		{0, "10.0.0.3:5000", []string{"[2001:db8:5:6::9]"}, "2001:db8:5:6::/64", "a bracketed IPv6 address"},
+		{2, "10.0.0.3:5000", []string{"198.51.100.7:4711, [fd00::3]:80"}, "198.51.100.7", "ports on every hop"},
+		{0, "[fd00::5]:5000", []string{"2001:db8:5:6::9"}, "2001:db8:5:6::/64", "an IPv6 proxy and client"},
+		{0, "10.0.0.3:5000", []string{"not an address"}, "10.0.0.3", "an unreadable header counts as absent"},
+		{2, "10.0.0.3:5000", []string{"198.51.100.7, junk, 10.0.0.9"}, "10.0.0.9", "an unreadable entry ends the walk"},
+		{0, "10.0.0.3:5000", nil, "10.0.0.3", "no header"},
 	} {
+		k := clientKeys{header: "X-Forwarded-For", trusted: trusted, hops: tc.hops}
 		if got := keyOf(k, tc.peer, tc.header...); got != tc.want {
 			t.Errorf("%s: key %q, want %q", tc.why, got, tc.want)
 		}
+	}
+
+	// A header of a hundred thousand addresses costs what its last one does: it is read from the
+	// end, not split.
+	k := clientKeys{header: "X-Forwarded-For", trusted: trusted}
+	long := strings.Repeat("192.0.2.9, ", 100_000) + "198.51.100.7"
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.3:5000"
+	r.Header.Set("X-Forwarded-For", long)
+	if got := k.of(r); got != "198.51.100.7" {
+		t.Errorf("long header: key %q", got)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { k.of(r) }); allocs > 4 {
+		t.Errorf("a long header costs %v allocations a request", allocs)
+	}
+	if err := (Options{ClientIPHeader: "X-Real-IP", TrustedProxies: trusted, Namespace: "ops", ClientIPProxyHops: 17}).Validate(); err == nil {
+		t.Error("17 proxy hops must be refused")
 	}
 	if err := (Options{ClientIPHeader: "X-Real-IP"}).Validate(); err == nil {
 		t.Error("a client header without trusted proxies must be refused")

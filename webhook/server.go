@@ -68,6 +68,12 @@ type Options struct {
 	// TrustedProxies are the addresses of the proxies (ingress controller pods) whose
 	// ClientIPHeader is believed; from any other peer the connection's address is the client.
 	TrustedProxies []netip.Prefix
+	// ClientIPProxyHops is how many addresses at the right end of ClientIPHeader the trusted
+	// proxies wrote (DefaultClientIPProxyHops, 1, when 0): one ingress controller is 1, a cloud
+	// load balancer in front of it 2. Only those are read, so a client behind them (a tenant's pod
+	// reaching the front door through the ingress controller included) cannot choose its key by
+	// writing addresses of its own.
+	ClientIPProxyHops int
 	// RedemptionFailureBudget is how many unknown codes a Product's redemption page accepts per
 	// hour, from all clients together, before it refuses every new code for a while (codes
 	// already redeemed still show their tenant). It slows guessing that spreads over many
@@ -114,6 +120,9 @@ func (o Options) Validate() error {
 	}
 	if o.Namespace == "" {
 		return errors.New("the operator's namespace must be set (--namespace or $POD_NAMESPACE)")
+	}
+	if o.ClientIPProxyHops < 0 || o.ClientIPProxyHops > maxForwardedHops {
+		return fmt.Errorf("the client address header's proxy hops must be 1 to %d, not %d", maxForwardedHops, o.ClientIPProxyHops)
 	}
 	if o.ClientIPv6Prefix < 0 || o.ClientIPv6Prefix > 128 {
 		return fmt.Errorf("the client IPv6 prefix must be 0 to 128 bits, not %d", o.ClientIPv6Prefix)

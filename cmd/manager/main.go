@@ -64,6 +64,8 @@ func main() {
 		"Header carrying the client's address when the front door is behind a proxy that sets it (e.g. X-Real-IP); rate limits are per that address. Believed only from --client-ip-trusted-proxies, which it needs.")
 	trusted := flag.String("client-ip-trusted-proxies", "",
 		"Comma-separated addresses or CIDRs of the proxies (ingress controller pods) whose --client-ip-header is believed, e.g. 10.0.0.0/8.")
+	flag.IntVar(&fd.ClientIPProxyHops, "client-ip-proxy-hops", webhook.DefaultClientIPProxyHops,
+		"How many addresses at the right end of --client-ip-header the trusted proxies wrote: 1 for an ingress controller, 2 with a load balancer in front of it. Only those are read.")
 	flag.IntVar(&fd.ClientIPv6Prefix, "client-ipv6-prefix", webhook.DefaultClientIPv6Prefix,
 		"Leading bits of an IPv6 client address that rate limits key by (64: one bucket per /64; 128: per address).")
 	flag.IntVar(&fd.RedemptionFailureBudget, "redemption-failure-budget", webhook.DefaultRedemptionFailureBudget,
