@@ -93,6 +93,13 @@ func TestHostPrefixedCookies(t *testing.T) {
 	}
 
 	// Over plain http no prefix is possible; the cookie keeps its path.
+	// A suspended tenant's host reaches the front door too: it is not pinned to https, on the
+	// suspended page nor on any path.
+	for _, target := range []string{"https://t2." + fuzzAppDomain + "/", "https://t2." + fuzzAppDomain + "/login/t1", "https://unknown.example.org/"} {
+		if h := serve(srv, httptest.NewRequest(http.MethodGet, target, nil)).Header().Get("Strict-Transport-Security"); h != "" {
+			t.Errorf("GET %s: Strict-Transport-Security %q for a host that is not the front door's", target, h)
+		}
+	}
 	plain := NewServer(Options{Namespace: fuzzNamespace, Window: 30 * time.Second, Deadline: 5 * time.Second, Location: fuzzChina,
 		PublicURL: "http://fd.example.com", OpenAPIEndpoint: ex.url}, srv.deps)
 	cookies := serve(plain, httptest.NewRequest(http.MethodGet, "http://fd.example.com/login/t1", nil)).Result().Cookies()
@@ -187,6 +194,9 @@ func TestStrictTransportSecurity(t *testing.T) {
 		CertFile: "tls.crt", KeyFile: "tls.key"}, srv.deps)
 	if h := serve(tls, httptest.NewRequest(http.MethodGet, "https://fd.example.com/healthz", nil)).Header().Get("Strict-Transport-Security"); h != hstsMaxAge {
 		t.Errorf("serving TLS itself: Strict-Transport-Security %q", h)
+	}
+	if h := serve(tls, httptest.NewRequest(http.MethodGet, "https://t2."+fuzzAppDomain+"/", nil)).Header().Get("Strict-Transport-Security"); h != "" {
+		t.Errorf("serving TLS itself, a suspended tenant's page: Strict-Transport-Security %q", h)
 	}
 }
 
