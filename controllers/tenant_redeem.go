@@ -73,8 +73,12 @@ func redeemWaitMessage(s *tenantScope, err error) string {
 		return fmt.Sprintf("the Market API refused %s (code %d); retrying", apiErr.Action, apiErr.Code)
 	case apierrors.IsNotFound(err):
 		return "the code's Secret " + s.tenant.Spec.Voucher.CodeSecretName + " is missing; the buyer must submit the code again"
-	case errors.Is(err, redeem.ErrClaimed), errors.Is(err, redeem.ErrOtherProduct):
-		return "the code belongs to another tenant or Product; it is not consumed for this one"
+	case errors.Is(err, redeem.ErrNoProductName):
+		return "the Product does not name its marketplace product (spec.redemption.productName), so the code cannot be checked; it is consumed once that is set"
+	case errors.Is(err, redeem.ErrClaimed):
+		return "the code is being redeemed for another tenant; it is not consumed for this one"
+	case errors.Is(err, redeem.ErrOtherProduct):
+		return "the code was bought for another marketplace product than this Product sells; it is not consumed for this one"
 	case errors.Is(err, redeem.ErrNoPlan):
 		return "the code's spec matches no plan of the Product; retrying when the Product changes"
 	default:

@@ -216,7 +216,10 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 			h.page(w, r, name, "used", pageCodeUsedElsewhere, nil)
 			return
 		}
-		if err := redeem.CheckProduct(p, data); err != nil {
+		if err := redeem.CheckProduct(p, data); errors.Is(err, redeem.ErrNoProductName) {
+			h.page(w, r, name, "not_configured", pageRedeemUnavailable, err)
+			return
+		} else if err != nil {
 			h.page(w, r, name, "other_product", pageCodeOtherProduct, err)
 			return
 		}

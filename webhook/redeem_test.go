@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -491,4 +492,103 @@ func TestRedeemFailureBudgetHoldsUnderParallelGuesses(t *testing.T) {
 	g.Expect(int(unknown.Load())).To(Equal(atTencent))
 	g.Expect(marketAPI.Misses("PARALLEL")).To(Equal(atTencent))
 	g.Expect(int(refused.Load())).To(Equal(guesses - webhook.DefaultRedemptionFailureBudget))
+}
+
+// legacyCodeSecret writes a code Secret as operators before codes were bound to a tenant did:
+// with no owner.
+func legacyCodeSecret(t *testing.T, code string) string {
+	t.Helper()
+	name := redeem.CodeSecretName(code)
+	NewWithT(t).Expect(k8s.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name, Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, "app.kubernetes.io/component": "voucher-code"}},
+		StringData: map[string]string{"voucherCode": code}})).To(Succeed())
+	return name
+}
+
+// legacyTenant is a Redeeming tenant written before codes were bound to a tenant: its origin
+// names the Product's marketplace id.
+func legacyTenant(t *testing.T, product, productID, code, secret string) string {
+	t.Helper()
+	origin := redeem.LegacyOrigin(productID, code)
+	name := webhook.TenantName(origin, 0)
+	NewWithT(t).Expect(k8s.Create(context.Background(), &saasv1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin}},
+		Spec: saasv1alpha1.TenantSpec{Product: product, Plan: "基础版", State: saasv1alpha1.TenantStateRedeeming,
+			Voucher: &saasv1alpha1.VoucherReference{CodeSecretName: secret, Spec: "基础版", Cycle: "1年"}},
+	})).To(Succeed())
+	return name
+}
+
+// A code an operator of before the upgrade began to redeem (its Secret has no owner, its tenant
+// a legacy origin) is not taken by another Product's page that sells the same marketplace
+// product: one code, one tenant.
+func TestLegacyCodeSecretIsNotClaimedByAnotherTenant(t *testing.T) {
+	redemptionProduct(t)
+	redemptionTwin(t)
+	g := NewWithT(t)
+	code := marketAPI.Issue("基础版", "1年")
+	uses := marketAPI.Uses()
+	// Its Product is gone for now, so its controller waits and the code stays unused.
+	legacy := legacyTenant(t, "notes-before-upgrade", "2000000099", code, legacyCodeSecret(t, code))
+
+	status, page := redeemCodeAt(t, browser(), twinProduct, code)
+	g.Expect(status).To(Equal(http.StatusConflict), page)
+	g.Expect(marketAPI.Uses()).To(Equal(uses), "not consumed")
+	var list saasv1alpha1.TenantList
+	g.Expect(k8s.List(context.Background(), &list)).To(Succeed())
+	for _, tn := range list.Items {
+		if tn.Spec.Voucher != nil && tn.Spec.Voucher.CodeSecretName == redeem.CodeSecretName(code) {
+			g.Expect(tn.Name).To(Equal(legacy), "a second tenant refers to the code")
+		}
+	}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: redemptionTenant(t, code)}, &saasv1alpha1.Tenant{})).To(Satisfy(apierrors.IsNotFound))
+}
+
+// A legacy Redeeming tenant's code was never checked against its Product: the controller checks
+// it before consuming it, and says why it does not.
+func TestLegacyRedemptionIsCheckedBeforeConsuming(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	code := marketAPI.IssueFor("Notes Lite", "基础版", "1年")
+	uses := marketAPI.Uses()
+	name := legacyTenant(t, redeemProduct, redeemProductID, code, legacyCodeSecret(t, code))
+	g.Eventually(func() string {
+		c := apimeta.FindStatusCondition(getTenant(t, name).Status.Conditions, saasv1alpha1.ReadyCondition)
+		if c == nil {
+			return ""
+		}
+		return c.Message
+	}, timeout, interval).Should(ContainSubstring("bought for another marketplace product"))
+	g.Consistently(marketAPI.Uses, time.Second, interval).Should(Equal(uses), "not consumed")
+	g.Expect(getTenant(t, name).Spec.State).To(Equal(saasv1alpha1.TenantStateRedeeming))
+}
+
+// When a code's first tenant name is taken by another origin, the code is redeemed under the
+// next name: its Secret, first written for the taken name, is taken over. So is a legacy Secret
+// no tenant refers to any more.
+func TestRedeemWhenTheFirstNameIsTaken(t *testing.T) {
+	redemptionProduct(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	for _, legacy := range []bool{false, true} {
+		code := marketAPI.Issue("基础版", "1年")
+		if legacy {
+			legacyCodeSecret(t, code)
+		}
+		// Another origin's tenant (of a Product that does not exist, so nothing runs) holds the
+		// code's first name.
+		first := redemptionTenant(t, code)
+		g.Expect(k8s.Create(ctx, &saasv1alpha1.Tenant{
+			ObjectMeta: metav1.ObjectMeta{Name: first, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: "tencent/order-collides"}},
+			Spec:       saasv1alpha1.TenantSpec{Product: "notes-collides", Plan: "基础版", State: saasv1alpha1.TenantStateActive},
+		})).To(Succeed())
+		status, page := redeemCode(t, browser(), code)
+		g.Expect(status).To(BeElementOf(http.StatusOK, http.StatusAccepted), "legacy %v: %s", legacy, page)
+		second := webhook.TenantName(redeem.Origin(code), 1)
+		g.Expect(page).To(ContainSubstring(second))
+		g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, second).Spec.State }, timeout, interval).
+			Should(Equal(saasv1alpha1.TenantStateActive))
+		g.Expect(getTenant(t, first).Annotations[saasv1alpha1.OriginAnnotation]).To(Equal("tencent/order-collides"))
+	}
 }

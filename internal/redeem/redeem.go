@@ -95,6 +95,11 @@ func LegacyOrigin(productID, code string) string {
 // marketplace product, or it is already the tenant of another Product.
 var ErrOtherProduct = errors.New("the code belongs to another product")
 
+// ErrNoProductName means the Product does not say which marketplace product its codes are for
+// (spec.redemption.productName: required by the API, but a Product stored before it was may
+// lack it), so no code can be checked against it.
+var ErrNoProductName = errors.New("the Product names no marketplace product (spec.redemption.productName)")
+
 // CheckProduct refuses a code bought for another marketplace product than the Product's
 // (spec.redemption.productName against the name the Market API reports for the code).
 func CheckProduct(p *saasv1alpha1.Product, data *voucher.Data) error {
@@ -103,7 +108,7 @@ func CheckProduct(p *saasv1alpha1.Product, data *voucher.Data) error {
 		want = strings.TrimSpace(p.Spec.Redemption.ProductName)
 	}
 	if want == "" {
-		return fmt.Errorf("%w: product %s names no marketplace product (spec.redemption.productName)", ErrOtherProduct, p.Name)
+		return fmt.Errorf("product %s: %w", p.Name, ErrNoProductName)
 	}
 	if strings.TrimSpace(data.Name) != want {
 		return fmt.Errorf("%w: the code was bought for %q, product %s sells %q", ErrOtherProduct, data.Name, p.Name, want)
@@ -209,11 +214,22 @@ func (r *Redeemer) Complete(ctx context.Context, t *saasv1alpha1.Tenant, p *saas
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: t.Spec.Voucher.CodeSecretName}, secret); err != nil {
 			return fmt.Errorf("read the code Secret: %w", err)
 		}
-		// A Secret written before codes were bound to a tenant has no owner.
-		if owner, ok := secret.Annotations[OwnerAnnotation]; ok && owner != t.Name {
-			return fmt.Errorf("%w: %s holds it for tenant %s, not %s", ErrClaimed, secret.Name, owner, t.Name)
-		}
 		code := string(secret.Data[codeKey])
+		owner, owned := secret.Annotations[OwnerAnnotation]
+		switch {
+		case owned && owner != t.Name:
+			return fmt.Errorf("%w: %s holds it for tenant %s, not %s", ErrClaimed, secret.Name, owner, t.Name)
+		case !owned:
+			// A Secret written before codes were bound to a tenant has no owner, and its code
+			// was never checked against the Product: check it before consuming it.
+			q, err := r.Vouchers.Query(ctx, creds, code)
+			if err != nil {
+				return err
+			}
+			if err := CheckProduct(p, q); err != nil {
+				return err
+			}
+		}
 		data, err := r.Vouchers.Use(ctx, creds, code)
 		var apiErr *voucher.Error
 		if errors.As(err, &apiErr) {
@@ -289,8 +305,11 @@ func (r *Redeemer) forgetCode(ctx context.Context, t *saasv1alpha1.Tenant) error
 }
 
 // StoreCode writes the code Secret (step 2) for the tenant it is redeemed for, or finds it
-// written for that tenant by an earlier attempt. A Secret held for another tenant is
-// ErrClaimed.
+// written for that tenant by an earlier attempt. A Secret held for another tenant that is this
+// code's is ErrClaimed; one held for a name that turned out to be another origin's (the first
+// candidate name was taken, see the receiver's createOrFind), or left by a tenant that is gone,
+// is taken over. A Secret with no owner was written before codes were bound to a tenant: it is
+// ErrClaimed while a tenant refers to it.
 func (r *Redeemer) StoreCode(ctx context.Context, code, tenant string) (string, error) {
 	name := CodeSecretName(code)
 	secret := &corev1.Secret{
@@ -311,8 +330,54 @@ func (r *Redeemer) StoreCode(ctx context.Context, code, tenant string) (string, 
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), existing); err != nil {
 		return "", fmt.Errorf("read the code Secret: %w", err)
 	}
-	if owner, ok := existing.Annotations[OwnerAnnotation]; ok && owner != tenant {
-		return "", fmt.Errorf("%w: %s holds it for tenant %s", ErrClaimed, name, owner)
+	owner, owned := existing.Annotations[OwnerAnnotation]
+	if owned && owner == tenant {
+		return name, nil
+	}
+	holder, err := r.holder(ctx, code, existing, owner, owned)
+	if err != nil {
+		return "", err
+	}
+	if holder != "" {
+		return "", fmt.Errorf("%w: %s holds it for tenant %s", ErrClaimed, name, holder)
+	}
+	// Taken over; the resourceVersion makes a concurrent change win instead.
+	if existing.Annotations == nil {
+		existing.Annotations = map[string]string{}
+	}
+	existing.Annotations[OwnerAnnotation] = tenant
+	if err := r.Client.Update(ctx, existing); err != nil {
+		return "", fmt.Errorf("take over the code Secret: %w", err)
 	}
 	return name, nil
+}
+
+// holder names the tenant that holds a code Secret written for another name, or "" when none
+// does: the owner is gone or is another origin's tenant (its name was only this code's first
+// candidate), or, for an unowned Secret, no tenant that is not destroyed refers to it.
+func (r *Redeemer) holder(ctx context.Context, code string, secret *corev1.Secret, owner string, owned bool) (string, error) {
+	if owned {
+		t := &saasv1alpha1.Tenant{}
+		err := r.APIReader.Get(ctx, client.ObjectKey{Name: owner}, t)
+		switch {
+		case apierrors.IsNotFound(err):
+			return "", nil
+		case err != nil:
+			return "", fmt.Errorf("read tenant %s: %w", owner, err)
+		case t.Annotations[saasv1alpha1.OriginAnnotation] != Origin(code):
+			return "", nil
+		}
+		return owner, nil
+	}
+	// Rare (codes submitted before an upgrade and never consumed), so a list is affordable.
+	var tenants saasv1alpha1.TenantList
+	if err := r.APIReader.List(ctx, &tenants); err != nil {
+		return "", fmt.Errorf("list tenants: %w", err)
+	}
+	for _, t := range tenants.Items {
+		if t.Spec.Voucher != nil && t.Spec.Voucher.CodeSecretName == secret.Name && t.Spec.State != saasv1alpha1.TenantStateDestroyed {
+			return t.Name, nil
+		}
+	}
+	return "", nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 )
 
 func TestParseCycle(t *testing.T) {
@@ -69,5 +70,23 @@ func TestCodeIdentity(t *testing.T) {
 	}
 	if len(CodeSecretName("X")) > 63 || LegacyOrigin("1", "ABC") == LegacyOrigin("2", "ABC") || Origin("ABC") == LegacyOrigin("1", "ABC") {
 		t.Error("names must be valid, legacy origins per product, and a code's origin no product's")
+	}
+}
+
+// A Product stored before productName was required cannot check a code: that is its own error,
+// not "another product", so that a legacy Redeeming tenant's status says what to fix.
+func TestCheckProduct(t *testing.T) {
+	data := &voucher.Data{Name: "Notes"}
+	for _, tc := range []struct {
+		name string
+		want error
+	}{{"Notes", nil}, {" Notes ", nil}, {"Notes Lite", ErrOtherProduct}, {"", ErrNoProductName}} {
+		p := &saasv1alpha1.Product{Spec: saasv1alpha1.ProductSpec{Redemption: &saasv1alpha1.Redemption{Enabled: true, ProductName: tc.name}}}
+		if err := CheckProduct(p, data); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("productName %q: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := CheckProduct(&saasv1alpha1.Product{}, data); !errors.Is(err, ErrNoProductName) || errors.Is(err, ErrOtherProduct) {
+		t.Errorf("no redemption: %v", err)
 	}
 }
