@@ -40,6 +40,10 @@ const productCredentialsIndex = "spec.credentialsSecretName"
 // repeated, in case its deletion event is missed.
 const namespaceWaitInterval = 5 * time.Second
 
+// takenSecretRecheck is how often a tenant whose image pull Secret's name is taken by a Secret
+// the operator does not manage (and so does not watch) looks again.
+const takenSecretRecheck = time.Minute
+
 // TenantReconciler provisions each Tenant's namespace, quota, workload and exposure from its
 // Product and plan, keeps them as desired, and reports what it observes in the Tenant's status.
 type TenantReconciler struct {
@@ -106,6 +110,9 @@ type tenantScope struct {
 	redeemMessage string
 	// pullSecretsMissing names the image pull Secrets that are missing or unusable, with why.
 	pullSecretsMissing []string
+	// pullSecretTaken says a pull Secret's name is taken by a Secret the operator does not
+	// manage, which it cannot watch.
+	pullSecretTaken bool
 	// pullSecretsFrom is the namespace the pull Secrets are copied from (the operator's).
 	pullSecretsFrom string
 }
@@ -235,7 +242,12 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if s.life.state == saasv1alpha1.TenantStateActive {
 		next = s.life.suspendAt
 	}
-	return ctrl.Result{RequeueAfter: requeueAfter(s.now, next)}, s.applyErr
+	after := requeueAfter(s.now, next)
+	if s.pullSecretTaken && (after == 0 || after > takenSecretRecheck) {
+		// Nothing is told when the app's own Secret of that name goes: look again.
+		after = takenSecretRecheck
+	}
+	return ctrl.Result{RequeueAfter: after}, s.applyErr
 }
 
 // resolvePlan reads the tenant's Product and finds its plan. A missing product or plan is

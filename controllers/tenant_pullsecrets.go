@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,7 +48,7 @@ func desiredPullSecret(t *saasv1alpha1.Tenant, source *corev1.Secret) *corev1ac.
 func (r *TenantReconciler) reconcilePullSecrets(ctx context.Context, s *tenantScope) error {
 	ns := NamespaceName(s.tenant.Name)
 	wanted := s.product.Spec.App.ImagePullSecrets
-	s.pullSecretsMissing, s.pullSecretsFrom = nil, r.Login.Namespace
+	s.pullSecretsMissing, s.pullSecretsFrom, s.pullSecretTaken = nil, r.Login.Namespace, false
 	var errs []error
 	for _, name := range wanted {
 		source := &corev1.Secret{}
@@ -62,9 +64,13 @@ func (r *TenantReconciler) reconcilePullSecrets(ctx context.Context, s *tenantSc
 			s.pullSecretsMissing = append(s.pullSecretsMissing, fmt.Sprintf("%s (type %s, not %s)", name, source.Type, corev1.SecretTypeDockerConfigJson))
 			continue
 		}
-		if err := applyChild(ctx, r.Client, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Secret{},
-			desiredPullSecret(s.tenant, source), corev1ac.ExtractSecret); err != nil {
+		taken, err := r.copyPullSecret(ctx, s.tenant, source)
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("copy %s: %w", name, err))
+		case taken:
+			s.pullSecretTaken = true
+			s.pullSecretsMissing = append(s.pullSecretsMissing, name+" (a Secret of that name, not the operator's, exists in the tenant namespace)")
 		}
 	}
 	if err := r.removeStalePullSecrets(ctx, ns, wanted); err != nil {
@@ -74,6 +80,53 @@ func (r *TenantReconciler) reconcilePullSecrets(ctx context.Context, s *tenantSc
 		return fmt.Errorf("image pull secrets: %v", errs)
 	}
 	return nil
+}
+
+// copyPullSecret makes the tenant's copy of a source pull Secret. It never takes over a Secret
+// of that name that it did not create (the cache holds only the operator's, labelled, Secrets of
+// tenant namespaces): the app's own Secret is left alone and reported as taken. A copy whose type
+// no longer matches the source's is replaced, since a Secret's type cannot change.
+func (r *TenantReconciler) copyPullSecret(ctx context.Context, t *saasv1alpha1.Tenant, source *corev1.Secret) (taken bool, err error) {
+	key := client.ObjectKey{Namespace: NamespaceName(t.Name), Name: source.Name}
+	current := &corev1.Secret{}
+	err = r.Get(ctx, key, current)
+	switch {
+	case apierrors.IsNotFound(err):
+		return r.createPullSecret(ctx, t, source)
+	case err != nil:
+		return false, err
+	case current.Type != source.Type:
+		if err := r.Delete(ctx, current, client.Preconditions{UID: &current.UID}); client.IgnoreNotFound(err) != nil {
+			return false, fmt.Errorf("replace a copy of type %s: %w", current.Type, err)
+		}
+		return r.createPullSecret(ctx, t, source)
+	}
+	return false, applyChild(ctx, r.Client, key, current, desiredPullSecret(t, source), corev1ac.ExtractSecret)
+}
+
+// createPullSecret creates the copy; AlreadyExists means another writer's Secret has the name.
+func (r *TenantReconciler) createPullSecret(ctx context.Context, t *saasv1alpha1.Tenant, source *corev1.Secret) (taken bool, err error) {
+	labels := tenantLabels(t)
+	labels[componentLabel] = pullSecretComponent
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: NamespaceName(t.Name), Name: source.Name, Labels: labels},
+		Type:       source.Type,
+		Data:       source.Data,
+	}
+	err = r.Create(ctx, secret, client.FieldOwner(FieldOwner))
+	if !apierrors.IsAlreadyExists(err) {
+		return false, err
+	}
+	// Ours, just created and not yet in the cache, or another writer's: ask the API server.
+	live := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if live.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue && live.Labels[saasv1alpha1.TenantLabel] == t.Name &&
+		live.Labels[componentLabel] == pullSecretComponent {
+		return false, nil // the cache catches up and the next pass compares it
+	}
+	return true, nil
 }
 
 // removeStalePullSecrets deletes the copies in ns whose name is not in keep.

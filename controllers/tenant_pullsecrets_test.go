@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,6 +121,38 @@ func TestImagePullSecretsAreCopiedToTenants(t *testing.T) {
 	update(t, p, func(p *saasv1alpha1.Product) { p.Spec.App.ImagePullSecrets = nil })
 	g.Eventually(get(&corev1.Secret{}, ns, "tcr-notes"), timeout, interval).Should(Satisfy(apierrors.IsNotFound))
 	g.Eventually(pullSecretsOf(ns), timeout, interval).Should(BeEmpty())
+	g.Eventually(resources, timeout, interval).Should(HaveField("Status", metav1.ConditionTrue))
+
+	// The app's own Secret of a listed name is never taken over, overwritten or deleted: the
+	// tenant waits and says why.
+	appSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tcr-app", Namespace: ns},
+		Type: corev1.SecretTypeDockerConfigJson, Data: registrySecret("", "the-apps-own-pull-password").Data}
+	create(t, appSecret)
+	create(t, registrySecret("tcr-app", "pull-password-vendor-3Ee"))
+	update(t, p, func(p *saasv1alpha1.Product) { p.Spec.App.ImagePullSecrets = []string{"tcr-app"} })
+	g.Eventually(resources, timeout, interval).Should(And(
+		HaveField("Reason", saasv1alpha1.ImagePullSecretMissingReason),
+		HaveField("Message", ContainSubstring("tcr-app (a Secret of that name, not the operator's, exists"))))
+	g.Consistently(func() string {
+		s := &corev1.Secret{}
+		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tcr-app"}, s)
+		return string(s.Data[corev1.DockerConfigJsonKey]) + fmt.Sprint(s.Labels)
+	}, 2*time.Second, 200*time.Millisecond).Should(And(ContainSubstring("the-apps-own-pull-password"), Not(ContainSubstring(saasv1alpha1.ManagedByValue))))
+	// Gone: the tenant looks again within a minute (takenSecretRecheck); a change to the source
+	// brings it back at once, as here.
+	g.Expect(k8s.Delete(ctx, appSecret)).To(Succeed())
+	update(t, registrySecret("tcr-app", ""), func(s *corev1.Secret) { s.Annotations = map[string]string{"touched": "1"} })
+	g.Eventually(copyData(ns, "tcr-app"), timeout, interval).Should(ContainSubstring("pull-password-vendor-3Ee"))
+
+	// The source changes type (a Secret's type cannot change): the copy is replaced.
+	g.Expect(k8s.Delete(ctx, registrySecret("tcr-app", ""))).To(Succeed())
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tcr-app", Namespace: "tenant-operator-system"},
+		Type: corev1.SecretTypeDockercfg, Data: map[string][]byte{corev1.DockerConfigKey: []byte(`{"ccr.ccs.tencentyun.com":{"auth":"cGFzcy1kb2NrZXJjZmctNFJy"}}`)}})
+	g.Eventually(func() corev1.SecretType {
+		s := &corev1.Secret{}
+		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tcr-app"}, s)
+		return s.Type
+	}, timeout, interval).Should(Equal(corev1.SecretTypeDockercfg))
 	g.Eventually(resources, timeout, interval).Should(HaveField("Status", metav1.ConditionTrue))
 
 	// Listed again, then destroyed under Retain: the namespace stays, the copy goes.
