@@ -474,4 +474,63 @@ func TestOperatorSecretWritesAreBounded(t *testing.T) {
 	err = op.Delete(ctx, victim)
 	g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "delete in another namespace: %v", err)
 	g.Expect(op.Delete(ctx, own)).To(Succeed())
+
+	// A namespace that only looks like a tenant's (its name is not tenant-<its tenant label>)
+	// does not let it write Secrets either.
+	lookalike := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-lookalike",
+		Labels: map[string]string{saasv1alpha1.TenantLabel: "policy-check", saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}}}
+	g.Expect(suite.admin.Create(ctx, lookalike)).To(Succeed())
+	err = op.Create(ctx, secret(lookalike.Name, managed))
+	g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "a look-alike tenant namespace: %v", err)
+}
+
+// The operator may create, patch and delete namespaces (tenant namespaces are its to manage), so
+// the shipped policy keeps it from making any other namespace look like a tenant's, which would
+// open it to the Secrets policy, and from touching namespaces that are not tenants'.
+func TestOperatorNamespaceWritesAreBounded(t *testing.T) {
+	runLifecycle(t) // its audit log is read already: these refusals are not the run's
+	g := NewWithT(t)
+	ctx := context.Background()
+	asOperator := rest.CopyConfig(suite.adminCfg)
+	asOperator.Impersonate = rest.ImpersonationConfig{UserName: operatorUser}
+	op, err := client.New(asOperator, client.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	refused := func(what string, err error) {
+		t.Helper()
+		g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", what, err)
+		g.Expect(err.Error()).To(ContainSubstring("the tenant operator writes only tenant namespaces"), what)
+	}
+	tenantLabels := func(tenant string) map[string]string {
+		return map[string]string{saasv1alpha1.TenantLabel: tenant, saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}
+	}
+
+	// Relabelling kube-system, or another application's namespace, as a tenant's.
+	for _, name := range []string{"kube-system", "default"} {
+		ns := &corev1.Namespace{}
+		g.Expect(suite.admin.Get(ctx, client.ObjectKey{Name: name}, ns)).To(Succeed())
+		base := ns.DeepCopy()
+		ns.Labels = tenantLabels("kube-system")
+		refused("label "+name+" as a tenant's", op.Patch(ctx, ns, client.MergeFrom(base)))
+	}
+	// Creating a namespace that is not tenant-<tenant>, labelled as the operator's.
+	refused("create a namespace of another name", op.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments", Labels: tenantLabels("payments")}}))
+	refused("create a tenant namespace labelled for another tenant", op.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-a", Labels: tenantLabels("b")}}))
+	refused("create an unlabelled tenant namespace", op.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-unlabelled"}}))
+	// Taking over a namespace of a tenant's name that someone else made.
+	foreign := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-foreign"}}
+	g.Expect(suite.admin.Create(ctx, foreign)).To(Succeed())
+	base := foreign.DeepCopy()
+	foreign.Labels = tenantLabels("foreign")
+	refused("adopt a namespace someone else made", op.Patch(ctx, foreign, client.MergeFrom(base)))
+	refused("delete a namespace someone else made", op.Delete(ctx, foreign))
+	// Its own: created, updated, and it cannot strip its labels to let it go elsewhere.
+	own := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-ns-check", Labels: tenantLabels("ns-check")}}
+	g.Expect(op.Create(ctx, own)).To(Succeed())
+	base = own.DeepCopy()
+	own.Annotations = map[string]string{saasv1alpha1.PlanAnnotation: "基础版"}
+	g.Expect(op.Patch(ctx, own, client.MergeFrom(base))).To(Succeed())
+	base = own.DeepCopy()
+	delete(own.Labels, saasv1alpha1.ManagedByLabel)
+	refused("strip its labels from a tenant namespace", op.Patch(ctx, own, client.MergeFrom(base)))
+	g.Expect(op.Delete(ctx, base)).To(Succeed())
 }
