@@ -374,8 +374,13 @@ func (r *Redeemer) holder(ctx context.Context, code string, secret *corev1.Secre
 	if err := r.APIReader.List(ctx, &tenants); err != nil {
 		return "", fmt.Errorf("list tenants: %w", err)
 	}
+	// A code Secret's name is the code's hash, not the code: a plain comparison is fine.
+	held := secret.Name
 	for _, t := range tenants.Items {
-		if t.Spec.Voucher != nil && t.Spec.Voucher.CodeSecretName == secret.Name && t.Spec.State != saasv1alpha1.TenantStateDestroyed {
+		if t.Spec.Voucher == nil || t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+			continue
+		}
+		if refers := t.Spec.Voucher.CodeSecretName; refers == held {
 			return t.Name, nil
 		}
 	}
