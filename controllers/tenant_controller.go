@@ -110,6 +110,8 @@ type tenantScope struct {
 	redeemMessage string
 	// pullSecretsMissing names the image pull Secrets that are missing or unusable, with why.
 	pullSecretsMissing []string
+	// storage is what the pass learnt of the data volume.
+	storage storageState
 	// pullSecretTaken says a pull Secret's name is taken by a Secret the operator does not
 	// manage, which it cannot watch.
 	pullSecretTaken bool
@@ -126,7 +128,8 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=list;patch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
 // +kubebuilder:rbac:groups="",resources=services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
@@ -226,6 +229,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"network policy", r.reconcileNetworkPolicy},
 		{"login keys", r.reconcileLoginKeys},
 		{"image pull secrets", r.reconcilePullSecrets},
+		{"volume claim", r.reconcileClaim},
 		{"deployment", r.reconcileDeployment},
 		{"service", r.reconcileService},
 		{"suspended page", r.reconcileSuspendedPage},
@@ -302,6 +306,14 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	if s.applyErr != nil {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
 	}
+	if q := s.storage.expansionRequested; q != nil {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventStorageExpansionRequested, "Resize", "Volume claim %s: %s requested for plan %q",
+			saasv1alpha1.DataClaimName, q.String(), s.plan.Name)
+	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.StorageResizedCondition); c != nil && storageWarning(c.Reason) &&
+		!sameCondition(before, t, saasv1alpha1.StorageResizedCondition) {
+		event(corev1.EventTypeWarning, saasv1alpha1.EventStorageNotResized, "Resize", "%s", c.Message)
+	}
 	if before.Status.ProvisionedAt == nil && t.Status.ProvisionedAt != nil {
 		event(corev1.EventTypeNormal, saasv1alpha1.EventProvisioned, "Provision", "Tenant is available at %s", displayURL(t.Status.URL))
 	}
@@ -376,7 +388,7 @@ func ManagedObjectTypes() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
-		&corev1.ConfigMap{},
+		&corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{},
 	}
 }
 

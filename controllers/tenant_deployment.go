@@ -113,6 +113,11 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		pod.WithVolumes(corev1ac.Volume().WithName(loginVolume).WithConfigMap(
 			corev1ac.ConfigMapVolumeSource().WithName(loginConfigMapName).WithOptional(true)))
 	}
+	if app.Storage != nil && plan.Storage != nil {
+		container.WithVolumeMounts(corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(app.Storage.MountPath))
+		pod.WithVolumes(corev1ac.Volume().WithName(dataVolume).WithPersistentVolumeClaim(
+			corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(saasv1alpha1.DataClaimName)))
+	}
 	if app.ReadinessProbe != nil {
 		container.WithReadinessProbe(convert[corev1ac.ProbeApplyConfiguration](*app.ReadinessProbe))
 	} else {
@@ -128,12 +133,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		WithSpec(appsv1ac.DeploymentSpec().
 			WithReplicas(desiredReplicas(state, plan)).
 			WithRevisionHistoryLimit(revisionHistoryLimit).
-			// A plan change rolls the app one new pod at a time, never below the plan's count.
-			WithStrategy(appsv1ac.DeploymentStrategy().
-				WithType(appsv1.RollingUpdateDeploymentStrategyType).
-				WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
-					WithMaxUnavailable(intstr.FromInt32(0)).
-					WithMaxSurge(intstr.FromInt32(1)))).
+			WithStrategy(deploymentStrategy(p, plan)).
 			WithSelector(metav1Selector(selectorLabels(t))).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(selectorLabels(t)).
@@ -145,6 +145,28 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 						WithRunAsNonRoot(true).
 						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 					WithContainers(container))))
+}
+
+// dataVolume names the data volume in the app's pod.
+const dataVolume = "data"
+
+// deploymentStrategy is how a change rolls the app. Without a volume, or with one several pods
+// may mount (ReadWriteMany), one new pod at a time, never below the plan's count. With a
+// ReadWriteOnce volume, Recreate: the old pod stops before the new one starts, because a new pod
+// on another node could never mount the volume the old one holds, and the rollout would wait
+// forever (maxUnavailable 0). A StatefulSet would avoid two pods too, but its claim templates
+// cannot be resized or changed, and it would be a second workload kind for the whole lifecycle
+// (suspend, drift, status); one Deployment and one claim the operator owns keep both simple.
+// The price is a short outage on each rollout, which docs/apps.md states.
+func deploymentStrategy(p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv1ac.DeploymentStrategyApplyConfiguration {
+	if p.Spec.App.Storage != nil && plan.Storage != nil && !p.Spec.App.Storage.Shared() {
+		return appsv1ac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)
+	}
+	return appsv1ac.DeploymentStrategy().
+		WithType(appsv1.RollingUpdateDeploymentStrategyType).
+		WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+			WithMaxUnavailable(intstr.FromInt32(0)).
+			WithMaxSurge(intstr.FromInt32(1)))
 }
 
 func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {

@@ -85,6 +85,11 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 			st.SuspendedAt = nil
 		}
 	}
+	if c := storageResizedCondition(s); c != nil {
+		set(*c)
+	} else if s.resolveReason == "" && !s.hasStorage() {
+		meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.StorageResizedCondition)
+	}
 	set(resourcesReadyCondition(s))
 	set(availableCondition(s))
 	set(readyCondition(s.tenant, s.life.state))
@@ -100,7 +105,7 @@ func computeDestroyedStatus(s *tenantScope, set func(metav1.Condition), now meta
 	st := &s.tenant.Status
 	p := s.destroy
 	for _, typ := range []string{saasv1alpha1.AvailableCondition, saasv1alpha1.ResourcesReadyCondition,
-		saasv1alpha1.WithinQuotaCondition, saasv1alpha1.PlanResolvedCondition} {
+		saasv1alpha1.WithinQuotaCondition, saasv1alpha1.PlanResolvedCondition, saasv1alpha1.StorageResizedCondition} {
 		meta.RemoveStatusCondition(&st.Conditions, typ)
 	}
 	if !p.done {
@@ -159,7 +164,8 @@ func suspendedCondition(s *tenantScope) metav1.Condition {
 // withinQuotaCondition compares the namespace's usage with the plan's quota, nil when the plan
 // sets no quota.
 func withinQuotaCondition(s *tenantScope) *metav1.Condition {
-	if len(s.plan.Quota) == 0 || s.quota == nil || s.quota.UID == "" {
+	quota := planQuota(s.plan)
+	if len(quota) == 0 || s.quota == nil || s.quota.UID == "" {
 		return nil
 	}
 	c := &metav1.Condition{Type: saasv1alpha1.WithinQuotaCondition}
@@ -168,8 +174,8 @@ func withinQuotaCondition(s *tenantScope) *metav1.Condition {
 		return c
 	}
 	var over []string
-	for _, name := range slices.Sorted(maps.Keys(s.plan.Quota)) {
-		hard := s.plan.Quota[name]
+	for _, name := range slices.Sorted(maps.Keys(quota)) {
+		hard := quota[name]
 		if used, ok := s.quota.Status.Used[name]; ok && used.Cmp(hard) > 0 {
 			over = append(over, fmt.Sprintf("%s: %s used, plan %q allows %s", name, used.String(), s.plan.Name, hard.String()))
 		}

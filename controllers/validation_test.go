@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,6 +69,31 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 		{"tenant name too long for its namespace", func() client.Object {
 			return newTenant(strings.Repeat("a", 57), "notes", "基础版")
 		}, "at most 56 characters"},
+		{"app storage without a plan's size", func() client.Object {
+			p := storageProduct("bad-st1", "fast")
+			p.Spec.Plans[1].Storage = nil
+			return p
+		}, "app.storage and plans[].storage go together"},
+		{"a plan's size without app storage", func() client.Object {
+			p := newProduct("bad-st2")
+			p.Spec.Plans[0].Storage = ptr.To(resource.MustParse("1Gi"))
+			return p
+		}, "app.storage and plans[].storage go together"},
+		{"two replicas on one ReadWriteOnce volume", func() client.Object {
+			p := storageProduct("bad-st3", "fast")
+			p.Spec.Plans[1].Replicas = ptr.To[int32](2)
+			return p
+		}, "need app.storage.accessModes [ReadWriteMany]"},
+		{"a relative mount path", func() client.Object {
+			p := storageProduct("bad-st5", "fast")
+			p.Spec.App.Storage.MountPath = "data"
+			return p
+		}, "spec.app.storage.mountPath"},
+		{"an unknown access mode", func() client.Object {
+			p := storageProduct("bad-st6", "fast")
+			p.Spec.App.Storage.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadOnlyMany"}
+			return p
+		}, "spec.app.storage.accessModes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

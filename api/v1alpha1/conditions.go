@@ -25,6 +25,13 @@ const (
 	// ones beyond the quota are refused. It does not affect Ready.
 	WithinQuotaCondition = "WithinQuota"
 
+	// StorageResizedCondition is True when the tenant's data volume (app.storage) has the size
+	// its plan asks for. While False its reason says what it waits for (a claim not yet bound, an
+	// expansion in progress, the file system resize on the node) or why the size differs (a
+	// smaller plan: volumes cannot shrink; a class without expansion). It does not affect Ready:
+	// the app keeps running on the volume it has. Absent when the Product has no storage.
+	StorageResizedCondition = "StorageResized"
+
 	// DestroyedCondition is True once the tenant has been reclaimed per the destroy policy;
 	// while False with reason Destroying, its message shows the progress.
 	DestroyedCondition = "Destroyed"
@@ -55,6 +62,31 @@ const (
 	NamespaceConflictReason = "NamespaceConflict"
 	// NamespaceTerminatingReason: an earlier namespace of the tenant's name is still being deleted.
 	NamespaceTerminatingReason = "NamespaceTerminating"
+	// Reasons of StorageResized.
+	//
+	// StorageAsPlannedReason: the volume has the plan's size.
+	StorageAsPlannedReason = "AsPlanned"
+	// ClaimPendingReason: the claim is not bound to a volume yet.
+	ClaimPendingReason = "ClaimPending"
+	// StorageClassNotFoundReason: the claim's StorageClass does not exist; nothing provisions it.
+	StorageClassNotFoundReason = "StorageClassNotFound"
+	// ExpandingReason: a bigger size is requested and the storage driver is expanding the volume.
+	ExpandingReason = "Expanding"
+	// FileSystemResizePendingReason: the volume is expanded; its file system is resized by the
+	// node, when the pod (re)starts with it mounted.
+	FileSystemResizePendingReason = "FileSystemResizePending"
+	// ExpansionFailedReason: the storage driver reports the expansion cannot be done.
+	ExpansionFailedReason = "ExpansionFailed"
+	// ExpansionNotSupportedReason: the plan asks for more but the StorageClass does not allow
+	// volume expansion; the volume keeps its size.
+	ExpansionNotSupportedReason = "ExpansionNotSupported"
+	// ShrinkRefusedReason: the plan asks for less than the volume has; volumes cannot shrink,
+	// so the tenant keeps the bigger volume.
+	ShrinkRefusedReason = "ShrinkRefused"
+	// ClaimNotOwnedReason: a claim named data that the operator did not create exists in the
+	// tenant namespace; it is neither adopted nor changed.
+	ClaimNotOwnedReason = "ClaimNotOwned"
+
 	// WaitingForPlanReason: nothing was applied because the product or plan is missing.
 	WaitingForPlanReason = "WaitingForPlan"
 
@@ -110,6 +142,11 @@ const (
 	// EventImagePullSecretMissing: a Secret named in app.imagePullSecrets is missing or not a
 	// registry credential; the app waits for it.
 	EventImagePullSecretMissing = "ImagePullSecretMissing"
+	// EventStorageExpansionRequested: a bigger plan's size was requested on the data volume.
+	EventStorageExpansionRequested = "StorageExpansionRequested"
+	// EventStorageNotResized: the data volume cannot take the plan's size (a shrink, a class
+	// without expansion, a failed expansion, a missing StorageClass).
+	EventStorageNotResized = "StorageNotResized"
 	// EventNamespaceDeleting: the tenant's namespace deletion was requested.
 	EventNamespaceDeleting = "NamespaceDeleting"
 	// EventPurchased: a marketplace order created the tenant.

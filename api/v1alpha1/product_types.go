@@ -1,10 +1,12 @@
 package v1alpha1
 
 import (
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -30,6 +32,8 @@ const (
 
 // ProductSpec describes one marketplace listing and how each of its tenants is run.
 // +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
+// +kubebuilder:validation:XValidation:rule="has(self.app.storage) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
+// +kubebuilder:validation:XValidation:rule="!has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
 type ProductSpec struct {
 	// marketplace is the marketplace the product is listed on.
 	// Defaults to Tencent.
@@ -280,6 +284,60 @@ type AppTemplate struct {
 	// livenessProbe restarts a stuck app container. None by default.
 	// +optional
 	LivenessProbe *corev1.Probe `json:"livenessProbe,omitempty"`
+
+	// storage gives every tenant a persistent data volume: a PersistentVolumeClaim named data in
+	// its namespace, sized by the plan (plans[].storage, which every plan must then set) and
+	// mounted into the app container. The claim is created once and never deleted by the
+	// operator while the tenant lives: suspension keeps it, a bigger plan expands it, a smaller
+	// one cannot shrink it, destroy keeps it under Retain and deletes it with the namespace under
+	// Delete. docs/apps.md explains the rollout strategy a volume implies.
+	// +optional
+	Storage *AppStorage `json:"storage,omitempty"`
+}
+
+// AppStorage is the tenant's data volume: where it is mounted and what kind of volume it is.
+// The class and access modes are read when a tenant's claim is created; later changes apply to
+// new tenants only (a claim's class and modes cannot change).
+type AppStorage struct {
+	// mountPath is where the volume is mounted in the app container, e.g. /var/lib/notes.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/[^:]*$`
+	MountPath string `json:"mountPath"`
+
+	// storageClassName is the StorageClass of the claims; unset uses the cluster's default
+	// StorageClass. Expanding a tenant's volume on upgrade needs a class with
+	// allowVolumeExpansion.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// accessModes of the claims. Defaults to [ReadWriteOnce]: one node mounts the volume, so the
+	// app rolls by stopping its pod before starting the new one (Recreate), and plans may run one
+	// replica only. ReadWriteMany lets several replicas share the volume and roll one pod at a
+	// time, where the storage offers it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:items:Enum=ReadWriteOnce;ReadWriteOncePod;ReadWriteMany
+	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+}
+
+// DataClaimName names every tenant's data volume claim.
+const DataClaimName = "data"
+
+// Shared reports whether several pods may mount the volume at once (ReadWriteMany).
+func (s *AppStorage) Shared() bool {
+	return s != nil && slices.Contains(s.AccessModes, corev1.ReadWriteMany)
+}
+
+// Modes returns the access modes, defaulted.
+func (s *AppStorage) Modes() []corev1.PersistentVolumeAccessMode {
+	if len(s.AccessModes) == 0 {
+		return []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	return s.AccessModes
 }
 
 // Plan is one spec (规格) of the listing, such as 基础版 or 高级版.
@@ -313,6 +371,13 @@ type Plan struct {
 	// +listType=map
 	// +listMapKey=name
 	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// storage is the size of the tenant's data volume (app.storage), e.g. 10Gi. Moving a tenant
+	// to a plan with more expands its volume; to one with less keeps the bigger volume (volumes
+	// cannot shrink; the StorageResized condition says so). When the plan has a quota, its
+	// requests.storage and persistentvolumeclaims default to this size and one claim.
+	// +optional
+	Storage *resource.Quantity `json:"storage,omitempty"`
 }
 
 // Trial is the free trial of a listing.
