@@ -52,7 +52,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope) 
 		return ctrl.Result{}, r.releaseFinalizer(ctx, t)
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("read namespace: %w", err)
-	case ns.Labels[saasv1alpha1.TenantLabel] != t.Name:
+	case !ownNamespace(ns, t):
 		// Not this tenant's namespace: never delete what the operator did not create.
 		return ctrl.Result{}, r.releaseFinalizer(ctx, t)
 	}

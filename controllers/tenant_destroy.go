@@ -61,7 +61,7 @@ func (r *TenantReconciler) reconcileDestroy(ctx context.Context, s *tenantScope)
 		ns = nil
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("read namespace: %w", err)
-	case ns.Labels[saasv1alpha1.TenantLabel] != t.Name:
+	case !ownNamespace(ns, t):
 		ns = nil // not this tenant's: never touched
 	}
 

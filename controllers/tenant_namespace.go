@@ -69,3 +69,11 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 	}
 	return applyChild(ctx, r.Client, client.ObjectKey{Name: name}, ns, desiredNamespace(s.tenant), corev1ac.ExtractNamespace)
 }
+
+// ownNamespace is true when ns is the tenant's namespace as the operator made it: its name and
+// both labels. Only such a namespace is ever retained or deleted (the shipped admission policy
+// admits the operator's writes to no other).
+func ownNamespace(ns *corev1.Namespace, t *saasv1alpha1.Tenant) bool {
+	return ns.Name == NamespaceName(t.Name) && ns.Labels[saasv1alpha1.TenantLabel] == t.Name &&
+		ns.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue
+}

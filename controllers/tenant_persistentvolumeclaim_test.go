@@ -73,7 +73,9 @@ func setClaimStatus(t *testing.T, ns, capacity string, conditions ...corev1.Pers
 }
 
 func storageResized(tenant string) func() metav1.Condition {
-	return func() metav1.Condition { return condition(tenantStatus(tenant)(), saasv1alpha1.StorageResizedCondition) }
+	return func() metav1.Condition {
+		return condition(tenantStatus(tenant)(), saasv1alpha1.StorageResizedCondition)
+	}
 }
 
 func setPlan(t *testing.T, tenant, plan string) {

@@ -95,6 +95,9 @@ func (r *TenantReconciler) copyPullSecret(ctx context.Context, t *saasv1alpha1.T
 		return r.createPullSecret(ctx, t, source)
 	case err != nil:
 		return false, err
+	case !ownPullSecretCopy(current, t):
+		// Labelled as the operator's (the cache holds no other) but not this tenant's copy.
+		return true, nil
 	case current.Type != source.Type:
 		if err := r.Delete(ctx, current, client.Preconditions{UID: &current.UID}); client.IgnoreNotFound(err) != nil {
 			return false, fmt.Errorf("replace a copy of type %s: %w", current.Type, err)
@@ -122,11 +125,16 @@ func (r *TenantReconciler) createPullSecret(ctx context.Context, t *saasv1alpha1
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
-	if live.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue && live.Labels[saasv1alpha1.TenantLabel] == t.Name &&
-		live.Labels[componentLabel] == pullSecretComponent {
+	if ownPullSecretCopy(live, t) {
 		return false, nil // the cache catches up and the next pass compares it
 	}
 	return true, nil
+}
+
+// ownPullSecretCopy is true for a Secret the operator made as the tenant's copy of a pull Secret.
+func ownPullSecretCopy(s *corev1.Secret, t *saasv1alpha1.Tenant) bool {
+	return s.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue && s.Labels[saasv1alpha1.TenantLabel] == t.Name &&
+		s.Labels[componentLabel] == pullSecretComponent
 }
 
 // removeStalePullSecrets deletes the copies in ns whose name is not in keep.

@@ -138,6 +138,17 @@ func TestImagePullSecretsAreCopiedToTenants(t *testing.T) {
 		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tcr-app"}, s)
 		return string(s.Data[corev1.DockerConfigJsonKey]) + fmt.Sprint(s.Labels)
 	}, 2*time.Second, 200*time.Millisecond).Should(And(ContainSubstring("the-apps-own-pull-password"), Not(ContainSubstring(saasv1alpha1.ManagedByValue))))
+	// Nor one labelled as the operator's but not as this tenant's copy (the cache holds those).
+	lookalike := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tcr-lookalike", Namespace: ns,
+		Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.TenantLabel: "someone-else"}},
+		Type: corev1.SecretTypeDockerConfigJson, Data: registrySecret("", "the-lookalikes-password").Data}
+	create(t, lookalike, registrySecret("tcr-lookalike", "pull-password-vendor-8Lk"))
+	update(t, p, func(p *saasv1alpha1.Product) { p.Spec.App.ImagePullSecrets = []string{"tcr-app", "tcr-lookalike"} })
+	g.Eventually(resources, timeout, interval).Should(HaveField("Message", ContainSubstring("tcr-lookalike (a Secret of that name, not the operator's, exists")))
+	g.Consistently(copyData(ns, "tcr-lookalike"), 2*time.Second, 200*time.Millisecond).Should(ContainSubstring("the-lookalikes-password"))
+	g.Expect(k8s.Delete(ctx, lookalike)).To(Succeed())
+	update(t, p, func(p *saasv1alpha1.Product) { p.Spec.App.ImagePullSecrets = []string{"tcr-app"} })
+
 	// Gone: the tenant looks again within a minute (takenSecretRecheck); a change to the source
 	// brings it back at once, as here.
 	g.Expect(k8s.Delete(ctx, appSecret)).To(Succeed())

@@ -60,10 +60,11 @@ func newFailureBudget(perHour int) *failureBudget {
 
 // refill adds the failures earned since the bucket was last looked at.
 func (b *failureBucket) refill(size int, now time.Time) {
+	// Only forward: a concurrent lookup that read the clock a moment earlier adds nothing.
 	if elapsed := now.Sub(b.last); elapsed > 0 {
 		b.tokens = min(float64(size), b.tokens+elapsed.Hours()*float64(size))
+		b.last = now
 	}
-	b.last = now
 }
 
 // take takes one failure from the Product's budget and the client's share of it, or says which

@@ -52,6 +52,13 @@ func TestFailureBudgetClientShare(t *testing.T) {
 	if _, refusal := f.take("notes", "guesser", now.Add(10*time.Minute)); refusal != budgetAvailable {
 		t.Errorf("the share did not refill after 10 minutes (one an hour's tenth): %v", refusal)
 	}
+	// A lookup that read the clock a moment before another does not count that moment twice.
+	if _, refusal := f.take("notes", "guesser", now.Add(5*time.Minute)); refusal != budgetClient {
+		t.Errorf("a lookup with an earlier clock reading was given a failure back: %v", refusal)
+	}
+	if _, refusal := f.take("notes", "guesser", now.Add(11*time.Minute)); refusal != budgetClient {
+		t.Errorf("11 minutes: %v, want the share still spent", refusal)
+	}
 }
 
 // A code that exists gives its failure back: buyers redeeming real codes spend nothing.

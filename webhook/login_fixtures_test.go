@@ -99,7 +99,11 @@ const clientHeader = "X-Test-Client"
 
 var clientAddrs atomic.Int64
 
-func nextClientAddr() string { return fmt.Sprintf("192.0.2.%d", clientAddrs.Add(1)) }
+// nextClientAddr is a new address each time, of the 65,536 in 198.18.0.0/16.
+func nextClientAddr() string {
+	n := clientAddrs.Add(1)
+	return fmt.Sprintf("198.18.%d.%d", n/256%256, n%256)
+}
 
 // asClient sets the client address header on every request.
 type asClient struct {

@@ -157,7 +157,14 @@ func parseForwarded(entry string) (netip.Addr, bool) {
 	if len(entry) > maxForwardedEntry {
 		return netip.Addr{}, false
 	}
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")); err == nil {
+	if inner, ok := strings.CutPrefix(entry, "["); ok {
+		if inner, ok := strings.CutSuffix(inner, "]"); ok {
+			if a, err := netip.ParseAddr(inner); err == nil && a.Is6() && !a.Is4In6() {
+				return a, true
+			}
+			return netip.Addr{}, false
+		}
+	} else if a, err := netip.ParseAddr(entry); err == nil {
 		return a.Unmap(), true
 	}
 	if ap, err := netip.ParseAddrPort(entry); err == nil {

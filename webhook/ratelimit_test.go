@@ -123,6 +123,9 @@ func TestClientHeaderOnlyFromTrustedProxies(t *testing.T) {
 		{0, "10.0.0.3:5000", []string{"not an address"}, "10.0.0.3", "an unreadable header counts as absent"},
 		{2, "10.0.0.3:5000", []string{"198.51.100.7, junk, 10.0.0.9"}, "10.0.0.9", "an unreadable entry ends the walk"},
 		{0, "10.0.0.3:5000", nil, "10.0.0.3", "no header"},
+		{0, "10.0.0.3:5000", []string{"[198.51.100.7]"}, "10.0.0.3", "an IPv4 address in brackets is no entry"},
+		{0, "10.0.0.3:5000", []string{"[2001:db8::9"}, "10.0.0.3", "an unclosed bracket"},
+		{0, "10.0.0.3:5000", []string{"2001:db8::9]"}, "10.0.0.3", "an unopened bracket"},
 	} {
 		k := clientKeys{header: "X-Forwarded-For", trusted: trusted, hops: tc.hops}
 		if got := keyOf(k, tc.peer, tc.header...); got != tc.want {

@@ -199,7 +199,9 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		data, err := h.redeemer.Vouchers.Query(ctx, creds, code)
 		var apiErr *voucher.Error
-		if err == nil || !errors.As(err, &apiErr) {
+		if err == nil || (!errors.As(err, &apiErr) && ctx.Err() == nil) {
+			// The code exists, or Tencent could not be asked (not the client's doing). A client
+			// that hangs up before the answer keeps its failure: it would get lookups for free.
 			h.failures.giveBack(spent)
 		}
 		switch {

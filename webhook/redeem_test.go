@@ -461,7 +461,7 @@ func TestRedeemFailureBudgetHoldsUnderParallelGuesses(t *testing.T) {
 		guessers[i] = guesser{b: b, csrf: html.UnescapeString(m[1])}
 	}
 
-	release := marketAPI.Hold()
+	release := marketAPI.Hold("PARALLEL")
 	defer release()
 	var refused, unknown atomic.Int64
 	var wg sync.WaitGroup
@@ -590,5 +590,19 @@ func TestRedeemWhenTheFirstNameIsTaken(t *testing.T) {
 		g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, second).Spec.State }, timeout, interval).
 			Should(Equal(saasv1alpha1.TenantStateActive))
 		g.Expect(getTenant(t, first).Annotations[saasv1alpha1.OriginAnnotation]).To(Equal("tencent/order-collides"))
+
+		// The colliding tenant goes: the code still finds its tenant under the second name, and
+		// no second tenant is made under the first.
+		collider := getTenant(t, first)
+		collider.Annotations["saas.cloudmarket.dev/allow-delete"] = "true"
+		g.Expect(k8s.Update(ctx, collider)).To(Succeed())
+		g.Expect(k8s.Delete(ctx, collider)).To(Succeed())
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: first}, &saasv1alpha1.Tenant{}))
+		}, timeout, interval).Should(BeTrue())
+		status, page = redeemCode(t, browser(), code)
+		g.Expect(status).To(Equal(http.StatusOK), page)
+		g.Expect(page).To(ContainSubstring(second))
+		g.Expect(tenantsOfCode(t, code)).To(HaveLen(1))
 	}
 }

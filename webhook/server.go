@@ -238,25 +238,21 @@ func NewServer(opts Options, deps Dependencies) *Server {
 // hstsMaxAge is how long browsers keep to https for the front door's host once told: a year.
 const hstsMaxAge = "max-age=31536000"
 
-// withHSTS sends Strict-Transport-Security on answers for the front door's own host when it is
-// reached over https (its public URL is https, behind a TLS-terminating proxy, or it serves TLS
-// itself), so a buyer's browser never again follows a plain-http link to it, where the login and
-// redemption cookies and links could be seen or altered. Only for that host: requests for a
-// suspended tenant's host reach the front door too, and that host's TLS is the vendor's business
-// once the tenant runs again (the suspended page never sends it either). Not includeSubDomains,
-// for the same reason.
+// withHSTS sends Strict-Transport-Security on answers for the front door's own host, the host of
+// its https public URL, so a buyer's browser never again follows a plain-http link to it, where
+// the login and redemption cookies and links could be seen or altered. Only for that host:
+// requests for a suspended tenant's host reach the front door too, and that host's TLS is the
+// vendor's business once the tenant runs again. Without an https public URL the front door's
+// host is not known (buyers do not visit it: login is off), so nothing is sent. Not
+// includeSubDomains, for the same reason.
 func withHSTS(opts Options, next http.Handler) http.Handler {
-	if opts.CertFile == "" && !opts.publicHTTPS() {
+	u, err := url.Parse(opts.PublicURL)
+	if err != nil || !opts.publicHTTPS() || u.Hostname() == "" {
 		return next
 	}
-	publicHost := ""
-	if u, err := url.Parse(opts.PublicURL); err == nil && opts.publicHTTPS() {
-		publicHost = strings.ToLower(u.Hostname())
-	}
+	publicHost := strings.ToLower(u.Hostname())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Without a public URL (TLS served, login off) the front door's host is not known: every
-		// host but a suspended tenant's gets it.
-		if publicHost == "" || hostOf(r.Host) == publicHost {
+		if hostOf(r.Host) == publicHost {
 			w.Header().Set("Strict-Transport-Security", hstsMaxAge)
 		}
 		next.ServeHTTP(w, r)

@@ -47,10 +47,6 @@ func (p *suspendedPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(list.Items) > 0 {
-		// A tenant's host: never pin it to https (see withHSTS).
-		w.Header().Del("Strict-Transport-Security")
-	}
 	if len(list.Items) == 1 && list.Items[0].Status.Phase == saasv1alpha1.TenantPhaseSuspended {
 		// 503: the instance exists and is unavailable until renewed.
 		pageSuspended.withTenant(list.Items[0].Name).render(w, r)

@@ -84,13 +84,14 @@ func (t *tencentReceiver) createInstance(ctx context.Context, log logr.Logger, p
 // taken by another origin moves on to the next candidate. prepare runs before each create.
 func (t *tencentReceiver) createOrFind(ctx context.Context, log logr.Logger, origin string, desired *saasv1alpha1.Tenant,
 	prepare func(*saasv1alpha1.Tenant) error) (*saasv1alpha1.Tenant, bool, error) {
+	// A repeat is answered from the cache, with no API request. Every candidate is looked at:
+	// the origin's tenant may hold a later name while an earlier one, taken by another origin
+	// when it was created, is free again.
+	if cached := t.findCached(ctx, origin); cached != nil {
+		return cached, false, nil
+	}
 	for attempt := 0; attempt < maxNameAttempts; attempt++ {
 		name := TenantName(origin, attempt)
-		// A repeat is answered from the cache, with no API request.
-		cached := &saasv1alpha1.Tenant{}
-		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: name}, cached); err == nil && cached.Annotations[saasv1alpha1.OriginAnnotation] == origin {
-			return cached, false, nil
-		}
 		tenant := desired.DeepCopy()
 		tenant.Name = name
 		if err := prepare(tenant); err != nil {
@@ -117,8 +118,33 @@ func (t *tencentReceiver) createOrFind(ctx context.Context, log logr.Logger, ori
 	return nil, false, fmt.Errorf("no free tenant name for %s after %d attempts", origin, maxNameAttempts)
 }
 
-// findExisting returns the Tenant of an origin if one exists, looking at the candidate names.
+// findCached returns the cached Tenant of an origin under any of its candidate names, or nil.
+func (t *tencentReceiver) findCached(ctx context.Context, origin string) *saasv1alpha1.Tenant {
+	for attempt := 0; attempt < maxNameAttempts; attempt++ {
+		cached := &saasv1alpha1.Tenant{}
+		if err := t.deps.Client.Get(ctx, client.ObjectKey{Name: TenantName(origin, attempt)}, cached); err == nil &&
+			cached.Annotations[saasv1alpha1.OriginAnnotation] == origin {
+			return cached
+		}
+	}
+	return nil
+}
+
+// findExisting returns the Tenant of an origin if one exists: from the cache under any
+// candidate name, else from the API server (a tenant created an instant ago), where the
+// candidates are looked at up to the first free name.
 func (t *tencentReceiver) findExisting(ctx context.Context, origin string) (*saasv1alpha1.Tenant, error) {
+	if cached := t.findCached(ctx, origin); cached != nil {
+		// Found by the cache, read fresh: the caller acts on its state.
+		live := &saasv1alpha1.Tenant{}
+		err := t.deps.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), live)
+		switch {
+		case err == nil && live.Annotations[saasv1alpha1.OriginAnnotation] == origin:
+			return live, nil
+		case err != nil && !apierrors.IsNotFound(err):
+			return nil, err
+		}
+	}
 	for attempt := 0; attempt < maxNameAttempts; attempt++ {
 		tenant := &saasv1alpha1.Tenant{}
 		err := t.deps.APIReader.Get(ctx, client.ObjectKey{Name: TenantName(origin, attempt)}, tenant)

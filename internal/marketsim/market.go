@@ -38,9 +38,10 @@ type MarketAPI struct {
 	loseUseAnswers int
 	uses           int
 	// held, while open, holds every API call until it is closed; pending counts the held ones.
-	held    chan struct{}
-	pending int
-	misses  map[string]int
+	held       chan struct{}
+	heldPrefix string
+	pending    int
+	misses     map[string]int
 }
 
 type simVoucher struct {
@@ -106,13 +107,13 @@ func (m *MarketAPI) LoseUseAnswers(n int) {
 	m.loseUseAnswers = n
 }
 
-// Hold makes API calls wait until release is called, as a slow Market API does; Pending says how
-// many are waiting.
-func (m *MarketAPI) Hold() (release func()) {
+// Hold makes API calls for codes starting with prefix wait until release is called, as a slow
+// Market API does; Pending says how many are waiting.
+func (m *MarketAPI) Hold(prefix string) (release func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	held := make(chan struct{})
-	m.held = held
+	m.held, m.heldPrefix = held, prefix
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -194,7 +195,7 @@ func (m *MarketAPI) api(w http.ResponseWriter, r *http.Request) {
 	}
 	code := params["voucherCode"]
 	m.mu.Lock()
-	if held := m.held; held != nil {
+	if held := m.held; held != nil && strings.HasPrefix(code, m.heldPrefix) {
 		m.pending++
 		m.mu.Unlock()
 		<-held
