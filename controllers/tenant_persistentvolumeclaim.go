@@ -104,7 +104,9 @@ func (r *TenantReconciler) reconcileClaim(ctx context.Context, s *tenantScope) e
 		changed = true
 	}
 	requested := claim.Spec.Resources.Requests[corev1.ResourceStorage]
-	if want.Cmp(requested) > 0 && s.storage.class != nil && ptr.Deref(s.storage.class.AllowVolumeExpansion, false) {
+	// Only a bound claim can be resized (the API refuses it before); a pending one is expanded
+	// once it is bound, its watch event bringing the tenant back.
+	if want.Cmp(requested) > 0 && claim.Status.Phase == corev1.ClaimBound && s.storage.class != nil && ptr.Deref(s.storage.class.AllowVolumeExpansion, false) {
 		if claim.Spec.Resources.Requests == nil {
 			claim.Spec.Resources.Requests = corev1.ResourceList{}
 		}

@@ -20,6 +20,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -333,12 +334,20 @@ func createFixtures(t *testing.T) {
 	sso := product(ssoProduct, ssoProductID, "notes-sso-marketplace", "sso")
 	sso.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{GracePeriod: &metav1.Duration{Duration: time.Hour},
 		DestroyPolicy: saasv1alpha1.DestroyPolicyDelete, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
+	// A stateful app: each sso tenant gets a data volume (shared by its two replicas on 高级版),
+	// expanded when it upgrades.
+	sso.Spec.App.Storage = &saasv1alpha1.AppStorage{MountPath: "/var/lib/notes", StorageClassName: ptr.To("sec-storage"),
+		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}
+	sso.Spec.Plans = []saasv1alpha1.Plan{*plans[0].DeepCopy(), *plans[1].DeepCopy()}
+	sso.Spec.Plans[0].Storage = ptr.To(resource.MustParse("1Gi"))
+	sso.Spec.Plans[1].Storage = ptr.To(resource.MustParse("5Gi"))
 	lnk := product(linkProduct, linkProductID, "notes-link-marketplace", "link")
 	lnk.Spec.Login = &saasv1alpha1.Login{Mode: saasv1alpha1.LoginModeLink}
 	lnk.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes", Vouchers: []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}}}
 	lnk.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
 		RetainFor: &metav1.Duration{Duration: 2 * time.Hour}, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
 	for _, obj := range []client.Object{
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "sec-storage"}, Provisioner: "storage.example.com/sim", AllowVolumeExpansion: ptr.To(true)},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: registrySecret, Namespace: operatorNamespace}, Type: corev1.SecretTypeDockerConfigJson,
 			StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.example.com":{"username":"vendor","password":"` + registryPassword + `"}}}`}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-sso-marketplace", Namespace: operatorNamespace},
