@@ -192,13 +192,15 @@ func TestStrictTransportSecurity(t *testing.T) {
 	if h := serve(plain, httptest.NewRequest(http.MethodGet, "http://fd.example.com/login/t1", nil)).Header().Get("Strict-Transport-Security"); h != "" {
 		t.Errorf("over http: Strict-Transport-Security %q", h)
 	}
-	// Serving TLS itself without a public URL, the front door does not know its own host: it pins
-	// none (a tenant's host could be the one asked for).
+	// Serving TLS itself without a public URL: every host but a tenant's is pinned.
 	tls := NewServer(Options{Namespace: fuzzNamespace, Window: 30 * time.Second, Deadline: time.Second, Location: fuzzChina,
 		CertFile: "tls.crt", KeyFile: "tls.key"}, srv.deps)
-	for _, target := range []string{"https://fd.example.com/healthz", "https://t2." + fuzzAppDomain + "/login/t1"} {
-		if h := serve(tls, httptest.NewRequest(http.MethodGet, target, nil)).Header().Get("Strict-Transport-Security"); h != "" {
-			t.Errorf("serving TLS itself, GET %s: Strict-Transport-Security %q", target, h)
+	if h := serve(tls, httptest.NewRequest(http.MethodGet, "https://fd.example.com/healthz", nil)).Header().Get("Strict-Transport-Security"); h != hstsMaxAge {
+		t.Errorf("serving TLS itself: Strict-Transport-Security %q", h)
+	}
+	for _, path := range []string{"/", "/login/t1", "/healthz"} {
+		if h := serve(tls, httptest.NewRequest(http.MethodGet, "https://t2."+fuzzAppDomain+path, nil)).Header().Get("Strict-Transport-Security"); h != "" {
+			t.Errorf("serving TLS itself, GET %s on a tenant's host: Strict-Transport-Security %q", path, h)
 		}
 	}
 }

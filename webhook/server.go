@@ -232,27 +232,38 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, mux), log: log, receiver: t}
+	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, deps.Client, mux), log: log, receiver: t}
 }
 
 // hstsMaxAge is how long browsers keep to https for the front door's host once told: a year.
 const hstsMaxAge = "max-age=31536000"
 
-// withHSTS sends Strict-Transport-Security on answers for the front door's own host, the host of
-// its https public URL, so a buyer's browser never again follows a plain-http link to it, where
-// the login and redemption cookies and links could be seen or altered. Only for that host:
-// requests for a suspended tenant's host reach the front door too, and that host's TLS is the
-// vendor's business once the tenant runs again. Without an https public URL the front door's
-// host is not known (buyers do not visit it: login is off), so nothing is sent. Not
-// includeSubDomains, for the same reason.
-func withHSTS(opts Options, next http.Handler) http.Handler {
-	u, err := url.Parse(opts.PublicURL)
-	if err != nil || !opts.publicHTTPS() || u.Hostname() == "" {
+// withHSTS sends Strict-Transport-Security on answers for the front door's own host when it is
+// reached over https, so a buyer's browser never again follows a plain-http link to it, where the
+// login and redemption cookies and links could be seen or altered. Only for that host: requests
+// for a suspended tenant's host reach the front door too, and that host's TLS is the vendor's
+// business once the tenant runs again. With an https public URL, its host is the front door's;
+// serving TLS itself without one, every host that is not a tenant's (looked up like the suspended
+// page does; an unreadable cache pins nothing). Not includeSubDomains, for the same reason.
+func withHSTS(opts Options, reader client.Reader, next http.Handler) http.Handler {
+	var isFrontDoor func(r *http.Request) bool
+	if u, err := url.Parse(opts.PublicURL); err == nil && opts.publicHTTPS() && u.Hostname() != "" {
+		publicHost := strings.ToLower(u.Hostname())
+		isFrontDoor = func(r *http.Request) bool { return hostOf(r.Host) == publicHost }
+	} else if opts.CertFile != "" {
+		isFrontDoor = func(r *http.Request) bool {
+			host := hostOf(r.Host)
+			var list saasv1alpha1.TenantList
+			if host == "" || reader.List(r.Context(), &list, client.MatchingFields{tenantHostIndex: host}) != nil {
+				return false
+			}
+			return len(list.Items) == 0
+		}
+	} else {
 		return next
 	}
-	publicHost := strings.ToLower(u.Hostname())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hostOf(r.Host) == publicHost {
+		if isFrontDoor(r) {
 			w.Header().Set("Strict-Transport-Security", hstsMaxAge)
 		}
 		next.ServeHTTP(w, r)
