@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // The API server itself rejects invalid Products and Tenants (OpenAPI and CEL rules in the CRDs).
@@ -136,4 +140,20 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tv2"}, tenant)).To(Succeed())
 		g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
 	})
+}
+
+// Every sample Product in config/samples is valid to the real API server (CRD schema and CEL).
+func TestSampleProductsAreValid(t *testing.T) {
+	g := NewWithT(t)
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "product*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(len(files)).To(BeNumerically(">=", 2))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		g.Expect(err).NotTo(HaveOccurred())
+		p := &saasv1alpha1.Product{}
+		g.Expect(yaml.UnmarshalStrict(data, p)).To(Succeed(), f)
+		p.Name = "sample-" + p.Name
+		g.Expect(k8s.Create(context.Background(), p, client.DryRunAll)).To(Succeed(), f)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
@@ -101,6 +102,11 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	}
 	if err := testenv.InstallPolicies(cfg, s.policyDir); err != nil {
 		return fmt.Errorf("install admission policies: %w", err)
+	}
+	// The simulated cluster has no storage driver: a default StorageClass with a provisioner and
+	// a resizer, so stateful tenants' claims bind and grow.
+	if err := simstorage.Start(ctx, cfg); err != nil {
+		return fmt.Errorf("start the simulated storage: %w", err)
 	}
 	if err := installSample(ctx, cfg, s.sample, opts.FrontDoor.Namespace); err != nil {
 		return err

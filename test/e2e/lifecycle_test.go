@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
@@ -160,6 +161,111 @@ func TestDestroyRetainOnTheSimulatedCluster(t *testing.T) {
 	g.Expect(namespace.DeletionTimestamp).To(BeNil())
 	g.Expect(namespace.Labels).To(HaveKeyWithValue(saasv1alpha1.RetainedLabel, "true"))
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &appsv1.Deployment{})).To(Satisfy(apierrors.IsNotFound))
+}
+
+// claimOf reads a tenant's data claim.
+func claimOf(ns string) func() *corev1.PersistentVolumeClaim {
+	return func() *corev1.PersistentVolumeClaim {
+		c := &corev1.PersistentVolumeClaim{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "data"}, c); err != nil {
+			return nil
+		}
+		return c
+	}
+}
+
+func capacityOf(ns string) func() string {
+	return func() string {
+		c := claimOf(ns)()
+		if c == nil || c.Status.Phase != corev1.ClaimBound {
+			return ""
+		}
+		q := c.Status.Capacity[corev1.ResourceStorage]
+		return q.String()
+	}
+}
+
+// A stateful tenant on a real control plane: its claim is provisioned and bound, its pod runs
+// with it; an upgrade expands the volume (the simulated driver and node resize it in two steps)
+// while the app rolls by Recreate; suspension keeps the claim; destroy under Delete takes the
+// claim and its volume with the namespace, under Retain keeps them.
+func TestStatefulTenantOnTheSimulatedCluster(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	name, order := buy(t, "e2e-stateful")
+	ns := controllers.NamespaceName(name)
+
+	g.Eventually(capacityOf(ns), timeout, interval).Should(Equal("1Gi"))
+	volume := claimOf(ns)().Spec.VolumeName
+	g.Expect(volume).NotTo(BeEmpty())
+	g.Eventually(runningPods(ns), timeout, interval).Should(Equal(1))
+	g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive))
+	g.Eventually(func() metav1.ConditionStatus {
+		return conditionOf(tenant(name)(), saasv1alpha1.StorageResizedCondition).Status
+	}, timeout, interval).Should(Equal(metav1.ConditionTrue))
+	d := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, d)).To(Succeed())
+	g.Expect(d.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType))
+
+	// Upgrade: 5Gi requested, the volume grows, the condition follows; one pod at a time.
+	r, err := sim("e2e-stateful").Modify(ctx, order, name, order.ID+"-up", "高级版", 0, "", time.Time{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	reasons := map[string]bool{}
+	g.Eventually(func() string {
+		c := conditionOf(tenant(name)(), saasv1alpha1.StorageResizedCondition)
+		reasons[c.Reason] = true
+		if pods := runningPods(ns)(); pods > 1 {
+			return fmt.Sprintf("%d pods on a ReadWriteOnce volume", pods)
+		}
+		return capacityOf(ns)() + " " + string(c.Status)
+	}, timeout, interval).Should(Equal("5Gi True"))
+	t.Logf("StorageResized reasons seen during the expansion: %v", reasons)
+	g.Expect(claimOf(ns)().Spec.VolumeName).To(Equal(volume), "the same volume, expanded")
+	g.Eventually(runningPods(ns), timeout, interval).Should(Equal(1))
+
+	// Expiry keeps the claim; renewal runs the app on it again.
+	r, err = sim("e2e-stateful").Expire(ctx, order, name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	g.Eventually(runningPods(ns), timeout, interval).Should(Equal(0))
+	g.Expect(capacityOf(ns)()).To(Equal("5Gi"))
+	r, err = sim("e2e-stateful").Renew(ctx, order, name, order.ID+"-r1", time.Now().AddDate(1, 0, 0))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	g.Eventually(runningPods(ns), timeout, interval).Should(Equal(1))
+
+	// Destroy under Delete: the claim and its volume go with the namespace.
+	r, err = sim("e2e-stateful").Destroy(ctx, order, name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseDestroyed))
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: volume}, &corev1.PersistentVolume{}))
+	}, timeout, interval).Should(BeTrue(), "the volume is deleted")
+
+	// Under Retain the claim stays, labelled, bound to its volume.
+	kept, keptOrder := buy(t, "e2e-stateful-retain")
+	keptNS := controllers.NamespaceName(kept)
+	g.Eventually(capacityOf(keptNS), timeout, interval).Should(Equal("1Gi"))
+	r, err = sim("e2e-stateful-retain").Destroy(ctx, keptOrder, kept)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	g.Eventually(phase(kept), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseDestroyed))
+	g.Eventually(runningPods(keptNS), timeout, interval).Should(Equal(0))
+	c := claimOf(keptNS)()
+	g.Expect(c).NotTo(BeNil())
+	g.Expect(c.Labels).To(HaveKeyWithValue(saasv1alpha1.RetainedLabel, "true"))
+	g.Expect(c.Status.Phase).To(Equal(corev1.ClaimBound))
+}
+
+func conditionOf(t *saasv1alpha1.Tenant, typ string) metav1.Condition {
+	for _, c := range t.Status.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return metav1.Condition{}
 }
 
 // Free login: the buyer follows the login URL through the simulated Open Platform into the app.

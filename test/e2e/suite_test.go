@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 )
@@ -49,7 +51,8 @@ var (
 )
 
 // products of the suite: Delete and Retain destroy policies.
-var products = map[string]string{"e2e-notes": "3000000001", "e2e-retain": "3000000002"}
+var products = map[string]string{"e2e-notes": "3000000001", "e2e-retain": "3000000002",
+	"e2e-stateful": "3000000003", "e2e-stateful-retain": "3000000004"}
 
 func TestMain(m *testing.M) {
 	testenv.SetLogger()
@@ -73,6 +76,9 @@ func run(m *testing.M) (int, error) {
 		defer func() { _ = cluster.Delete() }()
 	}
 	cfg := cluster.Config
+	if err := simstorage.Start(ctx, cfg); err != nil {
+		return 0, err
+	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()}); err != nil {
 		return 0, err
 	}
@@ -150,8 +156,16 @@ func fixtures(ctx context.Context) error {
 			Exposure:   &saasv1alpha1.Exposure{HostTemplate: "{tenant}.e2e.example.test"},
 			Redemption: &saasv1alpha1.Redemption{Enabled: true, ProductName: "notes"},
 		}}
-		if name == "e2e-retain" {
+		if name == "e2e-retain" || name == "e2e-stateful-retain" {
 			p.Spec.Lifecycle.DestroyPolicy = saasv1alpha1.DestroyPolicyRetain
+		}
+		if strings.HasPrefix(name, "e2e-stateful") {
+			// A data volume on the cluster's default class (internal/simstorage), one replica on
+			// each plan: the volume is ReadWriteOnce.
+			p.Spec.App.Storage = &saasv1alpha1.AppStorage{MountPath: "/var/lib/notes"}
+			p.Spec.Plans[0].Storage = ptr.To(resource.MustParse("1Gi"))
+			p.Spec.Plans[1].Storage = ptr.To(resource.MustParse("5Gi"))
+			p.Spec.Plans[1].Replicas = ptr.To[int32](1)
 		}
 		objs = append(objs, p)
 	}
