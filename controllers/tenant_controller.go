@@ -112,6 +112,8 @@ type tenantScope struct {
 	pullSecretsMissing []string
 	// storage is what the pass learnt of the data volume.
 	storage storageState
+	// generated is what the pass learnt of the generated Secrets.
+	generated generatedState
 	// pullSecretTaken says a pull Secret's name is taken by a Secret the operator does not
 	// manage, which it cannot watch.
 	pullSecretTaken bool
@@ -229,6 +231,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"network policy", r.reconcileNetworkPolicy},
 		{"login keys", r.reconcileLoginKeys},
 		{"image pull secrets", r.reconcilePullSecrets},
+		{"generated secrets", r.reconcileGeneratedSecrets},
 		{"volume claim", r.reconcileClaim},
 		{"deployment", r.reconcileDeployment},
 		{"service", r.reconcileService},
@@ -247,7 +250,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		next = s.life.suspendAt
 	}
 	after := requeueAfter(s.now, next)
-	if s.pullSecretTaken && (after == 0 || after > takenSecretRecheck) {
+	if (s.pullSecretTaken || len(s.generated.taken) > 0) && (after == 0 || after > takenSecretRecheck) {
 		// Nothing is told when the app's own Secret of that name goes: look again.
 		after = takenSecretRecheck
 	}
@@ -305,6 +308,14 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	}
 	if s.applyErr != nil {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
+	}
+	for _, name := range s.generated.recreated {
+		event(corev1.EventTypeWarning, saasv1alpha1.EventGeneratedSecretRecreated, "Provision",
+			"Generated Secret %s had been deleted; it was created again with new values (the app's old ones are lost)", name)
+	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ResourcesReadyCondition); c != nil &&
+		c.Reason == saasv1alpha1.GeneratedSecretTakenReason && !sameCondition(before, t, saasv1alpha1.ResourcesReadyCondition) {
+		event(corev1.EventTypeWarning, saasv1alpha1.GeneratedSecretTakenReason, "Provision", "%s", c.Message)
 	}
 	if q := s.storage.expansionRequested; q != nil {
 		event(corev1.EventTypeNormal, saasv1alpha1.EventStorageExpansionRequested, "Resize", "Volume claim %s: %s requested for plan %q",

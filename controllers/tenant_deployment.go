@@ -71,7 +71,7 @@ func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.
 
 // desiredDeployment returns the tenant's app: the product's container, sized by the plan, under
 // the Pod Security restricted profile.
-func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan, loginURL string) *appsv1ac.DeploymentApplyConfiguration {
+func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan, loginURL, rotation string) *appsv1ac.DeploymentApplyConfiguration {
 	app := p.Spec.App
 	res := planResources(p, plan)
 	resources := corev1ac.ResourceRequirements()
@@ -135,7 +135,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 			WithRevisionHistoryLimit(revisionHistoryLimit).
 			WithStrategy(deploymentStrategy(p, plan)).
 			WithSelector(metav1Selector(selectorLabels(t))).
-			WithTemplate(corev1ac.PodTemplateSpec().
+			WithTemplate(podTemplate(rotation).
 				WithLabels(selectorLabels(t)).
 				WithLabels(map[string]string{saasv1alpha1.ProductLabel: t.Spec.Product}).
 				WithSpec(pod.
@@ -145,6 +145,16 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 						WithRunAsNonRoot(true).
 						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 					WithContainers(container))))
+}
+
+// podTemplate starts the app's pod template; a rotation of generated Secrets (their digest)
+// changes it, and so rolls the app.
+func podTemplate(rotation string) *corev1ac.PodTemplateSpecApplyConfiguration {
+	t := corev1ac.PodTemplateSpec()
+	if rotation != "" {
+		t.WithAnnotations(map[string]string{rotationAnnotation: rotation})
+	}
+	return t
 }
 
 // dataVolume names the data volume in the app's pod.
@@ -172,7 +182,7 @@ func deploymentStrategy(p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) *appsv
 func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantScope) error {
 	s.deployment = &appsv1.Deployment{}
 	key := client.ObjectKey{Namespace: NamespaceName(s.tenant.Name), Name: appName}
-	if len(s.pullSecretsMissing) > 0 {
+	if len(s.pullSecretsMissing) > 0 || len(s.generated.taken) > 0 {
 		// The first deployment waits for the registry credentials (its pods could not pull the
 		// image). A Deployment already running is kept up to date: its pods pulled already, and
 		// the copy of a Secret that went missing is kept.
@@ -182,7 +192,7 @@ func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantSco
 		}
 	}
 	return applyChild(ctx, r.Client, key, s.deployment,
-		desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s)), appsv1ac.ExtractDeployment)
+		desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s), s.generated.rotation), appsv1ac.ExtractDeployment)
 }
 
 // convert turns an API struct into the apply configuration of the same shape. Both share one

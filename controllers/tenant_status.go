@@ -90,6 +90,11 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 	} else if s.resolveReason == "" && !s.hasStorage() {
 		meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.StorageResizedCondition)
 	}
+	for _, name := range s.generated.present {
+		if !slices.Contains(st.GeneratedSecrets, name) && len(st.GeneratedSecrets) < 32 {
+			st.GeneratedSecrets = append(st.GeneratedSecrets, name)
+		}
+	}
 	set(resourcesReadyCondition(s))
 	set(availableCondition(s))
 	set(readyCondition(s.tenant, s.life.state))
@@ -215,6 +220,8 @@ func resourcesReadyCondition(s *tenantScope) metav1.Condition {
 	case s.namespaceTerminating:
 		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason
 		c.Message = fmt.Sprintf("Waiting for the previous namespace %s to finish terminating", NamespaceName(s.tenant.Name))
+	case len(s.generated.taken) > 0:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.GeneratedSecretTakenReason, s.generatedTakenMessage()
 	case len(s.pullSecretsMissing) > 0:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.ImagePullSecretMissingReason, s.pullSecretsMessage()
 	case s.applyErr != nil:

@@ -93,6 +93,17 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 			p.Spec.App.Storage.MountPath = "data"
 			return p
 		}, "spec.app.storage.mountPath"},
+		{"a generated Secret named like a pull Secret", func() client.Object {
+			p := newProduct("bad-gen1")
+			p.Spec.App.ImagePullSecrets = []string{"db"}
+			p.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "db", Keys: []saasv1alpha1.GeneratedKey{{Name: "password"}}}}
+			return p
+		}, "cannot have the name of an image pull Secret"},
+		{"a generated value too short", func() client.Object {
+			p := newProduct("bad-gen2")
+			p.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "db", Keys: []saasv1alpha1.GeneratedKey{{Name: "password", Length: 8}}}}
+			return p
+		}, "spec.app.generatedSecrets[0].keys[0].length"},
 		{"an unknown access mode", func() client.Object {
 			p := storageProduct("bad-st6", "fast")
 			p.Spec.App.Storage.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadOnlyMany"}

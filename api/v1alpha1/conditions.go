@@ -83,6 +83,10 @@ const (
 	// ShrinkRefusedReason: the plan asks for less than the volume has; volumes cannot shrink,
 	// so the tenant keeps the bigger volume.
 	ShrinkRefusedReason = "ShrinkRefused"
+	// GeneratedSecretTakenReason (ResourcesReady): a Secret of a generatedSecrets name that the
+	// operator did not create exists in the tenant namespace; it is never overwritten, and a new
+	// tenant's app waits.
+	GeneratedSecretTakenReason = "GeneratedSecretTaken"
 	// ClaimNotOwnedReason: a claim named data that the operator did not create exists in the
 	// tenant namespace; it is neither adopted nor changed.
 	ClaimNotOwnedReason = "ClaimNotOwned"
@@ -147,6 +151,9 @@ const (
 	// EventStorageNotResized: the data volume cannot take the plan's size (a shrink, a class
 	// without expansion, a failed expansion, a missing StorageClass).
 	EventStorageNotResized = "StorageNotResized"
+	// EventGeneratedSecretRecreated: a generated Secret the operator had created was deleted, and
+	// was created again with new values (the app's old ones are lost).
+	EventGeneratedSecretRecreated = "GeneratedSecretRecreated"
 	// EventNamespaceDeleting: the tenant's namespace deletion was requested.
 	EventNamespaceDeleting = "NamespaceDeleting"
 	// EventPurchased: a marketplace order created the tenant.
@@ -224,3 +231,8 @@ const (
 	// NamespaceFinalizer holds a Tenant until its namespace has been dealt with.
 	NamespaceFinalizer = "saas.cloudmarket.dev/namespace"
 )
+
+// RotatedAtAnnotation on a generated Secret says when `kubectl tenant rotate-secret` last
+// regenerated values in it. The app's pod template carries a digest of these, so a rotation
+// rolls the app.
+const RotatedAtAnnotation = "saas.cloudmarket.dev/rotated-at"

@@ -33,6 +33,7 @@ const (
 // ProductSpec describes one marketplace listing and how each of its tenants is run.
 // +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
 // +kubebuilder:validation:XValidation:rule="has(self.app.storage) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
+// +kubebuilder:validation:XValidation:rule="!has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
 type ProductSpec struct {
 	// marketplace is the marketplace the product is listed on.
@@ -293,7 +294,72 @@ type AppTemplate struct {
 	// Delete. docs/apps.md explains the rollout strategy a volume implies.
 	// +optional
 	Storage *AppStorage `json:"storage,omitempty"`
+
+	// generatedSecrets are Secrets the operator creates in every tenant's namespace, before the
+	// app, with keys of random values it generates once per tenant (a database password, an
+	// admin password, a cookie key): never regenerated on later passes, plan changes or operator
+	// restarts, and never shown in a spec, status, Event or log. Reference them from env
+	// (valueFrom.secretKeyRef) or mount them. A key added later is generated for existing
+	// tenants; a key or Secret removed from the list is left in place. `kubectl tenant
+	// rotate-secret` regenerates on request and rolls the app. At most 8, each with at most 16 keys.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	GeneratedSecrets []GeneratedSecret `json:"generatedSecrets,omitempty"`
 }
+
+// GeneratedSecret is one Secret of generated values in each tenant's namespace.
+type GeneratedSecret struct {
+	// name is the Secret's name in the tenant namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// keys are the values generated in it.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Keys []GeneratedKey `json:"keys"`
+}
+
+// GeneratedKey is one generated value.
+type GeneratedKey struct {
+	// name is the key in the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Name string `json:"name"`
+
+	// length is the number of characters, 16 to 256. Defaults to 32.
+	// +optional
+	// +kubebuilder:default=32
+	// +kubebuilder:validation:Minimum=16
+	// +kubebuilder:validation:Maximum=256
+	Length int32 `json:"length,omitempty"`
+
+	// alphabet the characters are drawn from: Alphanumeric (A-Z, a-z, 0-9: safe in URLs, shells
+	// and connection strings), Hex (0-9, a-f) or Base64URL (Alphanumeric with - and _).
+	// Defaults to Alphanumeric.
+	// +optional
+	// +kubebuilder:default=Alphanumeric
+	Alphabet Alphabet `json:"alphabet,omitempty"`
+}
+
+// Alphabet is the characters a generated value is drawn from.
+// +kubebuilder:validation:Enum=Alphanumeric;Hex;Base64URL
+type Alphabet string
+
+const (
+	AlphabetAlphanumeric Alphabet = "Alphanumeric"
+	AlphabetHex          Alphabet = "Hex"
+	AlphabetBase64URL    Alphabet = "Base64URL"
+)
 
 // AppStorage is the tenant's data volume: where it is mounted and what kind of volume it is.
 // The class and access modes are read when a tenant's claim is created; later changes apply to

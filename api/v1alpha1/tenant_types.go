@@ -228,6 +228,14 @@ type TenantStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	History []MarketplaceCall `json:"history,omitempty"`
+
+	// generatedSecrets names the Secrets of generated values (the Product's app.generatedSecrets)
+	// the operator created in the tenant's namespace: one of them deleted since is recreated with
+	// new values and a Warning Event. Names only: the values are in the Secrets.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
 }
 
 // MaxHistory is how many marketplace calls a Tenant's status keeps.
