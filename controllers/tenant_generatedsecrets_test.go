@@ -121,7 +121,9 @@ func TestGeneratedSecretNameTaken(t *testing.T) {
 		Labels: map[string]string{saasv1alpha1.TenantLabel: "tgen2", saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"}, StringData: map[string]string{"password": "the-owners-own"}})
 	create(t, generatedProduct("notes-gen2"), newTenant("tgen2", "notes-gen2", "基础版"))
-	g.Eventually(func() metav1.Condition { return condition(tenantStatus("tgen2")(), saasv1alpha1.ResourcesReadyCondition) }, timeout, interval).
+	g.Eventually(func() metav1.Condition {
+		return condition(tenantStatus("tgen2")(), saasv1alpha1.ResourcesReadyCondition)
+	}, timeout, interval).
 		Should(And(HaveField("Reason", saasv1alpha1.GeneratedSecretTakenReason), HaveField("Message", ContainSubstring("db"))))
 	g.Expect(get(&appsv1.Deployment{}, ns, "app")()).To(Satisfy(apierrors.IsNotFound))
 	g.Consistently(secretData(ns, "db"), 2*time.Second, 200*time.Millisecond).Should(Equal(map[string]string{"password": "the-owners-own"}))
