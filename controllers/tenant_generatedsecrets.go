@@ -2,11 +2,9 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 
@@ -16,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/secretgen"
 )
 
 // Generated per-tenant credentials (app.generatedSecrets): Secrets in the tenant namespace whose
@@ -25,38 +24,10 @@ import (
 // digest in the pod template rolls the app).
 
 // generatedSecretComponent labels the generated Secrets.
-const generatedSecretComponent = "generated-secret"
+const generatedSecretComponent = saasv1alpha1.GeneratedSecretComponent
 
 // rotationAnnotation on the app's pod template is a digest of the generated Secrets' rotations.
 const rotationAnnotation = "saas.cloudmarket.dev/secrets-rotation"
-
-var alphabets = map[saasv1alpha1.Alphabet]string{
-	saasv1alpha1.AlphabetAlphanumeric: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-	saasv1alpha1.AlphabetHex:          "0123456789abcdef",
-	saasv1alpha1.AlphabetBase64URL:    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-}
-
-// GenerateValue draws a key's value from crypto/rand, uniformly over its alphabet.
-func GenerateValue(k saasv1alpha1.GeneratedKey) ([]byte, error) {
-	alphabet := alphabets[k.Alphabet]
-	if alphabet == "" {
-		alphabet = alphabets[saasv1alpha1.AlphabetAlphanumeric]
-	}
-	n := int(k.Length)
-	if n == 0 {
-		n = 32
-	}
-	out := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range out {
-		j, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = alphabet[j.Int64()]
-	}
-	return out, nil
-}
 
 // generatedState is what the pass learnt of the generated Secrets.
 type generatedState struct {
@@ -127,14 +98,15 @@ func (r *TenantReconciler) generatedSecret(ctx context.Context, s *tenantScope, 
 		updated.Data = map[string][]byte{}
 	}
 	for _, k := range missing {
-		v, err := GenerateValue(k)
+		v, err := secretgen.Value(k)
 		if err != nil {
 			return nil, false, err
 		}
 		updated.Data[k.Name] = v
 	}
-	// Update with the cached resourceVersion: a concurrent rotation wins, the next pass looks again.
-	if err := r.Update(ctx, updated, client.FieldOwner(FieldOwner)); err != nil {
+	// A merge patch of the new keys only, with the cached resourceVersion: a concurrent rotation
+	// wins, and the next pass looks again.
+	if err := r.Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner)); err != nil {
 		return nil, false, fmt.Errorf("add keys: %w", err)
 	}
 	return updated, false, nil
@@ -149,7 +121,7 @@ func (r *TenantReconciler) createGeneratedSecret(ctx context.Context, s *tenantS
 		Data:       map[string][]byte{},
 	}
 	for _, k := range spec.Keys {
-		v, err := GenerateValue(k)
+		v, err := secretgen.Value(k)
 		if err != nil {
 			return nil, false, err
 		}

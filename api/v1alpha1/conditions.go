@@ -236,3 +236,10 @@ const (
 // regenerated values in it. The app's pod template carries a digest of these, so a rotation
 // rolls the app.
 const RotatedAtAnnotation = "saas.cloudmarket.dev/rotated-at"
+
+// ComponentLabel is the well-known label naming what a per-tenant object is for;
+// GeneratedSecretComponent is its value on the Secrets of app.generatedSecrets.
+const (
+	ComponentLabel           = "app.kubernetes.io/component"
+	GeneratedSecretComponent = "generated-secret"
+)

@@ -168,6 +168,13 @@ func drive(t *testing.T) {
 		markAvailable(g, name)
 		g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive), name)
 	}
+	// A's generated credentials: every value is scanned for.
+	generated := &corev1.Secret{}
+	g.Expect(suite.admin.Get(ctx, client.ObjectKey{Namespace: controllers.NamespaceName(tenantA), Name: "notes-db"}, generated)).To(Succeed())
+	g.Expect(generated.Data).To(HaveLen(2))
+	for k, v := range generated.Data {
+		addSecret("generated "+k+" (A)", string(v))
+	}
 	// B's app wrote data: a volume claim, which the Retain policy keeps.
 	g.Expect(suite.admin.Create(ctx, &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: controllers.NamespaceName(tenantB)},
@@ -339,6 +346,11 @@ func createFixtures(t *testing.T) {
 	sso.Spec.App.Storage = &saasv1alpha1.AppStorage{MountPath: "/var/lib/notes", StorageClassName: ptr.To("sec-storage"),
 		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}
 	sso.Spec.Plans = []saasv1alpha1.Plan{*plans[0].DeepCopy(), *plans[1].DeepCopy()}
+	// Generated credentials, used from the app's env.
+	sso.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "notes-db", Keys: []saasv1alpha1.GeneratedKey{
+		{Name: "password", Length: 24}, {Name: "cookie-key", Length: 48, Alphabet: saasv1alpha1.AlphabetBase64URL}}}}
+	sso.Spec.App.Env = []corev1.EnvVar{{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "notes-db"}, Key: "password"}}}}
 	sso.Spec.Plans[0].Storage = ptr.To(resource.MustParse("1Gi"))
 	sso.Spec.Plans[1].Storage = ptr.To(resource.MustParse("5Gi"))
 	lnk := product(linkProduct, linkProductID, "notes-link-marketplace", "link")
