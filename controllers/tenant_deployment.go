@@ -46,14 +46,78 @@ func desiredReplicas(state saasv1alpha1.TenantState, plan *saasv1alpha1.Plan) in
 	return ptr.Deref(plan.Replicas, 1)
 }
 
-// appEnv merges the app template's env, the plan's env (a name in both takes the plan's value)
-// and the operator's TENANT_* variables, keeping first-appearance order.
-func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) []corev1.EnvVar {
-	operator := []corev1.EnvVar{
+// operatorEnv is the TENANT_* variables the operator sets in every container.
+func operatorEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) []corev1.EnvVar {
+	return []corev1.EnvVar{
 		{Name: envTenantName, Value: t.Name},
 		{Name: envTenantProduct, Value: p.Name},
 		{Name: envTenantPlan, Value: plan.Name},
 	}
+}
+
+// containerSecurity is every container's security context: Pod Security restricted.
+func containerSecurity() *corev1ac.SecurityContextApplyConfiguration {
+	return corev1ac.SecurityContext().
+		WithAllowPrivilegeEscalation(false).
+		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
+}
+
+// podSecurityContext is the pod's: non-root, RuntimeDefault seccomp, and what the Product sets
+// of user, group, fsGroup and seccomp (restricted allows all of it; the API checks the values).
+func podSecurityContext(sc *saasv1alpha1.AppSecurityContext) *corev1ac.PodSecurityContextApplyConfiguration {
+	pod := corev1ac.PodSecurityContext().WithRunAsNonRoot(true)
+	seccomp := corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)
+	if sc != nil {
+		if sc.RunAsUser != nil {
+			pod.WithRunAsUser(*sc.RunAsUser)
+		}
+		if sc.RunAsGroup != nil {
+			pod.WithRunAsGroup(*sc.RunAsGroup)
+		}
+		if sc.FSGroup != nil {
+			pod.WithFSGroup(*sc.FSGroup)
+		}
+		if sc.SeccompProfile != nil {
+			seccomp = convert[corev1ac.SeccompProfileApplyConfiguration](*sc.SeccompProfile)
+		}
+	}
+	return pod.WithSeccompProfile(seccomp)
+}
+
+// extraContainer renders an init container or, with restartPolicy Always, a native sidecar.
+func extraContainer(c saasv1alpha1.ExtraContainer, operator []corev1.EnvVar, restart *corev1.ContainerRestartPolicy) *corev1ac.ContainerApplyConfiguration {
+	env := append(append([]corev1.EnvVar{}, c.Env...), operator...)
+	spec := corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: env, Ports: c.Ports,
+		Resources: c.Resources, VolumeMounts: c.VolumeMounts, RestartPolicy: restart}
+	if restart != nil {
+		spec.ReadinessProbe, spec.LivenessProbe, spec.StartupProbe = c.ReadinessProbe, c.LivenessProbe, c.StartupProbe
+	}
+	return convert[corev1ac.ContainerApplyConfiguration](spec).WithSecurityContext(containerSecurity())
+}
+
+// placePod sets the Product's scheduling settings on the pod.
+func placePod(pod *corev1ac.PodSpecApplyConfiguration, app saasv1alpha1.AppTemplate) {
+	if len(app.NodeSelector) > 0 {
+		pod.WithNodeSelector(app.NodeSelector)
+	}
+	for _, t := range app.Tolerations {
+		pod.WithTolerations(convert[corev1ac.TolerationApplyConfiguration](t))
+	}
+	if app.Affinity != nil {
+		pod.WithAffinity(convert[corev1ac.AffinityApplyConfiguration](*app.Affinity))
+	}
+	for _, c := range app.TopologySpreadConstraints {
+		pod.WithTopologySpreadConstraints(convert[corev1ac.TopologySpreadConstraintApplyConfiguration](c))
+	}
+	if app.PriorityClassName != "" {
+		pod.WithPriorityClassName(app.PriorityClassName)
+	}
+}
+
+// appEnv merges the app template's env, the plan's env (a name in both takes the plan's value)
+// and the operator's TENANT_* variables, keeping first-appearance order.
+func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) []corev1.EnvVar {
+	operator := operatorEnv(t, p, plan)
 	var env []corev1.EnvVar
 	index := map[string]int{}
 	for _, layer := range [][]corev1.EnvVar{p.Spec.App.Env, plan.Env, operator} {
@@ -87,9 +151,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		WithImage(app.Image).
 		WithPorts(corev1ac.ContainerPort().WithName(appPortName).WithContainerPort(app.Port).WithProtocol(corev1.ProtocolTCP)).
 		WithResources(resources).
-		WithSecurityContext(corev1ac.SecurityContext().
-			WithAllowPrivilegeEscalation(false).
-			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")))
+		WithSecurityContext(containerSecurity())
 	if len(app.Command) > 0 {
 		container.WithCommand(app.Command...)
 	}
@@ -118,6 +180,23 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		pod.WithVolumes(corev1ac.Volume().WithName(dataVolume).WithPersistentVolumeClaim(
 			corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(saasv1alpha1.DataClaimName)))
 	}
+	for _, m := range app.VolumeMounts {
+		container.WithVolumeMounts(convert[corev1ac.VolumeMountApplyConfiguration](m))
+	}
+	for _, v := range app.Volumes {
+		pod.WithVolumes(convert[corev1ac.VolumeApplyConfiguration](corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
+			EmptyDir: v.EmptyDir, ConfigMap: v.ConfigMap, Secret: v.Secret}}))
+	}
+	// Sidecars first, so that they run while the init containers do (a database proxy for the
+	// migrations), then the init containers, in order.
+	always := corev1.ContainerRestartPolicyAlways
+	for _, c := range app.Sidecars {
+		pod.WithInitContainers(extraContainer(c, operatorEnv(t, p, plan), &always))
+	}
+	for _, c := range app.InitContainers {
+		pod.WithInitContainers(extraContainer(c, operatorEnv(t, p, plan), nil))
+	}
+	placePod(pod, app)
 	if app.ReadinessProbe != nil {
 		container.WithReadinessProbe(convert[corev1ac.ProbeApplyConfiguration](*app.ReadinessProbe))
 	} else {
@@ -141,9 +220,7 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 				WithSpec(pod.
 					WithServiceAccountName(appName).
 					WithAutomountServiceAccountToken(false).
-					WithSecurityContext(corev1ac.PodSecurityContext().
-						WithRunAsNonRoot(true).
-						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+					WithSecurityContext(podSecurityContext(app.SecurityContext)).
 					WithContainers(container))))
 }
 

@@ -104,6 +104,37 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 			p.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "db", Keys: []saasv1alpha1.GeneratedKey{{Name: "password", Length: 8}}}}
 			return p
 		}, "spec.app.generatedSecrets[0].keys[0].length"},
+		{"a sidecar named app", func() client.Object {
+			p := newProduct("bad-pod1")
+			p.Spec.App.Sidecars = []saasv1alpha1.ExtraContainer{{Name: "app", Image: "proxy:1"}}
+			return p
+		}, "app is the app container's name"},
+		{"a volume of no allowed kind (hostPath is not offered)", func() client.Object {
+			p := newProduct("bad-pod2")
+			p.Spec.App.Volumes = []saasv1alpha1.AppVolume{{Name: "host"}}
+			return p
+		}, "exactly one of emptyDir, configMap or secret"},
+		{"a mount of no declared volume", func() client.Object {
+			p := newProduct("bad-pod3")
+			p.Spec.App.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
+			return p
+		}, "app.volumeMounts must name a volume of app.volumes"},
+		{"an unconfined seccomp profile", func() client.Object {
+			p := newProduct("bad-pod4")
+			p.Spec.App.SecurityContext = &saasv1alpha1.AppSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}}
+			return p
+		}, "only the RuntimeDefault and Localhost seccomp profiles"},
+		{"root", func() client.Object {
+			p := newProduct("bad-pod5")
+			p.Spec.App.SecurityContext = &saasv1alpha1.AppSecurityContext{RunAsUser: ptr.To[int64](0)}
+			return p
+		}, "spec.app.securityContext.runAsUser"},
+		{"an init container and a sidecar of one name", func() client.Object {
+			p := newProduct("bad-pod6")
+			p.Spec.App.InitContainers = []saasv1alpha1.ExtraContainer{{Name: "proxy", Image: "proxy:1"}}
+			p.Spec.App.Sidecars = []saasv1alpha1.ExtraContainer{{Name: "proxy", Image: "proxy:1"}}
+			return p
+		}, "init containers and sidecars need distinct names"},
 		{"an unknown access mode", func() client.Object {
 			p := storageProduct("bad-st6", "fast")
 			p.Spec.App.Storage.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadOnlyMany"}

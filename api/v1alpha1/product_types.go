@@ -33,6 +33,8 @@ const (
 // ProductSpec describes one marketplace listing and how each of its tenants is run.
 // +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
 // +kubebuilder:validation:XValidation:rule="has(self.app.storage) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
+// +kubebuilder:validation:XValidation:rule="!has(self.app.initContainers) || !has(self.app.sidecars) || self.app.initContainers.all(c, !self.app.sidecars.exists(s, s.name == c.name))",message="init containers and sidecars need distinct names"
+// +kubebuilder:validation:XValidation:rule="!has(self.app.volumeMounts) || self.app.volumeMounts.all(m, m.name == 'data' ? has(self.app.storage) : (has(self.app.volumes) && self.app.volumes.exists(v, v.name == m.name)))",message="app.volumeMounts must name a volume of app.volumes (or data, with app.storage)"
 // +kubebuilder:validation:XValidation:rule="!has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
 type ProductSpec struct {
@@ -295,6 +297,63 @@ type AppTemplate struct {
 	// +optional
 	Storage *AppStorage `json:"storage,omitempty"`
 
+	// initContainers run to completion, in order, before the app and its sidecars start (e.g.
+	// database migrations). At most 4.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	InitContainers []ExtraContainer `json:"initContainers,omitempty"`
+
+	// sidecars run beside the app for the pod's whole life (e.g. a log shipper, a database
+	// proxy), as native sidecars: they start before the init containers and the app, and stop
+	// after the app. At most 4.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	Sidecars []ExtraContainer `json:"sidecars,omitempty"`
+
+	// volumes are extra volumes of the app's pod: emptyDir, or a ConfigMap or Secret of the
+	// tenant's namespace (a generated Secret, for instance). At most 16.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Volumes []AppVolume `json:"volumes,omitempty"`
+
+	// volumeMounts mount volumes (of volumes, or data with app.storage) into the app container.
+	// At most 16.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
+	// securityContext sets the pod's user, group and seccomp profile within Pod Security
+	// restricted; the rest of it (non-root, no privilege escalation, every capability dropped)
+	// is the operator's, for every container.
+	// +optional
+	SecurityContext *AppSecurityContext `json:"securityContext,omitempty"`
+
+	// nodeSelector, tolerations, affinity, topologySpreadConstraints and priorityClassName
+	// place the app's pods, as in a pod spec.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
 	// generatedSecrets are Secrets the operator creates in every tenant's namespace, before the
 	// app, with keys of random values it generates once per tenant (a database password, an
 	// admin password, a cookie key): never regenerated on later passes, plan changes or operator
@@ -307,6 +366,95 @@ type AppTemplate struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
 	GeneratedSecrets []GeneratedSecret `json:"generatedSecrets,omitempty"`
+}
+
+// ExtraContainer is an init container or a sidecar of the app's pod. It has no security
+// settings of its own: the operator runs it like the app container (non-root, no privilege
+// escalation, no capability), so nothing in it can break Pod Security restricted.
+type ExtraContainer struct {
+	// name of the container; not app, which is the app's.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self != 'app'",message="app is the app container's name"
+	Name string `json:"name"`
+	// image of the container.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+	// +optional
+	// +listType=atomic
+	Command []string `json:"command,omitempty"`
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+	// env of the container (not the app's; TENANT_NAME, TENANT_PRODUCT and TENANT_PLAN are set too).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Ports []corev1.ContainerPort `json:"ports,omitempty"`
+	// resources of the container; they count against the plan's quota.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+	// probes of a sidecar; an init container has none.
+	// +optional
+	ReadinessProbe *corev1.Probe `json:"readinessProbe,omitempty"`
+	// +optional
+	LivenessProbe *corev1.Probe `json:"livenessProbe,omitempty"`
+	// +optional
+	StartupProbe *corev1.Probe `json:"startupProbe,omitempty"`
+}
+
+// AppVolume is an extra volume of the app's pod: one of emptyDir, configMap or secret. Other
+// kinds (hostPath above all) are not offered: a tenant's pod reaches nothing outside its
+// namespace.
+// +kubebuilder:validation:XValidation:rule="[has(self.emptyDir), has(self.configMap), has(self.secret)].filter(x, x).size() == 1",message="a volume is exactly one of emptyDir, configMap or secret (hostPath and other kinds are not allowed)"
+type AppVolume struct {
+	// name of the volume; not data or tenant-login, which are the operator's.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self != 'data' && self != 'tenant-login'",message="data and tenant-login are the operator's volumes"
+	Name string `json:"name"`
+	// +optional
+	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	// +optional
+	ConfigMap *corev1.ConfigMapVolumeSource `json:"configMap,omitempty"`
+	// +optional
+	Secret *corev1.SecretVolumeSource `json:"secret,omitempty"`
+}
+
+// AppSecurityContext is what of the pod's security context a Product may set. Pod Security
+// restricted allows any non-root user and the RuntimeDefault or Localhost seccomp profiles.
+type AppSecurityContext struct {
+	// runAsUser is the user id the containers run as; not 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// runAsGroup is the primary group id.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+	// fsGroup owns the pod's volumes (the data volume too, where the driver supports it), so a
+	// non-root app can write them.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// seccompProfile of the pod: RuntimeDefault (the default) or Localhost.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.type == 'RuntimeDefault' || self.type == 'Localhost'",message="Pod Security restricted allows only the RuntimeDefault and Localhost seccomp profiles"
+	SeccompProfile *corev1.SeccompProfile `json:"seccompProfile,omitempty"`
 }
 
 // GeneratedSecret is one Secret of generated values in each tenant's namespace.

@@ -166,6 +166,14 @@ func fixtures(ctx context.Context) error {
 			p.Spec.Plans[0].Storage = ptr.To(resource.MustParse("1Gi"))
 			p.Spec.Plans[1].Storage = ptr.To(resource.MustParse("5Gi"))
 			p.Spec.Plans[1].Replicas = ptr.To[int32](1)
+			// A real app's pod: a native sidecar, a migration step, a cache volume, its own user;
+			// the namespace enforces Pod Security restricted, so the pods prove it holds.
+			p.Spec.App.Sidecars = []saasv1alpha1.ExtraContainer{{Name: "db-proxy", Image: "registry.example.com/db-proxy:2"}}
+			p.Spec.App.InitContainers = []saasv1alpha1.ExtraContainer{{Name: "migrate", Image: "registry.example.com/notes:1.0.0",
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/notes"}}}}
+			p.Spec.App.Volumes = []saasv1alpha1.AppVolume{{Name: "cache", EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+			p.Spec.App.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/var/cache/notes"}}
+			p.Spec.App.SecurityContext = &saasv1alpha1.AppSecurityContext{RunAsUser: ptr.To[int64](10001), FSGroup: ptr.To[int64](10001)}
 		}
 		objs = append(objs, p)
 	}
