@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -114,6 +115,8 @@ type tenantScope struct {
 	storage storageState
 	// generated is what the pass learnt of the generated Secrets.
 	generated generatedState
+	// bootstrap is what the pass learnt of the bootstrap Job.
+	bootstrap bootstrapState
 	// pullSecretTaken says a pull Secret's name is taken by a Secret the operator does not
 	// manage, which it cannot watch.
 	pullSecretTaken bool
@@ -137,6 +140,7 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=list;watch;create;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -234,6 +238,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"generated secrets", r.reconcileGeneratedSecrets},
 		{"volume claim", r.reconcileClaim},
 		{"deployment", r.reconcileDeployment},
+		{"bootstrap", r.reconcileBootstrap},
 		{"service", r.reconcileService},
 		{"suspended page", r.reconcileSuspendedPage},
 		{"ingress", r.reconcileIngress},
@@ -308,6 +313,15 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	}
 	if s.applyErr != nil {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
+	}
+	if was, is := conditionReason(before, saasv1alpha1.BootstrappedCondition), conditionReason(t, saasv1alpha1.BootstrappedCondition); was != is {
+		switch is {
+		case saasv1alpha1.BootstrapSucceededReason:
+			event(corev1.EventTypeNormal, saasv1alpha1.EventBootstrapped, "Bootstrap", "The bootstrap Job (run %d) succeeded", s.bootstrap.generation)
+		case saasv1alpha1.BootstrapFailedReason:
+			event(corev1.EventTypeWarning, saasv1alpha1.EventBootstrapFailed, "Bootstrap", "%s",
+				meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.BootstrappedCondition).Message)
+		}
 	}
 	for _, name := range s.generated.recreated {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventGeneratedSecretRecreated, "Provision",
@@ -399,7 +413,7 @@ func ManagedObjectTypes() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
-		&corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{},
+		&corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}, &batchv1.Job{},
 	}
 }
 
@@ -457,4 +471,12 @@ func (r *TenantReconciler) tenantRequests(ctx context.Context, opts ...client.Li
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
 	}
 	return reqs
+}
+
+// conditionReason is the reason of the tenant's condition, "" when it has none.
+func conditionReason(t *saasv1alpha1.Tenant, typ string) string {
+	if c := meta.FindStatusCondition(t.Status.Conditions, typ); c != nil {
+		return c.Reason
+	}
+	return ""
 }

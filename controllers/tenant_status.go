@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
@@ -95,6 +96,15 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 			st.GeneratedSecrets = append(st.GeneratedSecrets, name)
 		}
 	}
+	if s.bootstrap.succeeded && !s.bootstrap.done {
+		st.BootstrappedGeneration = ptr.To(s.bootstrap.generation)
+		st.BootstrappedAt = &now
+	}
+	if c := bootstrappedCondition(s); c != nil {
+		set(*c)
+	} else if s.resolveReason == "" {
+		meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.BootstrappedCondition)
+	}
 	set(resourcesReadyCondition(s))
 	set(availableCondition(s))
 	set(readyCondition(s.tenant, s.life.state))
@@ -110,7 +120,7 @@ func computeDestroyedStatus(s *tenantScope, set func(metav1.Condition), now meta
 	st := &s.tenant.Status
 	p := s.destroy
 	for _, typ := range []string{saasv1alpha1.AvailableCondition, saasv1alpha1.ResourcesReadyCondition,
-		saasv1alpha1.WithinQuotaCondition, saasv1alpha1.PlanResolvedCondition, saasv1alpha1.StorageResizedCondition} {
+		saasv1alpha1.WithinQuotaCondition, saasv1alpha1.PlanResolvedCondition, saasv1alpha1.StorageResizedCondition, saasv1alpha1.BootstrappedCondition} {
 		meta.RemoveStatusCondition(&st.Conditions, typ)
 	}
 	if !p.done {
@@ -260,6 +270,9 @@ func availableCondition(s *tenantScope) metav1.Condition {
 // suspended tenant is Ready once its pods are gone.
 func readyCondition(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState) metav1.Condition {
 	want := []string{saasv1alpha1.PlanResolvedCondition, saasv1alpha1.ResourcesReadyCondition, saasv1alpha1.AvailableCondition}
+	if state == saasv1alpha1.TenantStateActive {
+		want = append(want, saasv1alpha1.BootstrappedCondition) // absent without a bootstrap
+	}
 	for _, typ := range want {
 		c := meta.FindStatusCondition(t.Status.Conditions, typ)
 		if c == nil {
@@ -284,6 +297,9 @@ func phase(s *tenantScope) saasv1alpha1.TenantPhase {
 		return saasv1alpha1.TenantPhasePending
 	case s.life.state == saasv1alpha1.TenantStateSuspended && s.namespaceApplied() && s.applyErr == nil:
 		return saasv1alpha1.TenantPhaseSuspended
+	case s.bootstrap.configured && s.tenant.Status.BootstrappedGeneration == nil && s.life.state == saasv1alpha1.TenantStateActive:
+		// Not provisioned before its first bootstrap succeeded: the buyer's login waits.
+		return saasv1alpha1.TenantPhaseProvisioning
 	case s.deployment != nil && deploymentAvailable(s.deployment):
 		return saasv1alpha1.TenantPhaseActive
 	default:

@@ -32,6 +32,12 @@ const (
 	// the app keeps running on the volume it has. Absent when the Product has no storage.
 	StorageResizedCondition = "StorageResized"
 
+	// BootstrappedCondition is True once the Product's bootstrap Job succeeded for the tenant's
+	// bootstrapGeneration. While False its reason is WaitingForApp, BootstrapRunning or
+	// BootstrapFailed (the Job's own reason in the message). Absent without app.bootstrap. Until
+	// the first run succeeded the tenant stays Provisioning and not Ready.
+	BootstrappedCondition = "Bootstrapped"
+
 	// DestroyedCondition is True once the tenant has been reclaimed per the destroy policy;
 	// while False with reason Destroying, its message shows the progress.
 	DestroyedCondition = "Destroyed"
@@ -87,6 +93,11 @@ const (
 	// operator did not create exists in the tenant namespace; it is never overwritten, and a new
 	// tenant's app waits.
 	GeneratedSecretTakenReason = "GeneratedSecretTaken"
+	// Reasons of Bootstrapped.
+	BootstrapSucceededReason = "Succeeded"
+	WaitingForAppReason      = "WaitingForApp"
+	BootstrapRunningReason   = "BootstrapRunning"
+	BootstrapFailedReason    = "BootstrapFailed"
 	// ClaimNotOwnedReason: a claim named data that the operator did not create exists in the
 	// tenant namespace; it is neither adopted nor changed.
 	ClaimNotOwnedReason = "ClaimNotOwned"
@@ -154,6 +165,9 @@ const (
 	// EventGeneratedSecretRecreated: a generated Secret the operator had created was deleted, and
 	// was created again with new values (the app's old ones are lost).
 	EventGeneratedSecretRecreated = "GeneratedSecretRecreated"
+	// EventBootstrapped, EventBootstrapFailed: the bootstrap Job succeeded, or failed for good.
+	EventBootstrapped    = "Bootstrapped"
+	EventBootstrapFailed = "BootstrapFailed"
 	// EventNamespaceDeleting: the tenant's namespace deletion was requested.
 	EventNamespaceDeleting = "NamespaceDeleting"
 	// EventPurchased: a marketplace order created the tenant.

@@ -354,6 +354,14 @@ type AppTemplate struct {
 	// +kubebuilder:validation:MaxLength=253
 	PriorityClassName string `json:"priorityClassName,omitempty"`
 
+	// bootstrap is a Job run once per tenant, after its app is first available and before the
+	// tenant counts as provisioned (the buyer's login page says "being prepared" until then): to
+	// create the buyer's admin account or load a schema. It is never run again after it
+	// succeeded, not after a restart of the operator nor a plan change; `kubectl tenant
+	// rerun-bootstrap` runs it again on request. docs/apps.md lists its environment.
+	// +optional
+	Bootstrap *Bootstrap `json:"bootstrap,omitempty"`
+
 	// generatedSecrets are Secrets the operator creates in every tenant's namespace, before the
 	// app, with keys of random values it generates once per tenant (a database password, an
 	// admin password, a cookie key): never regenerated on later passes, plan changes or operator
@@ -413,6 +421,46 @@ type ExtraContainer struct {
 	LivenessProbe *corev1.Probe `json:"livenessProbe,omitempty"`
 	// +optional
 	StartupProbe *corev1.Probe `json:"startupProbe,omitempty"`
+}
+
+// Bootstrap is the once-per-tenant Job. Its container runs like the app's (restricted, the app's
+// pod security context and image pull Secrets), with the tenant's identity in its env.
+type Bootstrap struct {
+	// image of the Job's container.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+	// +optional
+	// +listType=atomic
+	Command []string `json:"command,omitempty"`
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+	// env of the container, before the operator's TENANT_* variables.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Env []corev1.EnvVar `json:"env,omitempty"`
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// backoffLimit is how many times a failed run is retried, 0 to 10. Defaults to 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+	// activeDeadlineSeconds bounds the whole Job, 30 to 86400. Defaults to 600.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=86400
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+	// includeContact gives the Job the buyer's contact details from the marketplace order (name,
+	// phone, email, as TENANT_CONTACT_<key>), copied for the run into a Secret of the tenant
+	// namespace and deleted once it succeeded. Off by default: they are personal data.
+	// +optional
+	IncludeContact bool `json:"includeContact,omitempty"`
 }
 
 // AppVolume is an extra volume of the app's pod: one of emptyDir, configMap or secret. Other

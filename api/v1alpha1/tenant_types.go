@@ -84,6 +84,12 @@ type TenantSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	LoginGeneration int32 `json:"loginGeneration,omitempty"`
 
+	// bootstrapGeneration numbers the runs of the Product's bootstrap Job. Raising it, as
+	// `kubectl tenant rerun-bootstrap` does, runs it again.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	BootstrapGeneration int32 `json:"bootstrapGeneration,omitempty"`
+
 	// marketplace holds the marketplace's references to this instance.
 	// +optional
 	Marketplace MarketplaceReference `json:"marketplace,omitempty"`
@@ -188,6 +194,13 @@ type TenantStatus struct {
 	// provisionedAt is when the tenant's app first became available.
 	// +optional
 	ProvisionedAt *metav1.Time `json:"provisionedAt,omitempty"`
+
+	// bootstrappedGeneration is the spec.bootstrapGeneration whose bootstrap Job succeeded, and
+	// bootstrappedAt when: that run is never repeated.
+	// +optional
+	BootstrappedGeneration *int32 `json:"bootstrappedGeneration,omitempty"`
+	// +optional
+	BootstrappedAt *metav1.Time `json:"bootstrappedAt,omitempty"`
 
 	// suspendAt is when the operator suspends the tenant by itself unless it is renewed:
 	// expiresAt plus the Product's grace period.

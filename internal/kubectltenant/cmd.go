@@ -78,9 +78,10 @@ func newCommandWithOptions(o *options) *cobra.Command {
 		Long: `Inspect and support the SaaS tenants of the tenant-operator (Tenants of saas.cloudmarket.dev/v1alpha1).
 
 Reads: list, describe, history, login-url.
-Changes: suspend, resume, extend, rotate-login, rotate-secret. Each change is recorded in the
-tenant's status history (actions support:suspend, support:resume, support:extend,
-support:rotate-login, support:rotate-secret) and as a SupportAction Event.
+Changes: suspend, resume, extend, rotate-login, rotate-secret, rerun-bootstrap. Each change is
+recorded in the tenant's status history (actions support:suspend, support:resume,
+support:extend, support:rotate-login, support:rotate-secret, support:rerun-bootstrap) and as a
+SupportAction Event.
 Operator keys: rotate-signing-key (the login token signing key of every tenant).`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: DisplayName,
@@ -112,6 +113,7 @@ Operator keys: rotate-signing-key (the login token signing key of every tenant).
 		newExtendCommand(o),
 		newRotateLoginCommand(o),
 		newRotateSecretCommand(o),
+		newRerunBootstrapCommand(o),
 		newRotateSigningKeyCommand(o),
 	)
 	return cmd

@@ -77,3 +77,24 @@ func TestRotateSecret(t *testing.T) {
 		StringData: map[string]string{"password": "the-owners-own"}})
 	plugin(t, "rotate-secret", "rot2", "theirs").mustFail(t, "is not one the operator generated for tenant rot2")
 }
+
+// rerun-bootstrap raises spec.bootstrapGeneration by one, records who and why, and refuses a
+// destroyed tenant.
+func TestRerunBootstrap(t *testing.T) {
+	createTenant(t, tenantFixture{name: "boot1", mutate: func(tn *saasv1alpha1.Tenant) { tn.Spec.BootstrapGeneration = 2 }})
+	r := plugin(t, "rerun-bootstrap", "boot1", "--reason", "admin account missing").mustSucceed(t)
+	want := "bootstrap run 3 requested by " + supportUser + ": admin account missing"
+	if r.out != "tenant boot1 "+want+"\n" {
+		t.Errorf("printed %q", r.out)
+	}
+	tn := getTenantT(t, "boot1")
+	if tn.Spec.BootstrapGeneration != 3 {
+		t.Errorf("bootstrapGeneration %d, want 3", tn.Spec.BootstrapGeneration)
+	}
+	if got := lastCall(t, tn); got.Action != "support:rerun-bootstrap" || got.Result != want {
+		t.Errorf("history %+v", got)
+	}
+	assertEvent(t, tn, "support:rerun-bootstrap", want)
+	createTenant(t, tenantFixture{name: "boot2", state: saasv1alpha1.TenantStateDestroyed})
+	plugin(t, "rerun-bootstrap", "boot2").mustFail(t, "is destroyed")
+}

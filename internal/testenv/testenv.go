@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	batchv1 "k8s.io/api/batch/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,4 +241,37 @@ func events(ctx context.Context, c client.Reader, kind, name string) []eventsv1.
 		}
 	}
 	return of
+}
+
+// FinishJob plays the Job controller, which envtest does not run: it reports the Job as
+// succeeded, or as failed past its backoff limit, with the conditions the API server requires of
+// a finished Job. It returns the error for Eventually.
+func FinishJob(ctx context.Context, c client.Client, namespace, name string, succeeded bool) error {
+	j := &batchv1.Job{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, j); err != nil {
+		return err
+	}
+	now := metav1.Now()
+	j.Status.StartTime = &now
+	if succeeded {
+		j.Status.Succeeded = 1
+		j.Status.CompletionTime = &now
+		j.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	} else {
+		j.Status.Failed = ptrDeref(j.Spec.BackoffLimit) + 1
+		j.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded",
+				Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+	}
+	return c.Status().Update(ctx, j)
+}
+
+func ptrDeref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -166,6 +166,12 @@ func drive(t *testing.T) {
 	addSecret("link login secret (C)", mustQuery(g, redeemed, login.LinkParam))
 	for _, name := range []string{tenantA, tenantB, tenantC} {
 		markAvailable(g, name)
+	}
+	// A's buyer bootstrap runs (with the buyer's contact) and succeeds; only then is it Active.
+	g.Eventually(func() error {
+		return testenv.FinishJob(ctx, suite.admin, controllers.NamespaceName(tenantA), "bootstrap-0", true)
+	}, timeout, interval).Should(Succeed())
+	for _, name := range []string{tenantA, tenantB, tenantC} {
 		g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive), name)
 	}
 	// A's generated credentials: every value is scanned for.
@@ -346,6 +352,8 @@ func createFixtures(t *testing.T) {
 	sso.Spec.App.Storage = &saasv1alpha1.AppStorage{MountPath: "/var/lib/notes", StorageClassName: ptr.To("sec-storage"),
 		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}
 	sso.Spec.Plans = []saasv1alpha1.Plan{*plans[0].DeepCopy(), *plans[1].DeepCopy()}
+	// A buyer bootstrap that gets the buyer's contact details.
+	sso.Spec.App.Bootstrap = &saasv1alpha1.Bootstrap{Image: "registry.example.com/notes:1.0.0", Command: []string{"/notes", "create-admin"}, IncludeContact: true}
 	// Generated credentials, used from the app's env.
 	sso.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "notes-db", Keys: []saasv1alpha1.GeneratedKey{
 		{Name: "password", Length: 24}, {Name: "cookie-key", Length: 48, Alphabet: saasv1alpha1.AlphabetBase64URL}}}}
