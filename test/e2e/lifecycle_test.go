@@ -16,6 +16,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -199,7 +200,15 @@ func TestStatefulTenantOnTheSimulatedCluster(t *testing.T) {
 	volume := claimOf(ns)().Spec.VolumeName
 	g.Expect(volume).NotTo(BeEmpty())
 	g.Eventually(runningPods(ns), timeout, interval).Should(Equal(1))
+	// The bootstrap Job ran (the cluster's Job controller, its pod completed on a KWOK node)
+	// before the tenant became Active; its Job is then cleaned up.
 	g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive))
+	g.Expect(tenant(name)().Status.BootstrappedGeneration).To(HaveValue(Equal(int32(0))))
+	g.Expect(conditionOf(tenant(name)(), saasv1alpha1.BootstrappedCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "bootstrap-0"}, &batchv1.Job{}))
+	}, timeout, interval).Should(BeTrue())
+	g.Expect(tenant(name)().Status.GeneratedSecrets).To(Equal([]string{"db"}))
 	g.Eventually(func() metav1.ConditionStatus {
 		return conditionOf(tenant(name)(), saasv1alpha1.StorageResizedCondition).Status
 	}, timeout, interval).Should(Equal(metav1.ConditionTrue))

@@ -174,6 +174,11 @@ func fixtures(ctx context.Context) error {
 			p.Spec.App.Volumes = []saasv1alpha1.AppVolume{{Name: "cache", EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 			p.Spec.App.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/var/cache/notes"}}
 			p.Spec.App.SecurityContext = &saasv1alpha1.AppSecurityContext{RunAsUser: ptr.To[int64](10001), FSGroup: ptr.To[int64](10001)}
+			// A generated database password, and a bootstrap Job the real Job controller runs.
+			p.Spec.App.GeneratedSecrets = []saasv1alpha1.GeneratedSecret{{Name: "db", Keys: []saasv1alpha1.GeneratedKey{{Name: "password"}}}}
+			p.Spec.App.Env = []corev1.EnvVar{{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}
+			p.Spec.App.Bootstrap = &saasv1alpha1.Bootstrap{Image: "registry.example.com/notes:1.0.0", Command: []string{"/notes", "create-admin"}}
 		}
 		objs = append(objs, p)
 	}
