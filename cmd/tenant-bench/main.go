@@ -30,6 +30,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -183,14 +184,27 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out 
 	perTenant := float64(rc.all.Load()-before) / float64(n)
 	add("B2", fmt.Sprintf("operator: %d Tenants until all Active", n), "%s, %.0f tenants/s, %.1f× B1's time, %.1f API requests per tenant",
 		b2.Round(100*time.Millisecond), float64(n)/b2.Seconds(), b2.Seconds()/b1.Seconds(), perTenant)
+	// B2, stateful: what a real app's objects cost per tenant.
+	ns := max(n/5, 1)
+	before = rc.all.Load()
+	start = time.Now()
+	stateful := createTenantsOf(ctx, c, "bench-stateful", "b2s", ns)
+	if err := waitPhase(ctx, c, stateful, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
+		return err
+	}
+	b2s := time.Since(start)
+	perStateful := float64(rc.all.Load()-before) / float64(ns)
+	add("B2", fmt.Sprintf("operator: %d stateful Tenants (claim, generated Secret, sidecar, init container, bootstrap Job) until all Active", ns),
+		"%s, %.0f tenants/s, %.1f API requests per tenant (%+.1f over the stateless)",
+		b2s.Round(100*time.Millisecond), float64(ns)/b2s.Seconds(), perStateful, perStateful-perTenant)
 	runtime.GC()
 	add("B5", "manager heap after GC (process: operator + bench)", "%.0f MiB before the manager, %.0f MiB idle with 0 tenants, %.0f MiB with %d tenants",
-		heap0, heapIdle, heapMB(), n)
+		heap0, heapIdle, heapMB(), n+ns)
 	for _, line := range caches0 {
 		add("B5", "cache heap with 0 tenants", "%s", line)
 	}
-	for _, line := range measureCaches(ctx, kubeconfig, n, false) {
-		add("B5", fmt.Sprintf("cache heap with %d tenants", n), "%s", line)
+	for _, line := range measureCaches(ctx, kubeconfig, n+ns, false) {
+		add("B5", fmt.Sprintf("cache heap with %d tenants", n+ns), "%s", line)
 	}
 
 	// B3: callback latency.
@@ -311,6 +325,20 @@ func fixtures(ctx context.Context, c client.Client) error {
 			Plans:    []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourcePods: mustQ("10")}}},
 			Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.bench.example.test"},
 		}},
+		// B2's stateful variant: what a real app adds per tenant (a claim, a generated Secret, a
+		// sidecar and an init container in the pod, a bootstrap Job).
+		&saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench-stateful"}, Spec: saasv1alpha1.ProductSpec{
+			ProductID: "4000000002", CredentialsSecretName: "bench-marketplace",
+			App: saasv1alpha1.AppTemplate{Image: "registry.example.com/wiki:2.3.0", Port: 8080,
+				Storage:          &saasv1alpha1.AppStorage{MountPath: "/var/lib/wiki"},
+				Sidecars:         []saasv1alpha1.ExtraContainer{{Name: "db", Image: "registry.example.com/postgres:17"}},
+				InitContainers:   []saasv1alpha1.ExtraContainer{{Name: "migrate", Image: "registry.example.com/wiki:2.3.0"}},
+				GeneratedSecrets: []saasv1alpha1.GeneratedSecret{{Name: "wiki-db", Keys: []saasv1alpha1.GeneratedKey{{Name: "password"}, {Name: "admin"}}}},
+				Bootstrap:        &saasv1alpha1.Bootstrap{Image: "registry.example.com/wiki:2.3.0"}},
+			Plans: []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1), Storage: ptr.To(mustQ("1Gi")),
+				Quota: corev1.ResourceList{corev1.ResourcePods: mustQ("10")}}},
+			Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.wiki.example.test"},
+		}},
 	} {
 		if err := c.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
 			return err
@@ -367,6 +395,17 @@ func rollOut(ctx context.Context, c client.Client) {
 			}
 			parallel(len(todo), 16, func(i int) { _ = testenv.MarkDeploymentAvailable(ctx, c, todo[i].Namespace, todo[i].Name) })
 		}
+		// The Job controller too: bootstrap Jobs succeed.
+		var jobs batchv1.JobList
+		if err := c.List(ctx, &jobs, client.HasLabels{saasv1alpha1.TenantLabel}); err == nil {
+			var todo []batchv1.Job
+			for _, j := range jobs.Items {
+				if j.Status.CompletionTime == nil && j.DeletionTimestamp.IsZero() {
+					todo = append(todo, j)
+				}
+			}
+			parallel(len(todo), 16, func(i int) { _ = testenv.FinishJob(ctx, c, todo[i].Namespace, todo[i].Name, true) })
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
@@ -374,11 +413,18 @@ func rollOut(ctx context.Context, c client.Client) {
 // createTenants creates n Active Tenants of the bench product named <prefix>-00000, … with 16
 // workers and returns their names.
 func createTenants(ctx context.Context, c client.Client, prefix string, n int) []string {
+	return createTenantsOf(ctx, c, "bench", prefix, n)
+}
+
+// createTenantsOf is createTenants for another product.
+func createTenantsOf(ctx context.Context, c client.Client, product, prefix string, n int) []string {
 	names := make([]string, n)
 	parallel(n, 16, func(i int) {
 		names[i] = fmt.Sprintf("%s-%05d", prefix, i)
-		_ = c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
-			Spec: saasv1alpha1.TenantSpec{Product: "bench", Plan: "基础版", State: saasv1alpha1.TenantStateActive}})
+		if err := c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
+			Spec: saasv1alpha1.TenantSpec{Product: product, Plan: "基础版", State: saasv1alpha1.TenantStateActive}}); err != nil {
+			fmt.Fprintln(os.Stderr, "create tenant:", err)
+		}
 	})
 	return names
 }
