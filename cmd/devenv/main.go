@@ -108,7 +108,8 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	if err := simstorage.Start(ctx, cfg); err != nil {
 		return fmt.Errorf("start the simulated storage: %w", err)
 	}
-	if err := installSample(ctx, cfg, s.sample, opts.FrontDoor.Namespace); err != nil {
+	product, err := installSample(ctx, cfg, s.sample, opts.FrontDoor.Namespace)
+	if err != nil {
 		return err
 	}
 	if err := sims.start(ctx, &opts); err != nil {
@@ -120,7 +121,7 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
-	welcome(ctx, cfg, kubeconfig, opts, s.purchase)
+	welcome(ctx, cfg, kubeconfig, opts, s.purchase, product)
 	return <-errc
 }
 
@@ -166,18 +167,18 @@ func existingCluster() (*rest.Config, error) {
 const devToken = "dev-delivery-token"
 
 // installSample creates the sample Product and its credentials Secret, keeping ones that exist.
-func installSample(ctx context.Context, cfg *rest.Config, path, namespace string) error {
+func installSample(ctx context.Context, cfg *rest.Config, path, namespace string) (*saasv1alpha1.Product, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	product := &saasv1alpha1.Product{}
 	if err := yaml.UnmarshalStrict(data, product); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
@@ -189,10 +190,10 @@ func installSample(ctx context.Context, cfg *rest.Config, path, namespace string
 		product,
 	} {
 		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
-			return fmt.Errorf("create %T: %w", obj, err)
+			return nil, fmt.Errorf("create %T: %w", obj, err)
 		}
 	}
-	return nil
+	return product, nil
 }
 
 func serverVersion(cfg *rest.Config) string {

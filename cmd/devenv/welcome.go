@@ -17,13 +17,13 @@ import (
 
 // welcome buys one tenant as the marketplace would (when asked), waits for it to run, and
 // prints what a newcomer needs.
-func welcome(ctx context.Context, cfg *rest.Config, kubeconfig string, opts operator.Options, purchase bool) {
+func welcome(ctx context.Context, cfg *rest.Config, kubeconfig string, opts operator.Options, purchase bool, product *saasv1alpha1.Product) {
 	_, port, _ := net.SplitHostPort(opts.FrontDoor.Addr)
 	front := "http://localhost:" + port
 	kubectl := os.Getenv("KUBEBUILDER_ASSETS")
 	var tenantLines string
 	if purchase {
-		tenantLines = buyOne(ctx, cfg, front)
+		tenantLines = buyOne(ctx, cfg, front, product)
 	}
 	fmt.Printf(`
 ==============================================================================================
@@ -37,26 +37,26 @@ From another shell:
 %s
 Buy, renew, expire, destroy as Tencent would (front door: %[5]s):
 
-    go run ./cmd/marketsim purchase --url %[5]s/tencent/notes --token %[6]s --spec 基础版 --months 1 --open-id %[7]s
-    go run ./cmd/marketsim conformance --url %[5]s/tencent/notes --token %[6]s --spec 基础版 --upgrade-spec 高级版 --trial
+    go run ./cmd/marketsim purchase --url %[5]s/tencent/%[11]s --token %[6]s --spec 基础版 --months 1 --open-id %[7]s
+    go run ./cmd/marketsim conformance --url %[5]s/tencent/%[11]s --token %[6]s --spec 基础版 --upgrade-spec 高级版 --trial
 
 Free login: click a tenant's login URL as the buyer, through the simulated Tencent Open Platform
 (http://%[8]s), into the demo app (%[9]s), which verifies the token:
 
     go run ./cmd/marketsim login <login URL> --app-address %[9]s
 
-Redemption codes: issue one and redeem it at %[5]s/redeem/notes:
+Redemption codes: issue one and redeem it at %[5]s/redeem/%[11]s:
 
     go run ./cmd/marketsim voucher issue --sim http://%[10]s --spec 基础版 --cycle 1年
 
 Ctrl-C stops the operator, the simulators and the cluster (hack/simcluster.sh down deletes it).
 ==============================================================================================
-`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr)
+`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name)
 }
 
 // buyOne sends a createInstance and waits until the tenant runs; it returns the lines to print.
-func buyOne(ctx context.Context, cfg *rest.Config, front string) string {
-	sim := &marketsim.Sim{URL: front + "/tencent/notes", Token: devToken, ProductID: "1300000001", ProductName: "notes"}
+func buyOne(ctx context.Context, cfg *rest.Config, front string, product *saasv1alpha1.Product) string {
+	sim := &marketsim.Sim{URL: front + "/tencent/" + product.Name, Token: devToken, ProductID: product.Spec.ProductID, ProductName: product.Name}
 	order := marketsim.Order{ID: time.Now().Format("20060102150405"), AccountID: "100000000001", OpenID: devBuyer, Spec: "基础版", TimeSpan: 1, TimeUnit: "m"}
 	var r *marketsim.Response
 	var err error
