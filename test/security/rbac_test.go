@@ -430,14 +430,20 @@ func policyShipped(t *testing.T, file string) bool {
 // ships (RBAC cannot bound them by namespace): as its ServiceAccount, a Secret in another
 // application's namespace, or one it does not label as its own in a tenant namespace, is
 // refused; its own labelled Secret in a tenant namespace is admitted.
+// asTheOperator is a client acting as the operator's ServiceAccount.
+func asTheOperator(g Gomega) client.Client {
+	cfg := rest.CopyConfig(suite.adminCfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: operatorUser}
+	op, err := client.New(cfg, client.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	return op
+}
+
 func TestOperatorSecretWritesAreBounded(t *testing.T) {
 	runLifecycle(t) // its audit log is read already: these refusals are not the run's
 	g := NewWithT(t)
 	ctx := context.Background()
-	asOperator := rest.CopyConfig(suite.adminCfg)
-	asOperator.Impersonate = rest.ImpersonationConfig{UserName: operatorUser}
-	op, err := client.New(asOperator, client.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
+	op := asTheOperator(g)
 	tenantNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-policy-check",
 		Labels: map[string]string{saasv1alpha1.TenantLabel: "policy-check", saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}}}
 	g.Expect(suite.admin.Create(ctx, tenantNS)).To(Succeed())
@@ -465,7 +471,7 @@ func TestOperatorSecretWritesAreBounded(t *testing.T) {
 	theirs.Name = "apps-own"
 	g.Expect(suite.admin.Create(ctx, theirs)).To(Succeed())
 	theirs.Labels = managed
-	err = op.Update(ctx, theirs)
+	err := op.Update(ctx, theirs)
 	g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "relabelling another's Secret: %v", err)
 	// Nor can it delete what it does not own elsewhere.
 	victim := secret("default", nil)
@@ -491,10 +497,7 @@ func TestOperatorNamespaceWritesAreBounded(t *testing.T) {
 	runLifecycle(t) // its audit log is read already: these refusals are not the run's
 	g := NewWithT(t)
 	ctx := context.Background()
-	asOperator := rest.CopyConfig(suite.adminCfg)
-	asOperator.Impersonate = rest.ImpersonationConfig{UserName: operatorUser}
-	op, err := client.New(asOperator, client.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
+	op := asTheOperator(g)
 	refused := func(what string, err error) {
 		t.Helper()
 		g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", what, err)
