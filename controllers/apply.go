@@ -7,6 +7,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 )
 
 // FieldOwner is the server-side apply field manager of everything the operator writes.
@@ -43,4 +45,29 @@ func deleteChild(ctx context.Context, c client.Client, key client.ObjectKey, obj
 		return client.IgnoreNotFound(err)
 	}
 	return client.IgnoreNotFound(c.Delete(ctx, obj))
+}
+
+// createChild creates obj, an object the operator makes once and never applies over another
+// writer's (an app's Secret, a person's claim). When the name is taken it reads the object around
+// the cache into live, since an earlier pass may have created it a moment ago: existed when it is
+// the tenant's own (as component, when one is given), taken when it is someone else's. An object
+// gone again by then is an error: the pass is retried.
+func createChild(ctx context.Context, c client.Client, reader client.Reader, t *saasv1alpha1.Tenant, component string,
+	obj, live client.Object) (existed, taken bool, err error) {
+	err = c.Create(ctx, obj, client.FieldOwner(FieldOwner))
+	if !apierrors.IsAlreadyExists(err) {
+		return false, false, err
+	}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
+		return false, false, err
+	}
+	if !ownedBy(live, t, component) {
+		return false, true, nil
+	}
+	return true, false, nil
+}
+
+// ownedBy is true for an object the operator made for the tenant (as component, when not empty).
+func ownedBy(obj client.Object, t *saasv1alpha1.Tenant, component string) bool {
+	return saasv1alpha1.ManagedFor(obj.GetLabels(), t.Name, component)
 }

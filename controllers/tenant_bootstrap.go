@@ -158,8 +158,7 @@ func desiredBootstrapJob(s *tenantScope, contact bool) *batchv1.Job {
 		corev1.EnvVar{Name: envTenantAccountID, Value: t.Spec.Buyer.AccountID},
 		corev1.EnvVar{Name: envTenantOpenID, Value: t.Spec.Buyer.OpenID})
 	container := corev1.Container{Name: bootstrapContainer, Image: b.Image, Command: b.Command, Args: b.Args, Env: env, Resources: b.Resources,
-		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}
+		SecurityContext: convert[corev1.SecurityContext](containerSecurity())}
 	if contact {
 		container.EnvFrom = []corev1.EnvFromSource{{Prefix: envContactPrefix, SecretRef: &corev1.SecretEnvSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: bootstrapContactName}, Optional: ptr.To(true)}}}

@@ -81,7 +81,7 @@ func (r *TenantReconciler) generatedSecret(ctx context.Context, s *tenantScope, 
 		return r.createGeneratedSecret(ctx, s, spec)
 	case err != nil:
 		return nil, false, err
-	case !ownGeneratedSecret(current, s.tenant):
+	case !ownedBy(current, s.tenant, generatedSecretComponent):
 		return nil, true, nil
 	}
 	var missing []saasv1alpha1.GeneratedKey
@@ -127,31 +127,18 @@ func (r *TenantReconciler) createGeneratedSecret(ctx context.Context, s *tenantS
 		}
 		secret.Data[k.Name] = v
 	}
-	err := r.Create(ctx, secret, client.FieldOwner(FieldOwner))
-	if err == nil {
-		if slices.Contains(s.tenant.Status.GeneratedSecrets, spec.Name) {
-			s.generated.recreated = append(s.generated.recreated, spec.Name)
-		}
-		return secret, false, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, false, err
-	}
-	// Created by an earlier pass the cache has not caught up with, or another writer's.
 	live := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
-		return nil, false, client.IgnoreNotFound(err)
+	existed, taken, err := createChild(ctx, r.Client, r.APIReader, s.tenant, generatedSecretComponent, secret, live)
+	switch {
+	case err != nil || taken:
+		return nil, taken, err
+	case existed:
+		return live, false, nil
 	}
-	if !ownGeneratedSecret(live, s.tenant) {
-		return nil, true, nil
+	if slices.Contains(s.tenant.Status.GeneratedSecrets, spec.Name) {
+		s.generated.recreated = append(s.generated.recreated, spec.Name)
 	}
-	return live, false, nil
-}
-
-// ownGeneratedSecret is true for a generated Secret the operator made for the tenant.
-func ownGeneratedSecret(s *corev1.Secret, t *saasv1alpha1.Tenant) bool {
-	return s.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue && s.Labels[saasv1alpha1.TenantLabel] == t.Name &&
-		s.Labels[componentLabel] == generatedSecretComponent
+	return secret, false, nil
 }
 
 // generatedTakenMessage says which generated Secrets' names are taken.

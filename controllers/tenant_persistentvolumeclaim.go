@@ -70,20 +70,16 @@ func (r *TenantReconciler) reconcileClaim(ctx context.Context, s *tenantScope) e
 	switch {
 	case apierrors.IsNotFound(err):
 		claim = desiredClaim(s.tenant, s.product.Spec.App.Storage, want)
-		err := r.Create(ctx, claim, client.FieldOwner(FieldOwner))
-		if apierrors.IsAlreadyExists(err) {
-			// Just created by an earlier pass the cache has not seen yet, or someone else's.
-			live := &corev1.PersistentVolumeClaim{}
-			if err := r.APIReader.Get(ctx, key, live); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			if live.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue || live.Labels[saasv1alpha1.TenantLabel] != s.tenant.Name {
-				s.storage.notOwned = true
-				return nil
-			}
-			claim = live
-		} else if err != nil {
+		live := &corev1.PersistentVolumeClaim{}
+		existed, taken, err := createChild(ctx, r.Client, r.APIReader, s.tenant, "", claim, live)
+		switch {
+		case err != nil:
 			return fmt.Errorf("create volume claim: %w", err)
+		case taken:
+			s.storage.notOwned = true
+			return nil
+		case existed:
+			claim = live
 		}
 	case err != nil:
 		return err

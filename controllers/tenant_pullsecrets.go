@@ -95,7 +95,7 @@ func (r *TenantReconciler) copyPullSecret(ctx context.Context, t *saasv1alpha1.T
 		return r.createPullSecret(ctx, t, source)
 	case err != nil:
 		return false, err
-	case !ownPullSecretCopy(current, t):
+	case !ownedBy(current, t, pullSecretComponent):
 		// Labelled as the operator's (the cache holds no other) but not this tenant's copy.
 		return true, nil
 	case current.Type != source.Type:
@@ -116,25 +116,9 @@ func (r *TenantReconciler) createPullSecret(ctx context.Context, t *saasv1alpha1
 		Type:       source.Type,
 		Data:       source.Data,
 	}
-	err = r.Create(ctx, secret, client.FieldOwner(FieldOwner))
-	if !apierrors.IsAlreadyExists(err) {
-		return false, err
-	}
-	// Ours, just created and not yet in the cache, or another writer's: ask the API server.
-	live := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	if ownPullSecretCopy(live, t) {
-		return false, nil // the cache catches up and the next pass compares it
-	}
-	return true, nil
-}
-
-// ownPullSecretCopy is true for a Secret the operator made as the tenant's copy of a pull Secret.
-func ownPullSecretCopy(s *corev1.Secret, t *saasv1alpha1.Tenant) bool {
-	return s.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue && s.Labels[saasv1alpha1.TenantLabel] == t.Name &&
-		s.Labels[componentLabel] == pullSecretComponent
+	// An existing copy of ours is one the cache has not caught up with; the next pass compares it.
+	_, taken, err = createChild(ctx, r.Client, r.APIReader, t, pullSecretComponent, secret, &corev1.Secret{})
+	return taken, err
 }
 
 // removeStalePullSecrets deletes the copies in ns whose name is not in keep.

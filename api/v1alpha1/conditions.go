@@ -257,3 +257,10 @@ const (
 	ComponentLabel           = "app.kubernetes.io/component"
 	GeneratedSecretComponent = "generated-secret"
 )
+
+// ManagedFor reports whether labels mark an object the operator made for the tenant: its
+// managed-by and tenant labels and, when component is not empty, that component.
+func ManagedFor(labels map[string]string, tenant, component string) bool {
+	return labels[ManagedByLabel] == ManagedByValue && labels[TenantLabel] == tenant &&
+		(component == "" || labels[ComponentLabel] == component)
+}

@@ -86,7 +86,10 @@ func (o *options) rotateSecret(ctx context.Context, c client.Client, name, secre
 		}
 		keys = keys[j : j+1]
 	}
-	ns := "tenant-" + t.Name
+	ns := t.Status.Namespace
+	if ns == "" {
+		return fmt.Errorf("tenant %s has no namespace yet", t.Name)
+	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s := &corev1.Secret{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: secretName}, s); err != nil {
@@ -95,8 +98,7 @@ func (o *options) rotateSecret(ctx context.Context, c client.Client, name, secre
 			}
 			return err
 		}
-		if s.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue || s.Labels[saasv1alpha1.TenantLabel] != t.Name ||
-			s.Labels[saasv1alpha1.ComponentLabel] != saasv1alpha1.GeneratedSecretComponent {
+		if !saasv1alpha1.ManagedFor(s.Labels, t.Name, saasv1alpha1.GeneratedSecretComponent) {
 			return fmt.Errorf("secret %s/%s is not one the operator generated for tenant %s; it is left alone", ns, secretName, t.Name)
 		}
 		if s.Data == nil {

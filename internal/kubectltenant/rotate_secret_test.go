@@ -24,7 +24,7 @@ func TestRotateSecret(t *testing.T) {
 				{Name: "password", Length: 24, Alphabet: saasv1alpha1.AlphabetAlphanumeric},
 				{Name: "cookie-key", Length: 40, Alphabet: saasv1alpha1.AlphabetHex}}}}},
 		Plans: []saasv1alpha1.Plan{{Name: "basic"}}}})
-	createTenant(t, tenantFixture{name: "rot1", product: "rot-notes"})
+	createTenant(t, tenantFixture{name: "rot1", product: "rot-notes", status: saasv1alpha1.TenantStatus{Namespace: "tenant-rot1"}})
 	createNamespace(t, "tenant-rot1")
 	labels := map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.TenantLabel: "rot1",
 		saasv1alpha1.ComponentLabel: saasv1alpha1.GeneratedSecretComponent}
@@ -70,7 +70,7 @@ func TestRotateSecret(t *testing.T) {
 		ProductID: "1300000078", App: saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1", Port: 8080,
 			GeneratedSecrets: []saasv1alpha1.GeneratedSecret{{Name: "theirs", Keys: []saasv1alpha1.GeneratedKey{{Name: "password"}}}}},
 		Plans: []saasv1alpha1.Plan{{Name: "basic"}}}})
-	createTenant(t, tenantFixture{name: "rot2", product: "rot-theirs"})
+	createTenant(t, tenantFixture{name: "rot2", product: "rot-theirs", status: saasv1alpha1.TenantStatus{Namespace: "tenant-rot2"}})
 	plugin(t, "rotate-secret", "rot2", "theirs").mustFail(t, "has no Secret theirs yet")
 	createNamespace(t, "tenant-rot2")
 	createObject(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-rot2", Name: "theirs"},
