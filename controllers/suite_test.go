@@ -84,7 +84,7 @@ func newProduct(name string) *saasv1alpha1.Product {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: saasv1alpha1.ProductSpec{
 			ProductID: "1300000001",
-			App: saasv1alpha1.AppTemplate{
+			App: &saasv1alpha1.AppTemplate{
 				Image: "registry.example.com/notes:1.0.0",
 				Port:  8080,
 				Env:   []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "MAX_USERS", Value: "5"}},

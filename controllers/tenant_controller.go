@@ -384,7 +384,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		return fmt.Errorf("index products by credentials Secret: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productPullSecretsIndex,
-		func(o client.Object) []string { return o.(*saasv1alpha1.Product).Spec.App.ImagePullSecrets }); err != nil {
+		func(o client.Object) []string { return o.(*saasv1alpha1.Product).ImagePullSecrets() }); err != nil {
 		return fmt.Errorf("index products by image pull Secrets: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantProductIndex,

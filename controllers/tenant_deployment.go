@@ -33,6 +33,9 @@ func planResources(p *saasv1alpha1.Product, plan *saasv1alpha1.Plan) corev1.Reso
 	if plan.Resources != nil {
 		return *plan.Resources
 	}
+	if p.Spec.App == nil {
+		return corev1.ResourceRequirements{}
+	}
 	return p.Spec.App.Resources
 }
 
@@ -96,7 +99,7 @@ func extraContainer(c saasv1alpha1.ExtraContainer, operator []corev1.EnvVar, res
 }
 
 // placePod sets the Product's scheduling settings on the pod.
-func placePod(pod *corev1ac.PodSpecApplyConfiguration, app saasv1alpha1.AppTemplate) {
+func placePod(pod *corev1ac.PodSpecApplyConfiguration, app *saasv1alpha1.AppTemplate) {
 	if len(app.NodeSelector) > 0 {
 		pod.WithNodeSelector(app.NodeSelector)
 	}

@@ -47,7 +47,7 @@ func (r *TenantReconciler) reconcileGeneratedSecrets(ctx context.Context, s *ten
 	s.generated = generatedState{}
 	var errs []error
 	var rotations []string
-	for _, spec := range s.product.Spec.App.GeneratedSecrets {
+	for _, spec := range s.product.GeneratedSecrets() {
 		secret, taken, err := r.generatedSecret(ctx, s, spec)
 		switch {
 		case err != nil:

@@ -53,7 +53,7 @@ func desiredClaim(t *saasv1alpha1.Tenant, storage *saasv1alpha1.AppStorage, size
 
 // hasStorage is true when the tenant's app has a data volume.
 func (s *tenantScope) hasStorage() bool {
-	return s.product != nil && s.plan != nil && s.product.Spec.App.Storage != nil && s.plan.Storage != nil
+	return s.product != nil && s.plan != nil && s.product.Spec.App != nil && s.product.Spec.App.Storage != nil && s.plan.Storage != nil
 }
 
 // reconcileClaim creates the tenant's data claim, or grows its request to the plan's size when

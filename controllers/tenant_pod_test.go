@@ -19,7 +19,7 @@ import (
 func TestPodOfSeveralContainers(t *testing.T) {
 	g := NewWithT(t)
 	p := newProduct("notes-pod")
-	app := &p.Spec.App
+	app := p.Spec.App
 	app.InitContainers = []saasv1alpha1.ExtraContainer{{Name: "migrate", Image: "registry.example.com/notes:1.0.0",
 		Command: []string{"/notes", "migrate"}, VolumeMounts: []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}}}
 	app.Sidecars = []saasv1alpha1.ExtraContainer{{Name: "db-proxy", Image: "registry.example.com/db-proxy:2",

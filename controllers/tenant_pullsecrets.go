@@ -47,7 +47,7 @@ func desiredPullSecret(t *saasv1alpha1.Tenant, source *corev1.Secret) *corev1ac.
 // source appears, so there is no retry loop.
 func (r *TenantReconciler) reconcilePullSecrets(ctx context.Context, s *tenantScope) error {
 	ns := NamespaceName(s.tenant.Name)
-	wanted := s.product.Spec.App.ImagePullSecrets
+	wanted := s.product.ImagePullSecrets()
 	s.pullSecretsMissing, s.pullSecretsFrom, s.pullSecretTaken = nil, r.Login.Namespace, false
 	var errs []error
 	for _, name := range wanted {

@@ -90,7 +90,7 @@ func TestComputeStatus(t *testing.T) {
 }
 
 func TestAppEnvLayering(t *testing.T) {
-	p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "notes"}, Spec: saasv1alpha1.ProductSpec{App: saasv1alpha1.AppTemplate{
+	p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "notes"}, Spec: saasv1alpha1.ProductSpec{App: &saasv1alpha1.AppTemplate{
 		Env: []corev1.EnvVar{{Name: "A", Value: "app"}, {Name: "B", Value: "app"}, {Name: "TENANT_NAME", Value: "spoofed"}}}}}
 	plan := &saasv1alpha1.Plan{Name: "pro", Env: []corev1.EnvVar{{Name: "B", Value: "plan"}, {Name: "C", Value: "plan"}}}
 	tenant := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "t1"}}

@@ -157,7 +157,7 @@ func testProduct(name, id, secret string) *saasv1alpha1.Product {
 			ProductID:             id,
 			CredentialsSecretName: secret,
 			AdditionalInfo:        []saasv1alpha1.InfoRow{{Name: "实例", Value: "{tenant}"}, {Name: "地址", Value: "{url}"}},
-			App:                   saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0"},
+			App:                   &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0"},
 			Plans: []saasv1alpha1.Plan{
 				{Name: "基础版", Replicas: ptr.To[int32](1)},
 				{Name: "高级版", Replicas: ptr.To[int32](2)},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -32,11 +33,14 @@ const (
 
 // ProductSpec describes one marketplace listing and how each of its tenants is run.
 // +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
-// +kubebuilder:validation:XValidation:rule="has(self.app.storage) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
-// +kubebuilder:validation:XValidation:rule="!has(self.app.initContainers) || !has(self.app.sidecars) || self.app.initContainers.all(c, !self.app.sidecars.exists(s, s.name == c.name))",message="init containers and sidecars need distinct names"
-// +kubebuilder:validation:XValidation:rule="!has(self.app.volumeMounts) || self.app.volumeMounts.all(m, m.name == 'data' ? has(self.app.storage) : (has(self.app.volumes) && self.app.volumes.exists(v, v.name == m.name)))",message="app.volumeMounts must name a volume of app.volumes (or data, with app.storage)"
-// +kubebuilder:validation:XValidation:rule="!has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
-// +kubebuilder:validation:XValidation:rule="!has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
+// +kubebuilder:validation:XValidation:rule="has(self.app) != has(self.chart)",message="a Product runs either the built-in app template or a Helm chart: set exactly one of app and chart"
+// +kubebuilder:validation:XValidation:rule="(has(self.app) && has(self.app.storage)) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
+// +kubebuilder:validation:XValidation:rule="has(self.chart) || self.plans.all(p, !has(p.values))",message="plans[].values are chart values: they need chart"
+// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.initContainers) || !has(self.app.sidecars) || self.app.initContainers.all(c, !self.app.sidecars.exists(s, s.name == c.name))",message="init containers and sidecars need distinct names"
+// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.volumeMounts) || self.app.volumeMounts.all(m, m.name == 'data' ? has(self.app.storage) : (has(self.app.volumes) && self.app.volumes.exists(v, v.name == m.name)))",message="app.volumeMounts must name a volume of app.volumes (or data, with app.storage)"
+// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
+// +kubebuilder:validation:XValidation:rule="!has(self.chart) || !has(self.chart.generatedSecrets) || !has(self.chart.imagePullSecrets) || self.chart.generatedSecrets.all(g, !(g.name in self.chart.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
+// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
 type ProductSpec struct {
 	// marketplace is the marketplace the product is listed on.
 	// Defaults to Tencent.
@@ -66,9 +70,16 @@ type ProductSpec struct {
 	// +kubebuilder:validation:MaxItems=10
 	AdditionalInfo []InfoRow `json:"additionalInfo,omitempty"`
 
-	// app is the application run for every tenant of this product.
-	// +required
-	App AppTemplate `json:"app"`
+	// app is the application run for every tenant of this product, as the operator's built-in
+	// template (one Deployment, its Service and Ingress). Exactly one of app and chart.
+	// +optional
+	App *AppTemplate `json:"app,omitempty"`
+
+	// chart is the application run for every tenant of this product, as a Helm chart the
+	// operator renders for each tenant (sized by the plan's values) and applies into the tenant's
+	// namespace. Exactly one of app and chart. See docs/charts.md.
+	// +optional
+	Chart *ChartSource `json:"chart,omitempty"`
 
 	// plans are the specs (规格) sold, keyed by the marketplace's spec name. At least one,
 	// at most 32.
@@ -634,6 +645,13 @@ type Plan struct {
 	// +listMapKey=name
 	Env []corev1.EnvVar `json:"env,omitempty"`
 
+	// values are the chart values of this plan (chart mode only), merged over chart.values and
+	// under the operator's tenant values. docs/charts.md gives the order.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
 	// storage is the size of the tenant's data volume (app.storage), e.g. 10Gi. Moving a tenant
 	// to a plan with more expands its volume; to one with less keeps the bigger volume (volumes
 	// cannot shrink; the StorageResized condition says so). When the plan has a quota, its
@@ -744,7 +762,9 @@ type LifecyclePolicy struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="a Product's name must be at most 63 characters (it is used as a label value)"
 // +kubebuilder:printcolumn:name="Marketplace",type=string,JSONPath=`.spec.marketplace`
 // +kubebuilder:printcolumn:name="Product ID",type=string,JSONPath=`.spec.productId`
+// +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.app.image`,priority=1
+// +kubebuilder:printcolumn:name="Chart",type=string,JSONPath=`.status.chart.version`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Product struct {
 	metav1.TypeMeta `json:",inline"`
@@ -754,6 +774,34 @@ type Product struct {
 	// spec is the listing and how its tenants run.
 	// +required
 	Spec ProductSpec `json:"spec"`
+
+	// status is what the operator observed of the product: its chart.
+	// +optional
+	Status ProductStatus `json:"status,omitempty"`
+}
+
+// ImagePullSecrets are the Secrets copied into every tenant's namespace for its images, from
+// the app template or the chart.
+func (p *Product) ImagePullSecrets() []string {
+	switch {
+	case p.Spec.App != nil:
+		return p.Spec.App.ImagePullSecrets
+	case p.Spec.Chart != nil:
+		return p.Spec.Chart.ImagePullSecrets
+	}
+	return nil
+}
+
+// GeneratedSecrets are the Secrets of generated values in every tenant's namespace, from the
+// app template or the chart.
+func (p *Product) GeneratedSecrets() []GeneratedSecret {
+	switch {
+	case p.Spec.App != nil:
+		return p.Spec.App.GeneratedSecrets
+	case p.Spec.Chart != nil:
+		return p.Spec.Chart.GeneratedSecrets
+	}
+	return nil
 }
 
 // PlanByName returns the plan with the given marketplace spec name, or nil.

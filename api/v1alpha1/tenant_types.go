@@ -249,6 +249,11 @@ type TenantStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
+
+	// chart is the chart (chart mode) the tenant's objects were last applied from, and what was
+	// applied. A tenant keeps it until a new rendering is applied in full.
+	// +optional
+	Chart *TenantChart `json:"chart,omitempty"`
 }
 
 // MaxHistory is how many marketplace calls a Tenant's status keeps.

@@ -323,7 +323,7 @@ func fixtures(ctx context.Context, c client.Client) error {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-marketplace", Namespace: namespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token}},
 		&saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: saasv1alpha1.ProductSpec{
 			ProductID: productID, CredentialsSecretName: "bench-marketplace",
-			App:      saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
+			App:      &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
 			Plans:    []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourcePods: mustQ("10")}}},
 			Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.bench.example.test"},
 		}},
@@ -331,7 +331,7 @@ func fixtures(ctx context.Context, c client.Client) error {
 		// sidecar and an init container in the pod, a bootstrap Job).
 		&saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench-stateful"}, Spec: saasv1alpha1.ProductSpec{
 			ProductID: "4000000002", CredentialsSecretName: "bench-marketplace",
-			App: saasv1alpha1.AppTemplate{Image: "registry.example.com/wiki:2.3.0", Port: 8080,
+			App: &saasv1alpha1.AppTemplate{Image: "registry.example.com/wiki:2.3.0", Port: 8080,
 				Storage:          &saasv1alpha1.AppStorage{MountPath: "/var/lib/wiki"},
 				Sidecars:         []saasv1alpha1.ExtraContainer{{Name: "db", Image: "registry.example.com/postgres:17"}},
 				InitContainers:   []saasv1alpha1.ExtraContainer{{Name: "migrate", Image: "registry.example.com/wiki:2.3.0"}},

@@ -66,15 +66,16 @@ func (o *options) rotateSecret(ctx context.Context, c client.Client, name, secre
 	if err := c.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, p); err != nil {
 		return fmt.Errorf("read product %s: %w", t.Spec.Product, err)
 	}
-	i := slices.IndexFunc(p.Spec.App.GeneratedSecrets, func(g saasv1alpha1.GeneratedSecret) bool { return g.Name == secretName })
+	generated := p.GeneratedSecrets()
+	i := slices.IndexFunc(generated, func(g saasv1alpha1.GeneratedSecret) bool { return g.Name == secretName })
 	if i < 0 {
 		var names []string
-		for _, g := range p.Spec.App.GeneratedSecrets {
+		for _, g := range generated {
 			names = append(names, g.Name)
 		}
 		return fmt.Errorf("product %s generates no Secret %q (its generated Secrets: %s)", p.Name, secretName, orNone(strings.Join(names, ", ")))
 	}
-	keys := p.Spec.App.GeneratedSecrets[i].Keys
+	keys := generated[i].Keys
 	if key != "" {
 		j := slices.IndexFunc(keys, func(k saasv1alpha1.GeneratedKey) bool { return k.Name == key })
 		if j < 0 {

@@ -19,7 +19,7 @@ import (
 func TestRotateSecret(t *testing.T) {
 	ctx := context.Background()
 	createObject(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "rot-notes"}, Spec: saasv1alpha1.ProductSpec{
-		ProductID: "1300000077", App: saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1", Port: 8080,
+		ProductID: "1300000077", App: &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1", Port: 8080,
 			GeneratedSecrets: []saasv1alpha1.GeneratedSecret{{Name: "db", Keys: []saasv1alpha1.GeneratedKey{
 				{Name: "password", Length: 24, Alphabet: saasv1alpha1.AlphabetAlphanumeric},
 				{Name: "cookie-key", Length: 40, Alphabet: saasv1alpha1.AlphabetHex}}}}},
@@ -67,7 +67,7 @@ func TestRotateSecret(t *testing.T) {
 	plugin(t, "rotate-secret", "rot1", "session").mustFail(t, `generates no Secret "session" (its generated Secrets: db)`)
 	plugin(t, "rotate-secret", "rot1", "db", "admin").mustFail(t, `has no key "admin" (its keys: password, cookie-key)`)
 	createObject(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "rot-theirs"}, Spec: saasv1alpha1.ProductSpec{
-		ProductID: "1300000078", App: saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1", Port: 8080,
+		ProductID: "1300000078", App: &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1", Port: 8080,
 			GeneratedSecrets: []saasv1alpha1.GeneratedSecret{{Name: "theirs", Keys: []saasv1alpha1.GeneratedKey{{Name: "password"}}}}},
 		Plans: []saasv1alpha1.Plan{{Name: "basic"}}}})
 	createTenant(t, tenantFixture{name: "rot2", product: "rot-theirs", status: saasv1alpha1.TenantStatus{Namespace: "tenant-rot2"}})

@@ -145,7 +145,7 @@ func fixtures(ctx context.Context) error {
 	for name, id := range products {
 		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: saasv1alpha1.ProductSpec{
 			ProductID: id, CredentialsSecretName: "e2e-marketplace",
-			App: saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080,
+			App: &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080,
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}},
 			Plans: []saasv1alpha1.Plan{
 				{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("2"), corev1.ResourcePods: resource.MustParse("10")}},

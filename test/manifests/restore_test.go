@@ -43,7 +43,7 @@ func TestRestoreRetainedTenant(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "restore-notes"},
 		Spec: saasv1alpha1.ProductSpec{
 			ProductID: "1300000099",
-			App:       saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
+			App:       &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
 			Plans:     []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1)}},
 			Lifecycle: saasv1alpha1.LifecyclePolicy{
 				DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,

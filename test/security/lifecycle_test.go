@@ -338,7 +338,7 @@ func createFixtures(t *testing.T) {
 				ProductID: id, CredentialsSecretName: secret,
 				AdditionalInfo: []saasv1alpha1.InfoRow{{Name: "实例", Value: "{tenant}"}, {Name: "地址", Value: "{url}"}},
 				// A private image: each tenant gets a copy of the registry Secret.
-				App:      saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", ImagePullSecrets: []string{registrySecret}},
+				App:      &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", ImagePullSecrets: []string{registrySecret}},
 				Plans:    plans,
 				Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}." + host + "." + appDomain},
 			},

@@ -1,0 +1,212 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ChartSource is a vendor's Helm chart run as every tenant's app. docs/charts.md says how to
+// bring one, what values the operator sets and what a chart may contain.
+// +kubebuilder:validation:XValidation:rule="has(self.oci) != has(self.package)",message="a chart comes from exactly one of oci and package"
+type ChartSource struct {
+	// oci pulls the chart from an OCI registry (helm push).
+	// +optional
+	OCI *OCIChartSource `json:"oci,omitempty"`
+
+	// package reads the packaged chart (.tgz, helm package) from a ConfigMap or Secret in the
+	// operator's namespace: for clusters that reach no registry.
+	// +optional
+	Package *PackagedChartSource `json:"package,omitempty"`
+
+	// values are merged over the chart's own defaults for every tenant, under each plan's values
+	// and the operator's tenant values.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// allowedKinds narrows the kinds a rendering may contain to these. Unset allows every kind
+	// the operator supports (the enum); any other kind, and any object naming another namespace,
+	// is refused. NetworkPolicies, ResourceQuotas and LimitRanges stay the operator's.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	AllowedKinds []ChartKind `json:"allowedKinds,omitempty"`
+
+	// imagePullSecrets name Secrets in the operator's namespace that are copied into every
+	// tenant's namespace, under the same names, for the chart's pods (tenant.imagePullSecrets in
+	// the values). At most 8.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+
+	// generatedSecrets are created in every tenant's namespace before the chart is applied, as
+	// with app.generatedSecrets; the chart refers to them by name (tenant.generatedSecrets).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	GeneratedSecrets []GeneratedSecret `json:"generatedSecrets,omitempty"`
+}
+
+// OCIChartSource is a chart in an OCI registry.
+// +kubebuilder:validation:XValidation:rule="has(self.version) || has(self.digest)",message="name the chart's version, its digest, or both"
+type OCIChartSource struct {
+	// url is the chart's repository without tag, e.g. oci://registry.example.com/charts/notes.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^oci://[^/@:]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$`
+	URL string `json:"url"`
+
+	// version is the chart version (its tag), e.g. 1.4.2.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_][A-Za-z0-9._+-]*$`
+	Version string `json:"version,omitempty"`
+
+	// digest pins the chart's manifest digest, e.g. sha256:0123…; with a version too, the
+	// version's tag must point at it. A chart whose content does not match is refused.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
+	Digest string `json:"digest,omitempty"`
+
+	// pullSecretName names a Secret of type kubernetes.io/dockerconfigjson in the operator's
+	// namespace with the registry's credentials.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PullSecretName string `json:"pullSecretName,omitempty"`
+
+	// insecure talks plain HTTP to the registry (a registry inside the cluster without TLS).
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+
+	// caConfigMapName names a ConfigMap in the operator's namespace whose ca.crt is the PEM
+	// certificate authority of the registry, for registries with a private CA.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CAConfigMapName string `json:"caConfigMapName,omitempty"`
+}
+
+// PackagedChartSource is a packaged chart stored in the cluster.
+// +kubebuilder:validation:XValidation:rule="has(self.configMapName) != has(self.secretName)",message="a packaged chart is in exactly one of a ConfigMap and a Secret"
+type PackagedChartSource struct {
+	// configMapName names the ConfigMap (binaryData) holding the .tgz.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ConfigMapName string `json:"configMapName,omitempty"`
+
+	// secretName names the Secret holding the .tgz.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName,omitempty"`
+
+	// key is the key of the .tgz. Defaults to chart.tgz.
+	// +optional
+	// +kubebuilder:default=chart.tgz
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// ChartKind is a kind a chart may render, as Kind or Kind.group.
+// +kubebuilder:validation:Enum=ConfigMap;Secret;Service;ServiceAccount;PersistentVolumeClaim;Deployment.apps;StatefulSet.apps;Job.batch;CronJob.batch;Ingress.networking.k8s.io;PodDisruptionBudget.policy;HorizontalPodAutoscaler.autoscaling;Role.rbac.authorization.k8s.io;RoleBinding.rbac.authorization.k8s.io
+type ChartKind string
+
+// ChartKinds are every kind the operator applies from a chart: namespaced kinds whose objects
+// reach nothing outside the tenant's namespace (RoleBindings only to Roles of it).
+var ChartKinds = []ChartKind{
+	"ConfigMap", "Secret", "Service", "ServiceAccount", "PersistentVolumeClaim",
+	"Deployment.apps", "StatefulSet.apps", "Job.batch", "CronJob.batch", "Ingress.networking.k8s.io",
+	"PodDisruptionBudget.policy", "HorizontalPodAutoscaler.autoscaling",
+	"Role.rbac.authorization.k8s.io", "RoleBinding.rbac.authorization.k8s.io",
+}
+
+// ProductStatus is what the operator observed of a Product.
+type ProductStatus struct {
+	// observedGeneration is the spec generation the status is of.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: ChartReady (chart mode) says whether the chart could be fetched and loaded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// chart is the chart the product's tenants are rendered from, as resolved.
+	// +optional
+	Chart *ChartReference `json:"chart,omitempty"`
+}
+
+// ChartReference identifies one chart exactly.
+type ChartReference struct {
+	// name and version are the chart's, from its Chart.yaml.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	Version string `json:"version,omitempty"`
+	// digest is the chart's OCI manifest digest, or the sha256 of the packaged chart.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+}
+
+// TenantChart is what of a chart a tenant was last rendered and applied from.
+type TenantChart struct {
+	// the chart the tenant's objects were last applied from.
+	ChartReference `json:",inline"`
+
+	// valuesHash identifies the values of that rendering.
+	// +optional
+	ValuesHash string `json:"valuesHash,omitempty"`
+
+	// objects are the rendered objects applied, as kind.group/name (kubectl's notation).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=512
+	Objects []string `json:"objects,omitempty"`
+}
+
+// Condition of a Product.
+const (
+	// ChartReadyCondition: the chart was fetched, verified and loaded.
+	ChartReadyCondition = "ChartReady"
+
+	// ChartLoadedReason: the chart is loaded.
+	ChartLoadedReason = "Loaded"
+	// ChartFetchFailedReason: the chart could not be fetched (registry down, 401, not found).
+	ChartFetchFailedReason = "FetchFailed"
+	// ChartInvalidReason: what was fetched is not a loadable chart, or its digest is wrong.
+	ChartInvalidReason = "InvalidChart"
+)
+
+// Reasons of a chart tenant's conditions.
+const (
+	// WaitingForChartReason: the product's chart is not loaded yet (see its ChartReady).
+	WaitingForChartReason = "WaitingForChart"
+	// ChartRenderFailedReason: the chart did not render with this tenant's values, or the
+	// values failed the chart's schema.
+	ChartRenderFailedReason = "RenderFailed"
+	// ChartObjectRefusedReason: the rendering contains an object the operator does not apply
+	// (a kind not allowed, another namespace, a binding to a ClusterRole); the message names it.
+	ChartObjectRefusedReason = "ObjectRefused"
+	// ChartObjectTakenReason: a rendered object's name is taken by an object the operator did
+	// not make for this tenant.
+	ChartObjectTakenReason = "ObjectTaken"
+	// ObjectsCurrentReason: every rendered object is Current (kstatus).
+	ObjectsCurrentReason = "ObjectsCurrent"
+	// ObjectsProgressingReason: some rendered object is not Current yet; the message names it.
+	ObjectsProgressingReason = "ObjectsProgressing"
+	// ObjectsFailedReason: some rendered object failed (kstatus Failed); the message names it.
+	ObjectsFailedReason = "ObjectsFailed"
+)
+
+// Events of charts.
+const (
+	EventChartLoaded      = "ChartLoaded"
+	EventChartFailed      = "ChartFailed"
+	EventChartRendered    = "ChartApplied"
+	EventChartRefused     = "ChartRefused"
+	EventChartRenderError = "ChartRenderFailed"
+)
