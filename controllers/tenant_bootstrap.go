@@ -57,8 +57,11 @@ func bootstrapJobName(generation int32) string { return fmt.Sprintf("bootstrap-%
 // Deployment, whose availability it waits for.
 func (r *TenantReconciler) reconcileBootstrap(ctx context.Context, s *tenantScope) error {
 	s.bootstrap = bootstrapState{}
-	b := s.product.Spec.App.Bootstrap
-	if b == nil {
+	var b *saasv1alpha1.Bootstrap
+	if app := s.product.Spec.App; app != nil {
+		b = app.Bootstrap
+	}
+	if b == nil && (!s.chartMode() || s.chart.bootstrap == nil) {
 		return nil
 	}
 	st := &s.bootstrap
@@ -104,18 +107,27 @@ func (r *TenantReconciler) reconcileBootstrap(ctx context.Context, s *tenantScop
 	if s.life.state != saasv1alpha1.TenantStateActive {
 		return nil
 	}
-	if s.deployment == nil || !deploymentAvailable(s.deployment) {
+	if !s.appAvailable() {
 		st.waiting = true
 		return nil
 	}
-	contact := false
-	if b.IncludeContact && s.tenant.Spec.Buyer.ContactSecretName != "" {
+	var run *batchv1.Job
+	if b != nil {
+		contact := false
+		if b.IncludeContact && s.tenant.Spec.Buyer.ContactSecretName != "" {
+			var err error
+			if contact, err = r.copyContact(ctx, s); err != nil {
+				return err
+			}
+		}
+		run = desiredBootstrapJob(s, contact)
+	} else {
 		var err error
-		if contact, err = r.copyContact(ctx, s); err != nil {
+		if run, err = chartBootstrapJob(s); err != nil {
 			return err
 		}
 	}
-	if err := r.Create(ctx, desiredBootstrapJob(s, contact), client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
+	if err := r.Create(ctx, run, client.FieldOwner(FieldOwner)); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("create bootstrap Job: %w", err)
 	}
 	st.started = true

@@ -7,9 +7,12 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -26,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 )
@@ -64,6 +68,10 @@ type TenantReconciler struct {
 	Login LoginConfig
 	// Redeemer completes redemptions the front door could not; nil when none are expected.
 	Redeemer *redeem.Redeemer
+	// Charts holds the loaded charts of chart-mode Products (shared with the Product controller).
+	Charts *chart.Store
+	// KubeVersion is the cluster's version, which charts are rendered for.
+	KubeVersion string
 
 	// loginKeys parses the login keys Secret once per version for every tenant's JWKS.
 	loginKeys *login.KeyCache
@@ -122,13 +130,18 @@ type tenantScope struct {
 	pullSecretTaken bool
 	// pullSecretsFrom is the namespace the pull Secrets are copied from (the operator's).
 	pullSecretsFrom string
+	// chart is what the pass learnt of a chart-mode tenant's rendering.
+	chart chartState
 }
 
 // RBAC: the least the controller needs, checked by test/security (every verb used in a lifecycle
 // run as the ServiceAccount). Objects are written by server-side apply (patch; create when the
 // apply creates), never by update; the Tenant's finalizer is a patch of the Tenant itself (no
-// tenants/finalizers: nothing has an owner reference). ServiceAccounts and NetworkPolicies are
-// only ever removed with their namespace.
+// tenants/finalizers: nothing has an owner reference). NetworkPolicies are only ever removed
+// with their namespace; ServiceAccounts too, unless a chart made them (a new rendering prunes
+// them). The kinds charts may render (internal/chart.Kinds) are applied, watched and pruned like
+// the built-in template's; Roles can grant nothing the operator itself does not hold (the API
+// server's escalation check), and none is bound to a ClusterRole (chart.Confine).
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
@@ -137,10 +150,14 @@ type tenantScope struct {
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=delete
 // +kubebuilder:rbac:groups="",resources=services;resourcequotas;limitranges;configmaps,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=list;watch;create;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -225,10 +242,11 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		return ctrl.Result{RequeueAfter: namespaceWaitInterval}, nil
 	}
 
-	phases := []struct {
+	type phase struct {
 		name string
 		fn   func(context.Context, *tenantScope) error
-	}{
+	}
+	phases := []phase{
 		{"service account", r.reconcileServiceAccount},
 		{"resource quota", r.reconcileResourceQuota},
 		{"limit range", r.reconcileLimitRange},
@@ -242,6 +260,21 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"service", r.reconcileService},
 		{"suspended page", r.reconcileSuspendedPage},
 		{"ingress", r.reconcileIngress},
+		{"chart objects", r.removeChart},
+	}
+	if s.chartMode() {
+		phases = []phase{
+			{"resource quota", r.reconcileResourceQuota},
+			{"limit range", r.reconcileLimitRange},
+			{"network policy", r.reconcileNetworkPolicy},
+			{"login keys", r.reconcileLoginKeys},
+			{"image pull secrets", r.reconcilePullSecrets},
+			{"generated secrets", r.reconcileGeneratedSecrets},
+			{"app template", r.removeAppTemplate},
+			{"chart", r.reconcileChart},
+			{"bootstrap", r.reconcileBootstrap},
+			{"suspended page", r.reconcileSuspendedPage},
+		}
 	}
 	var errs []error
 	for _, p := range phases {
@@ -313,6 +346,17 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	}
 	if s.applyErr != nil {
 		event(corev1.EventTypeWarning, saasv1alpha1.EventApplyFailed, "Apply", "%v", s.applyErr)
+	}
+	if c := meta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ResourcesReadyCondition); c != nil && !sameCondition(before, t, saasv1alpha1.ResourcesReadyCondition) {
+		switch c.Reason {
+		case saasv1alpha1.ChartRenderFailedReason:
+			event(corev1.EventTypeWarning, saasv1alpha1.EventChartRenderError, "Render", "%s", c.Message)
+		case saasv1alpha1.ChartObjectRefusedReason, saasv1alpha1.ChartObjectTakenReason:
+			event(corev1.EventTypeWarning, saasv1alpha1.EventChartRefused, "Render", "%s", c.Message)
+		}
+	}
+	if was, is := before.Status.Chart, t.Status.Chart; is != nil && (was == nil || was.Digest != is.Digest || was.ValuesHash != is.ValuesHash) {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventChartRendered, "Apply", "Chart %s %s applied: %d objects", is.Name, is.Version, len(is.Objects))
 	}
 	if was, is := conditionReason(before, saasv1alpha1.BootstrappedCondition), conditionReason(t, saasv1alpha1.BootstrappedCondition); was != is {
 		switch is {
@@ -414,6 +458,10 @@ func ManagedObjectTypes() []client.Object {
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
 		&corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}, &batchv1.Job{},
+		// Chart mode: the kinds charts may render (internal/chart.Kinds) that the built-in
+		// template does not use.
+		&appsv1.StatefulSet{}, &batchv1.CronJob{}, &policyv1.PodDisruptionBudget{},
+		&autoscalingv2.HorizontalPodAutoscaler{}, &rbacv1.Role{}, &rbacv1.RoleBinding{},
 	}
 }
 

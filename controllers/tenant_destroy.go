@@ -153,6 +153,11 @@ func (r *TenantReconciler) removeWorkloads(ctx context.Context, t *saasv1alpha1.
 			}
 		}
 	}
+	if t.Status.Chart != nil {
+		chartFound, err := r.removeChartWorkloads(ctx, t)
+		found = found || chartFound
+		errs = append(errs, err)
+	}
 	return found, errors.Join(errs...)
 }
 

@@ -100,6 +100,9 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 		st.BootstrappedGeneration = ptr.To(s.bootstrap.generation)
 		st.BootstrappedAt = &now
 	}
+	if s.resolveReason == "" {
+		st.Chart = chartStatus(s)
+	}
 	if c := bootstrappedCondition(s); c != nil {
 		set(*c)
 	} else if s.resolveReason == "" {
@@ -234,8 +237,20 @@ func resourcesReadyCondition(s *tenantScope) metav1.Condition {
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.GeneratedSecretTakenReason, s.generatedTakenMessage()
 	case len(s.pullSecretsMissing) > 0:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.ImagePullSecretMissingReason, s.pullSecretsMessage()
+	case s.chart.renderErr != nil:
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.ChartRenderFailedReason
+		c.Message = fmt.Sprintf("Chart %s %s does not render for this tenant: %v", s.chart.ref.Name, s.chart.ref.Version, s.chart.renderErr)
+	case s.chart.refused != nil:
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason
+		c.Message = fmt.Sprintf("Chart %s %s: %v", s.chart.ref.Name, s.chart.ref.Version, s.chart.refused)
+	case len(s.chart.taken) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.ChartObjectTakenReason
+		c.Message = fmt.Sprintf("Objects of the tenant's namespace that the operator did not make have the names of chart objects, which are not applied: %s",
+			strings.Join(s.chart.taken, ", "))
 	case s.applyErr != nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.ApplyFailedReason, s.applyErr.Error()
+	case s.chart.waiting != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, saasv1alpha1.WaitingForChartReason, "Nothing of the chart is applied: "+s.chart.waiting
 	default:
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, saasv1alpha1.AppliedReason, "Every per-tenant object is as desired"
 	}
@@ -248,6 +263,8 @@ func availableCondition(s *tenantScope) metav1.Condition {
 	switch {
 	case s.resolveReason != "":
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, saasv1alpha1.WaitingForPlanReason, s.resolveMessage
+	case s.chartMode():
+		return chartAvailableCondition(s)
 	case d == nil || d.UID == "":
 		c.Reason, c.Message = saasv1alpha1.DeploymentProgressingReason, "The app Deployment does not exist yet"
 	case desiredReplicas(s.life.state, s.plan) == 0:
@@ -300,7 +317,7 @@ func phase(s *tenantScope) saasv1alpha1.TenantPhase {
 	case s.bootstrap.configured && s.tenant.Status.BootstrappedGeneration == nil && s.life.state == saasv1alpha1.TenantStateActive:
 		// Not provisioned before its first bootstrap succeeded: the buyer's login waits.
 		return saasv1alpha1.TenantPhaseProvisioning
-	case s.deployment != nil && deploymentAvailable(s.deployment):
+	case s.appAvailable():
 		return saasv1alpha1.TenantPhaseActive
 	default:
 		return saasv1alpha1.TenantPhaseProvisioning
@@ -329,4 +346,63 @@ func sameCondition(before, after *saasv1alpha1.Tenant, typ string) bool {
 		return a == b
 	}
 	return a.Status == b.Status && a.Reason == b.Reason
+}
+
+// appAvailable is true when the tenant's app serves: its Deployment is available, or (chart
+// mode) every object of its rendering is Current.
+func (s *tenantScope) appAvailable() bool {
+	if s.chartMode() {
+		return s.chart.current()
+	}
+	return s.deployment != nil && deploymentAvailable(s.deployment)
+}
+
+// chartAvailableCondition is Available in chart mode: kstatus of every applied object.
+func chartAvailableCondition(s *tenantScope) metav1.Condition {
+	c := metav1.Condition{Type: saasv1alpha1.AvailableCondition, Status: metav1.ConditionFalse}
+	st := &s.chart
+	first := func(list []string) string {
+		const shown = 3
+		if len(list) > shown {
+			return strings.Join(list[:shown], "; ") + fmt.Sprintf("; and %d more", len(list)-shown)
+		}
+		return strings.Join(list, "; ")
+	}
+	switch {
+	case st.waiting != "":
+		c.Reason, c.Message = saasv1alpha1.WaitingForChartReason, st.waiting
+	case st.renderErr != nil || st.refused != nil:
+		c.Reason, c.Message = saasv1alpha1.ObjectsProgressingReason, "The tenant's chart is not applied (see ResourcesReady)"
+	case len(st.failed) > 0:
+		c.Reason, c.Message = saasv1alpha1.ObjectsFailedReason, first(st.failed)
+	case len(st.notCurrent) > 0 || !st.complete:
+		c.Reason = saasv1alpha1.ObjectsProgressingReason
+		c.Message = fmt.Sprintf("%d of %d objects not Current", len(st.notCurrent), len(st.objects))
+		if len(st.notCurrent) > 0 {
+			c.Message += ": " + first(st.notCurrent)
+		}
+	case s.life.state != saasv1alpha1.TenantStateActive:
+		c.Reason = saasv1alpha1.ScaledToZeroReason
+		c.Message = fmt.Sprintf("The tenant is %s; its workloads run no pods", s.life.state)
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, saasv1alpha1.ObjectsCurrentReason
+		c.Message = fmt.Sprintf("%d objects of chart %s %s are Current", len(st.objects), st.ref.Name, st.ref.Version)
+	}
+	return c
+}
+
+// chartStatus is the status.chart of this pass: the rendering once applied in full, the last
+// one otherwise; nil once the product runs the built-in template and the chart is pruned.
+func chartStatus(s *tenantScope) *saasv1alpha1.TenantChart {
+	st := &s.chart
+	switch {
+	case !st.configured:
+		if s.resolveReason == "" && s.applyErr == nil {
+			return nil
+		}
+		return s.tenant.Status.Chart
+	case st.complete && st.renderErr == nil && st.refused == nil && len(st.taken) == 0 && s.applyErr == nil:
+		return &saasv1alpha1.TenantChart{ChartReference: st.ref, ValuesHash: st.valuesHash, Objects: slices.Clone(st.objects)}
+	}
+	return s.tenant.Status.Chart
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -27,6 +28,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
+	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
@@ -138,7 +140,7 @@ func Scheme() *runtime.Scheme {
 // CacheOptions are the manager's cache settings. Only the per-tenant objects this operator
 // labels are cached, so a cluster with many unrelated namespaces, Services, Deployments or
 // ConfigMaps costs the manager no memory; Secrets only in the operator's namespace (credentials,
-// buyers' contact details, login keys); and every object's managedFields are trimmed to the
+// buyers' contact details, login keys) and ConfigMaps (packaged charts, registry CAs); and every object's managedFields are trimmed to the
 // operator's own apply entry (see TrimManagedFields).
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
@@ -149,6 +151,9 @@ func CacheOptions(namespace string) cache.Options {
 	// Secrets: every one of the operator's namespace (credentials, login keys), and elsewhere
 	// only the operator's own (the tenants' copies of image pull Secrets).
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
+		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
+	// ConfigMaps likewise: the operator's namespace holds packaged charts and registry CAs.
+	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{
 		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
 	return cache.Options{ByObject: byObject, DefaultTransform: TrimManagedFields}
 }
@@ -212,6 +217,22 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 
+	charts := &chart.Store{Reader: mgr.GetClient(), Namespace: opts.FrontDoor.Namespace}
+	if err := (&controllers.ProductReconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorder("tenant-operator"),
+		Charts:    charts,
+		Namespace: opts.FrontDoor.Namespace,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up product controller: %w", err)
+	}
+	kubeVersion := ""
+	if dc, err := discovery.NewDiscoveryClientForConfig(cfg); err == nil {
+		if v, err := dc.ServerVersion(); err == nil {
+			kubeVersion = v.GitVersion
+		}
+	}
+
 	if err := (&controllers.TenantReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -224,7 +245,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 			Namespace:  opts.FrontDoor.Namespace,
 			KeysSecret: opts.FrontDoor.LoginKeysSecretName(),
 		},
-		Redeemer: webhook.NewRedeemer(opts.FrontDoor, mgr.GetClient(), mgr.GetAPIReader(), opts.Clock),
+		Redeemer:    webhook.NewRedeemer(opts.FrontDoor, mgr.GetClient(), mgr.GetAPIReader(), opts.Clock),
+		Charts:      charts,
+		KubeVersion: kubeVersion,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}

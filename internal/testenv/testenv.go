@@ -182,8 +182,12 @@ func MarkDeploymentAvailable(ctx context.Context, c client.Client, namespace, na
 	d.Status = appsv1.DeploymentStatus{
 		ObservedGeneration: d.Generation,
 		Replicas:           replicas, ReadyReplicas: replicas, AvailableReplicas: replicas, UpdatedReplicas: replicas,
+		// As the deployment controller reports a finished rollout (what kstatus reads too).
 		Conditions: []appsv1.DeploymentCondition{{
 			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
+			LastUpdateTime: now, LastTransitionTime: now,
+		}, {
+			Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable",
 			LastUpdateTime: now, LastTransitionTime: now,
 		}},
 	}

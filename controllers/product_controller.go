@@ -1,0 +1,163 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
+)
+
+// chartRetryInterval is how often a chart that could not be fetched is tried again, unless the
+// Product, its pull Secret, CA or package changes first.
+const chartRetryInterval = time.Minute
+
+// productChartSourceIndex indexes Products by the ConfigMaps and Secrets (operator namespace)
+// their chart is read with: package, pull Secret, CA.
+const productChartSourceIndex = "spec.chart.sources"
+
+// ProductReconciler resolves each chart Product's chart: a version to its digest, fetched,
+// verified and loaded once into the chart store the tenants are rendered from. The digest is
+// recorded in the Product's status (status.chart), which is what tenants are rendered from: a
+// version is resolved once per spec change, so pushing over a tag does not reach tenants.
+type ProductReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Charts   *chart.Store
+	// Namespace is the operator's namespace (pull Secrets, CA and packaged charts).
+	Namespace string
+}
+
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products/status,verbs=patch
+
+// Reconcile resolves the Product's chart and records it.
+func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &saasv1alpha1.Product{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := p.DeepCopy()
+	st := &p.Status
+	if p.Spec.Chart == nil {
+		st.Chart = nil
+		meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.ChartReadyCondition)
+		st.ObservedGeneration = p.Generation
+		return ctrl.Result{}, r.patchStatus(ctx, before, p)
+	}
+
+	var loaded *chart.Loaded
+	var err error
+	resolved := st.Chart != nil && st.ObservedGeneration == p.Generation && st.Chart.Digest != "" &&
+		meta.IsStatusConditionTrue(st.Conditions, saasv1alpha1.ChartReadyCondition)
+	if resolved && p.Spec.Chart.OCI != nil {
+		// Resolved for this spec: only make sure it is loaded (after a restart).
+		loaded, err = r.Charts.Get(ctx, p, *st.Chart)
+	} else {
+		// A packaged chart is read again each time: a changed ConfigMap is a new chart.
+		loaded, err = r.Charts.Resolve(ctx, p)
+	}
+	cond := metav1.Condition{Type: saasv1alpha1.ChartReadyCondition, ObservedGeneration: p.Generation}
+	var result ctrl.Result
+	if err != nil {
+		var ce *chart.Error
+		if !errors.As(err, &ce) {
+			return ctrl.Result{}, err // an API read: retried with backoff
+		}
+		cond.Status, cond.Reason = metav1.ConditionFalse, ce.Reason
+		cond.Message = fmt.Sprintf("%s; tried again every %s. Tenants keep the chart they run", err, chartRetryInterval)
+		result.RequeueAfter = chartRetryInterval
+	} else {
+		cond.Status, cond.Reason = metav1.ConditionTrue, saasv1alpha1.ChartLoadedReason
+		cond.Message = fmt.Sprintf("Chart %s %s (%s)", loaded.Ref.Name, loaded.Ref.Version, loaded.Ref.Digest)
+		ref := loaded.Ref
+		st.Chart = &ref
+	}
+	st.ObservedGeneration = p.Generation
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if err := r.patchStatus(ctx, before, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	was := meta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.ChartReadyCondition)
+	changed := was == nil || was.Status != cond.Status || was.Reason != cond.Reason || was.Message != cond.Message
+	switch {
+	case changed && cond.Status == metav1.ConditionFalse:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, saasv1alpha1.EventChartFailed, "FetchChart", "%s", cond.Message)
+	case changed:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventChartLoaded, "FetchChart", "%s", cond.Message)
+	}
+	return result, nil
+}
+
+func (r *ProductReconciler) patchStatus(ctx context.Context, before, p *saasv1alpha1.Product) error {
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return nil
+	}
+	err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return nil // the newer version's event brings the product back
+	}
+	return client.IgnoreNotFound(err)
+}
+
+// chartSources are the names of the operator-namespace objects a Product's chart is read with.
+func chartSources(p *saasv1alpha1.Product) []string {
+	c := p.Spec.Chart
+	if c == nil {
+		return nil
+	}
+	var names []string
+	if c.OCI != nil {
+		names = append(names, "Secret/"+c.OCI.PullSecretName, "ConfigMap/"+c.OCI.CAConfigMapName)
+	}
+	if c.Package != nil {
+		names = append(names, "Secret/"+c.Package.SecretName, "ConfigMap/"+c.Package.ConfigMapName)
+	}
+	return names
+}
+
+// SetupWithManager registers the controller: Products, and the ConfigMaps and Secrets of the
+// operator's namespace their charts are read with.
+func (r *ProductReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productChartSourceIndex,
+		func(o client.Object) []string { return chartSources(o.(*saasv1alpha1.Product)) }); err != nil {
+		return fmt.Errorf("index products by chart sources: %w", err)
+	}
+	inNamespace := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("product").
+		For(&saasv1alpha1.Product{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("Secret")), inNamespace).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("ConfigMap")), inNamespace).
+		Complete(r)
+}
+
+func (r *ProductReconciler) productsOf(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list saasv1alpha1.ProductList
+		if err := r.List(ctx, &list, client.MatchingFields{productChartSourceIndex: kind + "/" + o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of chart source", "object", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+		}
+		return reqs
+	}
+}
