@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,51 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 		{"tenant name too long for its namespace", func() client.Object {
 			return newTenant(strings.Repeat("a", 57), "notes", "基础版")
 		}, "at most 56 characters"},
+		{"product with both app and chart", func() client.Object {
+			p := newProduct("bad-ch1")
+			p.Spec.Chart = &saasv1alpha1.ChartSource{OCI: &saasv1alpha1.OCIChartSource{URL: "oci://registry.example.com/charts/notes", Version: "1.0.0"}}
+			return p
+		}, "set exactly one of app and chart"},
+		{"product with neither app nor chart", func() client.Object {
+			p := newProduct("bad-ch2")
+			p.Spec.App = nil
+			return p
+		}, "set exactly one of app and chart"},
+		{"plan values without a chart", func() client.Object {
+			p := newProduct("bad-ch3")
+			p.Spec.Plans[0].Values = &apiextensionsv1.JSON{Raw: []byte(`{"web":{"replicas":2}}`)}
+			return p
+		}, "plans[].values are chart values"},
+		{"chart from a registry and a package", func() client.Object {
+			p := chartOnly("bad-ch4")
+			p.Spec.Chart.Package = &saasv1alpha1.PackagedChartSource{ConfigMapName: "notes-chart"}
+			return p
+		}, "exactly one of oci and package"},
+		{"chart without version or digest", func() client.Object {
+			p := chartOnly("bad-ch5")
+			p.Spec.Chart.OCI.Version = ""
+			return p
+		}, "name the chart's version, its digest, or both"},
+		{"chart url that is not oci", func() client.Object {
+			p := chartOnly("bad-ch6")
+			p.Spec.Chart.OCI.URL = "https://registry.example.com/charts/notes"
+			return p
+		}, "spec.chart.oci.url"},
+		{"chart digest that is not sha256", func() client.Object {
+			p := chartOnly("bad-ch7")
+			p.Spec.Chart.OCI.Digest = "md5:abc"
+			return p
+		}, "spec.chart.oci.digest"},
+		{"chart kind not offered", func() client.Object {
+			p := chartOnly("bad-ch8")
+			p.Spec.Chart.AllowedKinds = []saasv1alpha1.ChartKind{"DaemonSet.apps"}
+			return p
+		}, "spec.chart.allowedKinds"},
+		{"plan values that are not an object", func() client.Object {
+			p := chartOnly("bad-ch9")
+			p.Spec.Plans[0].Values = &apiextensionsv1.JSON{Raw: []byte(`[1,2]`)}
+			return p
+		}, "spec.plans[0].values"},
 		{"app storage without a plan's size", func() client.Object {
 			p := storageProduct("bad-st1", "fast")
 			p.Spec.Plans[1].Storage = nil
@@ -182,6 +228,14 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tv2"}, tenant)).To(Succeed())
 		g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
 	})
+}
+
+// chartOnly is a valid chart product to break in one way.
+func chartOnly(name string) *saasv1alpha1.Product {
+	p := newProduct(name)
+	p.Spec.App = nil
+	p.Spec.Chart = &saasv1alpha1.ChartSource{OCI: &saasv1alpha1.OCIChartSource{URL: "oci://registry.example.com/charts/notes", Version: "1.0.0"}}
+	return p
 }
 
 // Every sample Product in config/samples is valid to the real API server (CRD schema and CEL).

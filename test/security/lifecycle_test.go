@@ -132,6 +132,7 @@ func drive(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	createFixtures(t)
+	driveChart(t, g)
 	sso := &marketsim.Sim{URL: suite.frontDoor + "/tencent/" + ssoProduct, Token: ssoDeliveryToken, ProductID: ssoProductID, ProductName: "Notes", Now: suite.clock.Now}
 	link := &marketsim.Sim{URL: suite.frontDoor + "/tencent/" + linkProduct, Token: linkDeliveryToken, ProductID: linkProductID, ProductName: "Notes", Now: suite.clock.Now}
 	g.Eventually(func() int {
