@@ -13,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -40,11 +42,15 @@ type ProductReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Charts   *chart.Store
-	// Namespace is the operator's namespace (pull Secrets, CA and packaged charts).
+	// Namespace is the operator's namespace (pull Secrets, CA and packaged charts, and the
+	// chart revisions).
 	Namespace string
+	// Clock times rollouts (progress deadlines); tests inject a fake one.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products/status,verbs=patch
+// +kubebuilder:rbac:groups=apps,namespace=system,resources=controllerrevisions,verbs=get;list;watch;create;delete
 
 // Reconcile resolves the Product's chart and records it.
 func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -67,7 +73,7 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		meta.IsStatusConditionTrue(st.Conditions, saasv1alpha1.ChartReadyCondition)
 	if resolved && p.Spec.Chart.OCI != nil {
 		// Resolved for this spec: only make sure it is loaded (after a restart).
-		loaded, err = r.Charts.Get(ctx, p, *st.Chart)
+		loaded, err = r.Charts.Get(ctx, p.Spec.Chart, *st.Chart)
 	} else {
 		// A packaged chart is read again each time: a changed ConfigMap is a new chart.
 		loaded, err = r.Charts.Resolve(ctx, p)
@@ -87,6 +93,11 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		cond.Message = fmt.Sprintf("Chart %s %s (%s)", loaded.Ref.Name, loaded.Ref.Version, loaded.Ref.Digest)
 		ref := loaded.Ref
 		st.Chart = &ref
+		recheck, err := r.reconcileRollout(ctx, p, loaded.Ref)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		result.RequeueAfter = recheck
 	}
 	st.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -102,6 +113,76 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventChartLoaded, "FetchChart", "%s", cond.Message)
 	}
 	return result, nil
+}
+
+// reconcileRollout stores the spec's chart revision and moves the next tenants to it.
+func (r *ProductReconciler) reconcileRollout(ctx context.Context, p *saasv1alpha1.Product, ref saasv1alpha1.ChartReference) (time.Duration, error) {
+	name, rev := currentRevision(p, ref)
+	if err := r.ensureRevision(ctx, p, name, rev); err != nil {
+		return 0, err
+	}
+	var list saasv1alpha1.TenantList
+	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: p.Name}); err != nil {
+		return 0, err
+	}
+	tenants := make([]rolloutTenant, 0, len(list.Items))
+	inUse := []string{name}
+	for i := range list.Items {
+		t := &list.Items[i]
+		if t.Spec.State == saasv1alpha1.TenantStateDestroyed || !t.DeletionTimestamp.IsZero() ||
+			t.Spec.State == saasv1alpha1.TenantStateRedeeming {
+			continue
+		}
+		rt := rolloutTenant{name: t.Name, revision: t.Labels[saasv1alpha1.ChartRevisionLabel], ready: tenantReady(t)}
+		if since, err := time.Parse(time.RFC3339, t.Annotations[saasv1alpha1.ChartRevisionSinceAnnotation]); err == nil {
+			rt.since = since
+		}
+		if t.Status.Chart != nil {
+			rt.rendered = t.Status.Chart.Revision
+		}
+		if rt.revision != "" {
+			inUse = append(inUse, rt.revision)
+		}
+		tenants = append(tenants, rt)
+	}
+	var resumedAt time.Time
+	if v, err := time.Parse(time.RFC3339, p.Annotations[saasv1alpha1.RolloutResumedAnnotation]); err == nil {
+		resumedAt = v
+	}
+	now := r.Clock.Now()
+	d := planRollout(p.Status.Rollout, name, ref.Version, settingsOf(p.Spec.Chart.Rollout), tenants, resumedAt, now)
+	for _, tenant := range d.move {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}}}`, saasv1alpha1.ChartRevisionLabel, name,
+			saasv1alpha1.ChartRevisionSinceAnnotation, now.UTC().Format(time.RFC3339))
+		t := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: tenant}}
+		if err := r.Patch(ctx, t, client.RawPatch(types.MergePatchType, []byte(patch))); client.IgnoreNotFound(err) != nil {
+			return 0, fmt.Errorf("move tenant %s to %s: %w", tenant, name, err)
+		}
+	}
+	p.Status.Rollout = &d.status
+	inUse = append(inUse, d.status.Stable)
+	if err := r.pruneRevisions(ctx, p, inUse); err != nil {
+		return 0, err
+	}
+	rs := d.status
+	switch {
+	case d.started:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventRolloutStarted, "Rollout",
+			"Rolling out %s (revision %s) to %d tenants from %s", rs.TargetVersion, rs.Target, rs.Tenants, orFirst(rs.StableVersion))
+	case d.halted:
+		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, saasv1alpha1.EventRolloutHalted, "Rollout", "%s", rs.Message)
+	}
+	if d.completed {
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventRolloutCompleted, "Rollout", "%s", rs.Message)
+	}
+	rolloutTenants.DeletePartialMatch(map[string]string{"product": p.Name})
+	for state, n := range map[string]int32{"updated": rs.Updated, "updating": rs.Updating, "failed": rs.Failed, "pending": rs.Pending} {
+		rolloutTenants.WithLabelValues(p.Name, state).Set(float64(n))
+	}
+	if len(d.move) > 0 && d.recheck == 0 {
+		d.recheck = time.Second
+	}
+	return d.recheck, nil
 }
 
 func (r *ProductReconciler) patchStatus(ctx context.Context, before, p *saasv1alpha1.Product) error {
@@ -138,10 +219,14 @@ func (r *ProductReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		func(o client.Object) []string { return chartSources(o.(*saasv1alpha1.Product)) }); err != nil {
 		return fmt.Errorf("index products by chart sources: %w", err)
 	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
 	inNamespace := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("product").
-		For(&saasv1alpha1.Product{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&saasv1alpha1.Product{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&saasv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(productOfTenant), builder.WithPredicates(rolloutRelevant)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("Secret")), inNamespace).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("ConfigMap")), inNamespace).
 		Complete(r)
@@ -160,4 +245,27 @@ func (r *ProductReconciler) productsOf(kind string) handler.MapFunc {
 		}
 		return reqs
 	}
+}
+
+// productOfTenant maps a Tenant to its Product.
+func productOfTenant(_ context.Context, o client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*saasv1alpha1.Tenant).Spec.Product}}}
+}
+
+// rolloutRelevant passes the Tenant changes a rollout decides on: tenants coming and going,
+// their revision, and their readiness on it.
+var rolloutRelevant = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		was, is := e.ObjectOld.(*saasv1alpha1.Tenant), e.ObjectNew.(*saasv1alpha1.Tenant)
+		revision := func(t *saasv1alpha1.Tenant) string {
+			if t.Status.Chart == nil {
+				return ""
+			}
+			return t.Status.Chart.Revision
+		}
+		return was.Spec.Product != is.Spec.Product || was.Spec.State != is.Spec.State ||
+			was.Labels[saasv1alpha1.ChartRevisionLabel] != is.Labels[saasv1alpha1.ChartRevisionLabel] ||
+			revision(was) != revision(is) || tenantReady(was) != tenantReady(is) || !is.DeletionTimestamp.IsZero()
+	},
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }

@@ -60,6 +60,7 @@ type chartState struct {
 	waiting string
 	// ref, valuesHash and objects describe the rendering, once rendered.
 	ref        saasv1alpha1.ChartReference
+	revision   string
 	valuesHash string
 	objects    []string
 	// renderErr and refused stop a rendering from being applied at all.
@@ -90,28 +91,46 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 	st := &s.chart
 	*st = chartState{configured: true}
 	p, t := s.product, s.tenant
-	ref := p.Status.Chart
-	if ref == nil || ref.Digest == "" {
+	// The revision the rollout moved the tenant to, or the product's stable one.
+	rollout := p.Status.Rollout
+	if rollout == nil {
 		st.waiting = fmt.Sprintf("product %s's chart is not loaded yet (see its ChartReady condition)", p.Name)
 		return nil
 	}
-	loaded, err := r.Charts.Get(ctx, p, *ref)
+	name := t.Labels[saasv1alpha1.ChartRevisionLabel]
+	if name == "" {
+		name = rollout.Stable
+	}
+	if name == "" {
+		name = rollout.Target
+	}
+	rev, err := readRevision(ctx, r.Client, r.Login.Namespace, name)
+	if apierrors.IsNotFound(err) {
+		st.waiting = fmt.Sprintf("chart revision %s of product %s is not stored (yet)", name, p.Name)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	loaded, err := r.Charts.Get(ctx, rev.source(), rev.Chart)
 	if err != nil {
-		st.waiting = fmt.Sprintf("chart %s of product %s: %v", ref.Digest, p.Name, err)
+		st.waiting = fmt.Sprintf("chart %s %s (%s) of product %s: %v", rev.Chart.Name, rev.Chart.Version, rev.Chart.Digest, p.Name, err)
 		var ce *chart.Error
 		if errors.As(err, &ce) {
-			return nil // the product's condition says it; its status change brings the tenant back
+			// Fetched again when the product's status changes (its controller retries), or at
+			// the next minute.
+			s.chartRetry = true
+			return nil
 		}
 		return err
 	}
 	ns := NamespaceName(t.Name)
-	values, err := chartValues(s)
+	values, err := chartValues(s, rev)
 	if err != nil {
 		st.renderErr = err
 		return nil
 	}
 	rel := chart.Release{Name: t.Name, Namespace: ns, Upgrade: t.Status.Chart != nil, KubeVersion: r.KubeVersion}
-	st.ref, st.valuesHash = loaded.Ref, chart.Hash(ref.Digest, values, rel)
+	st.ref, st.revision, st.valuesHash = loaded.Ref, name, chart.Hash(rev.Chart.Digest, values, rel)
 	rendering, err := loaded.Render(values, rel)
 	if err != nil {
 		st.renderErr = err
@@ -183,13 +202,14 @@ func readiness(st *chartState, name string, live *unstructured.Unstructured) {
 	}
 }
 
-// chartValues merges the tenant's values: product, plan, then the operator's tenant values.
-func chartValues(s *tenantScope) (map[string]any, error) {
-	product, err := valuesOf(s.product.Spec.Chart.Values, "chart.values")
+// chartValues merges the tenant's values of a revision: product, plan, then the operator's
+// tenant values.
+func chartValues(s *tenantScope, rev *chartRevision) (map[string]any, error) {
+	product, err := valuesOf(rev.Values, "chart.values")
 	if err != nil {
 		return nil, err
 	}
-	plan, err := valuesOf(s.plan.Values, fmt.Sprintf("plans[%s].values", s.plan.Name))
+	plan, err := valuesOf(rev.planValues(s.plan), fmt.Sprintf("plans[%s].values", s.plan.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -132,6 +133,8 @@ type tenantScope struct {
 	pullSecretsFrom string
 	// chart is what the pass learnt of a chart-mode tenant's rendering.
 	chart chartState
+	// chartRetry: the tenant's chart could not be fetched; look again in a while.
+	chartRetry bool
 }
 
 // RBAC: the least the controller needs, checked by test/security (every verb used in a lifecycle
@@ -288,7 +291,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		next = s.life.suspendAt
 	}
 	after := requeueAfter(s.now, next)
-	if (s.pullSecretTaken || len(s.generated.taken) > 0) && (after == 0 || after > takenSecretRecheck) {
+	if (s.pullSecretTaken || len(s.generated.taken) > 0 || s.chartRetry) && (after == 0 || after > takenSecretRecheck) {
 		// Nothing is told when the app's own Secret of that name goes: look again.
 		after = takenSecretRecheck
 	}
@@ -442,7 +445,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("tenant").
 		Watches(&saasv1alpha1.Tenant{}, tenantEvents{clock: r.Clock}).
-		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct)).
+		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct), builder.WithPredicates(productChangedForTenants)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	for _, obj := range ManagedObjectTypes() {
@@ -527,4 +530,23 @@ func conditionReason(t *saasv1alpha1.Tenant, typ string) string {
 		return c.Reason
 	}
 	return ""
+}
+
+// productChangedForTenants passes the Product changes its tenants render from: its spec, and
+// in its status the chart and the rollout's revisions (not its progress counts, which change with
+// every tenant of a rollout and concern none of them).
+var productChangedForTenants = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		was, is := e.ObjectOld.(*saasv1alpha1.Product), e.ObjectNew.(*saasv1alpha1.Product)
+		if was.Generation != is.Generation || !equality.Semantic.DeepEqual(was.Status.Chart, is.Status.Chart) {
+			return true
+		}
+		revisions := func(p *saasv1alpha1.Product) [2]string {
+			if p.Status.Rollout == nil {
+				return [2]string{}
+			}
+			return [2]string{p.Status.Rollout.Stable, p.Status.Rollout.Target}
+		}
+		return revisions(was) != revisions(is)
+	},
 }

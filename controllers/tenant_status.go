@@ -402,7 +402,7 @@ func chartStatus(s *tenantScope) *saasv1alpha1.TenantChart {
 		}
 		return s.tenant.Status.Chart
 	case st.complete && st.renderErr == nil && st.refused == nil && len(st.taken) == 0 && s.applyErr == nil:
-		return &saasv1alpha1.TenantChart{ChartReference: st.ref, ValuesHash: st.valuesHash, Objects: slices.Clone(st.objects)}
+		return &saasv1alpha1.TenantChart{ChartReference: st.ref, Revision: st.revision, ValuesHash: st.valuesHash, Objects: slices.Clone(st.objects)}
 	}
 	return s.tenant.Status.Chart
 }

@@ -1,8 +1,11 @@
 package v1alpha1
 
 import (
+	"time"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // ChartSource is a vendor's Helm chart run as every tenant's app. docs/charts.md says how to
@@ -50,7 +53,60 @@ type ChartSource struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
 	GeneratedSecrets []GeneratedSecret `json:"generatedSecrets,omitempty"`
+
+	// rollout paces how a new chart revision (another version, digest or package, other values
+	// in chart.values or plans[].values) reaches the product's tenants: a few canaries first,
+	// then waves, stopping by itself when tenants fail. Defaults apply when unset.
+	// +optional
+	Rollout *ChartRollout `json:"rollout,omitempty"`
 }
+
+// ChartRollout paces a fleet rollout. See docs/charts.md.
+type ChartRollout struct {
+	// maxConcurrent is how many tenants update at once: a number, or a percentage of the
+	// product's tenants (rounded up). Defaults to 10%.
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",message="maxConcurrent is a number of at least 1, or a percentage from 1% to 100%"
+	MaxConcurrent *intstr.IntOrString `json:"maxConcurrent,omitempty"`
+
+	// canaries is how many tenants update first, alone; the rest wait until every canary is
+	// Current on the new revision. 0 to 100. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Canaries *int32 `json:"canaries,omitempty"`
+
+	// maxFailures is how many tenants may fail to become Current within progressDeadline; when
+	// that many have, the rollout stops by itself: failed tenants stay on the new revision for
+	// inspection, the ones not reached stay on the old. 1 to 1000. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxFailures *int32 `json:"maxFailures,omitempty"`
+
+	// progressDeadline is how long an updating tenant may take to become Current, 10s to 24h.
+	// Defaults to 10m.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="progressDeadline must be between 10s and 24h"
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+
+	// paused stops the rollout where it is (kubectl tenant rollout pause|resume).
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// Defaults of a rollout.
+const (
+	DefaultRolloutCanaries    = 1
+	DefaultRolloutMaxFailures = 1
+	DefaultProgressDeadline   = 10 * time.Minute
+)
+
+// DefaultRolloutMaxConcurrent is the share of a product's tenants updating at once by default.
+var DefaultRolloutMaxConcurrent = intstr.FromString("10%")
 
 // OCIChartSource is a chart in an OCI registry.
 // +kubebuilder:validation:XValidation:rule="has(self.version) || has(self.digest)",message="name the chart's version, its digest, or both"
@@ -135,10 +191,81 @@ type ProductStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// chart is the chart the product's tenants are rendered from, as resolved.
+	// chart is the chart the product's spec names, as resolved: the one its rollout's target
+	// revision renders.
 	// +optional
 	Chart *ChartReference `json:"chart,omitempty"`
+
+	// rollout is where the rollout of the product's chart revision to its tenants stands.
+	// +optional
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
+
+// RolloutStatus is where a fleet rollout stands.
+type RolloutStatus struct {
+	// target is the revision being rolled out (a ControllerRevision in the operator's
+	// namespace holding the chart and values), and targetVersion its chart's version.
+	Target        string `json:"target"`
+	TargetVersion string `json:"targetVersion,omitempty"`
+	// stable is the revision before it, which tenants not reached yet (and new ones while the
+	// rollout runs) are rendered from; empty for a product's first revision.
+	// +optional
+	Stable        string `json:"stable,omitempty"`
+	StableVersion string `json:"stableVersion,omitempty"`
+
+	// tenants counts the product's tenants; updated are Current on the target, updating are
+	// on their way (within the deadline), failed missed it, pending are not reached yet.
+	Tenants  int32 `json:"tenants"`
+	Updated  int32 `json:"updated"`
+	Updating int32 `json:"updating"`
+	Failed   int32 `json:"failed"`
+	Pending  int32 `json:"pending"`
+
+	// failedTenants name the first failed tenants (at most 20).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	FailedTenants []string `json:"failedTenants,omitempty"`
+
+	// phase is Progressing, Paused (spec.chart.rollout.paused), Halted (maxFailures reached:
+	// it stays halted until kubectl tenant rollout resume or undo) or Complete.
+	Phase RolloutPhase `json:"phase"`
+	// message says why, in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// startedAt and completedAt time the rollout; haltedAt is when it stopped by itself.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// +optional
+	HaltedAt *metav1.Time `json:"haltedAt,omitempty"`
+}
+
+// RolloutPhase is where a rollout stands.
+// +kubebuilder:validation:Enum=Progressing;Paused;Halted;Complete
+type RolloutPhase string
+
+const (
+	RolloutProgressing RolloutPhase = "Progressing"
+	RolloutPaused      RolloutPhase = "Paused"
+	RolloutHalted      RolloutPhase = "Halted"
+	RolloutComplete    RolloutPhase = "Complete"
+)
+
+// Rollout labels and annotations. The rollout controller is the only writer of both on a Tenant.
+const (
+	// ChartRevisionLabel on a Tenant names the chart revision the rollout moved it to; a tenant
+	// without it renders the product's stable revision.
+	ChartRevisionLabel = "saas.cloudmarket.dev/chart-revision"
+	// ChartRevisionSinceAnnotation is when it was moved (RFC 3339): its progress deadline counts
+	// from then.
+	ChartRevisionSinceAnnotation = "saas.cloudmarket.dev/chart-revision-since"
+	// RolloutResumedAnnotation on a Product (RFC 3339, kubectl tenant rollout resume) lifts a
+	// halt that happened before it.
+	RolloutResumedAnnotation = "saas.cloudmarket.dev/rollout-resumed-at"
+)
 
 // ChartReference identifies one chart exactly.
 type ChartReference struct {
@@ -156,6 +283,10 @@ type ChartReference struct {
 type TenantChart struct {
 	// the chart the tenant's objects were last applied from.
 	ChartReference `json:",inline"`
+
+	// revision is the chart revision (of the product's rollout) the objects were rendered from.
+	// +optional
+	Revision string `json:"revision,omitempty"`
 
 	// valuesHash identifies the values of that rendering.
 	// +optional
@@ -209,4 +340,8 @@ const (
 	EventChartRendered    = "ChartApplied"
 	EventChartRefused     = "ChartRefused"
 	EventChartRenderError = "ChartRenderFailed"
+
+	EventRolloutStarted   = "RolloutStarted"
+	EventRolloutHalted    = "RolloutHalted"
+	EventRolloutCompleted = "RolloutCompleted"
 )

@@ -113,23 +113,23 @@ func (s *Store) Resolve(ctx context.Context, p *saasv1alpha1.Product) (*Loaded, 
 	}
 }
 
-// Get returns the chart of ref, which Resolve returned before for this Product: from the cache,
-// or fetched again by its digest (after a restart).
-func (s *Store) Get(ctx context.Context, p *saasv1alpha1.Product, ref saasv1alpha1.ChartReference) (*Loaded, error) {
+// Get returns the chart of ref, read from src (a source Resolve resolved it from before): from
+// the cache, or fetched again by its digest (after a restart).
+func (s *Store) Get(ctx context.Context, src *saasv1alpha1.ChartSource, ref saasv1alpha1.ChartReference) (*Loaded, error) {
 	if l := s.cached(ref.Digest); l != nil {
 		return l, nil
 	}
-	src := p.Spec.Chart
 	switch {
-	case src == nil:
-		return nil, invalid("product %s has no chart", p.Name)
+	case src == nil || (src.OCI == nil && src.Package == nil):
+		return nil, invalid("no chart source for %s", ref.Digest)
 	case src.OCI != nil:
 		return s.load(ref.Digest, func() ([]byte, error) { return s.pullOCI(ctx, src.OCI, ref.Digest) })
 	default:
 		return s.load(ref.Digest, func() ([]byte, error) {
 			data, err := s.readPackage(ctx, src.Package)
 			if err == nil && digestOf(data) != ref.Digest {
-				err = invalid("the packaged chart changed since it was loaded (%s, now %s)", ref.Digest, digestOf(data))
+				err = invalid("the packaged chart changed since it was loaded (%s, now %s): give each version a ConfigMap or Secret of its own",
+					ref.Digest, digestOf(data))
 			}
 			return data, err
 		})

@@ -45,7 +45,7 @@ func TestStorePullsOnceAndByDigest(t *testing.T) {
 	g.Expect(reg.Requests.Load()).To(Equal(before))
 
 	fresh := &chart.Store{}
-	l2, err := fresh.Get(ctx, ociProduct(reg, "1.0.0", ""), l.Ref)
+	l2, err := fresh.Get(ctx, ociProduct(reg, "1.0.0", "").Spec.Chart, l.Ref)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(l2.Ref).To(Equal(l.Ref))
 }

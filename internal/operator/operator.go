@@ -8,6 +8,7 @@ import (
 	"time"
 	_ "time/tzdata" // the marketplace's zone must resolve on minimal images too
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -152,6 +153,8 @@ func CacheOptions(namespace string) cache.Options {
 	// only the operator's own (the tenants' copies of image pull Secrets).
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
 		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
+	// Chart revisions live in the operator's namespace only.
+	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
 	// ConfigMaps likewise: the operator's namespace holds packaged charts and registry CAs.
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{
 		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
@@ -223,6 +226,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		Recorder:  mgr.GetEventRecorder("tenant-operator"),
 		Charts:    charts,
 		Namespace: opts.FrontDoor.Namespace,
+		Clock:     opts.Clock,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up product controller: %w", err)
 	}
