@@ -85,7 +85,7 @@ func TestRolloutCanariesThenWaves(t *testing.T) {
 	ready("t00")
 	d = planRollout(&prev, "new", "1.1.0", set, ts, time.Time{}, rolloutNow.Add(time.Minute))
 	g.Expect(d.move).To(BeEmpty())
-	g.Expect(d.recheck).To(Equal(9*time.Minute + time.Second), "looked at again when t01's deadline passes")
+	g.Expect(d.recheck).To(Equal(9*time.Minute+time.Second), "looked at again when t01's deadline passes")
 	// Both canaries Current: a wave of three.
 	ready("t01")
 	d = planRollout(&d.status, "new", "1.1.0", set, ts, time.Time{}, rolloutNow.Add(2*time.Minute))
