@@ -117,7 +117,7 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 // reconcileRollout stores the spec's chart revision and moves the next tenants to it.
 func (r *ProductReconciler) reconcileRollout(ctx context.Context, p *saasv1alpha1.Product, ref saasv1alpha1.ChartReference) (time.Duration, error) {
-	name, rev := currentRevision(p, ref)
+	name, rev := chart.CurrentRevision(p, ref)
 	if err := r.ensureRevision(ctx, p, name, rev); err != nil {
 		return 0, err
 	}

@@ -111,7 +111,7 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 	} else if err != nil {
 		return err
 	}
-	loaded, err := r.Charts.Get(ctx, rev.source(), rev.Chart)
+	loaded, err := r.Charts.Get(ctx, rev.Source(), rev.Chart)
 	if err != nil {
 		st.waiting = fmt.Sprintf("chart %s %s (%s) of product %s: %v", rev.Chart.Name, rev.Chart.Version, rev.Chart.Digest, p.Name, err)
 		var ce *chart.Error
@@ -204,12 +204,12 @@ func readiness(st *chartState, name string, live *unstructured.Unstructured) {
 
 // chartValues merges the tenant's values of a revision: product, plan, then the operator's
 // tenant values.
-func chartValues(s *tenantScope, rev *chartRevision) (map[string]any, error) {
+func chartValues(s *tenantScope, rev *chart.Revision) (map[string]any, error) {
 	product, err := valuesOf(rev.Values, "chart.values")
 	if err != nil {
 		return nil, err
 	}
-	plan, err := valuesOf(rev.planValues(s.plan), fmt.Sprintf("plans[%s].values", s.plan.Name))
+	plan, err := valuesOf(rev.PlanValues(s.plan), fmt.Sprintf("plans[%s].values", s.plan.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,10 +21,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/charttest"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
@@ -357,4 +362,183 @@ func TestChartSources(t *testing.T) {
 	create(t, tn3)
 	g.Eventually(func() []string { return chartObjects(tenantStatus(tn3.Name)()) }, timeout, interval).Should(ContainElement("StatefulSet.apps/chart-pkg-db"))
 	g.Expect(strings.HasPrefix(tenantStatus(tn3.Name)().Chart.Digest, "sha256:")).To(BeTrue())
+}
+
+// playWorkloadControllers marks the Deployments and StatefulSets of the namespaces ready every
+// tick, as their controllers would, when ready says their pods start (by namespace and the
+// first container's image). It stops when the test ends.
+func playWorkloadControllers(t *testing.T, namespaces []string, ready func(ns, image string) bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, ns := range namespaces {
+				var deps appsv1.DeploymentList
+				if k8s.List(ctx, &deps, client.InNamespace(ns)) != nil {
+					continue
+				}
+				for _, d := range deps.Items {
+					if !ready(ns, d.Spec.Template.Spec.Containers[0].Image) ||
+						(d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == ptr.Deref(d.Spec.Replicas, 1)) {
+						continue
+					}
+					_ = testenv.MarkDeploymentAvailable(ctx, k8s, ns, d.Name)
+				}
+				var sets appsv1.StatefulSetList
+				if k8s.List(ctx, &sets, client.InNamespace(ns)) != nil {
+					continue
+				}
+				for i := range sets.Items {
+					s := &sets.Items[i]
+					n := ptr.Deref(s.Spec.Replicas, 1)
+					if s.Status.ObservedGeneration == s.Generation && s.Status.ReadyReplicas == n {
+						continue
+					}
+					s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, CurrentReplicas: n,
+						UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r", UpdateRevision: "r"}
+					_ = k8s.Status().Update(ctx, s)
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func rolloutOf(name string) func() saasv1alpha1.RolloutStatus {
+	return func() saasv1alpha1.RolloutStatus {
+		if rs := productStatus(name)().Rollout; rs != nil {
+			return *rs
+		}
+		return saasv1alpha1.RolloutStatus{}
+	}
+}
+
+// versions counts the tenants by the chart version their objects were last applied from.
+func versions(names []string) map[string]int {
+	out := map[string]int{}
+	for _, n := range names {
+		v := "none"
+		if c := tenantStatus(n)().Chart; c != nil {
+			v = c.Version
+		}
+		out[v]++
+	}
+	return out
+}
+
+// A fleet of six tenants through three rollouts: a good version in waves (the canary first),
+// a broken one that halts by itself after two failures with the rest left on the good version,
+// and the undo back to the good one.
+func TestChartFleetRollout(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ensureOperatorNamespace(t)
+	reg := charttest.StartRegistry(t, "", "")
+	reg.Push(t, "charts/notes", charttest.Package(t, "notes", nil))
+	tag := charttest.ImageTag
+	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.Edits(charttest.WithVersion("1.1.0"), tag("1.1.0"))))
+	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.Edits(charttest.WithVersion("2.0.0"), tag("broken"))))
+	p := newChartProduct("notes-fleet", reg, "1.0.0")
+	p.Spec.Chart.Values = values(map[string]any{"bootstrap": map[string]any{"enabled": false}})
+	p.Spec.Chart.Rollout = &saasv1alpha1.ChartRollout{MaxConcurrent: ptr.To(intstr.FromInt32(2)), Canaries: ptr.To[int32](1),
+		MaxFailures: ptr.To[int32](2), ProgressDeadline: &metav1.Duration{Duration: 30 * time.Second}}
+	create(t, p)
+	var names, namespaces []string
+	for i := range 6 {
+		name := fmt.Sprintf("fleet-%d", i)
+		names, namespaces = append(names, name), append(namespaces, "tenant-"+name)
+		create(t, newTenant(name, p.Name, "基础版"))
+	}
+	// Pods of 1.0.0 start; of 1.1.0 only in the namespaces allowed; of :broken never.
+	var mu sync.Mutex
+	allowed := map[string]bool{}
+	allow := func(names ...string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range names {
+			allowed["tenant-"+n] = true
+		}
+	}
+	playWorkloadControllers(t, append(namespaces, "tenant-fleet-new"), func(ns, image string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(image, ":broken"):
+			return false
+		case strings.HasSuffix(image, ":1.1.0"):
+			return allowed[ns]
+		}
+		return true
+	})
+	onTarget := func() int {
+		target, n := rolloutOf(p.Name)().Target, 0
+		for _, name := range names {
+			tn := &saasv1alpha1.Tenant{}
+			if k8s.Get(ctx, client.ObjectKey{Name: name}, tn) == nil && target != "" && tn.Labels[saasv1alpha1.ChartRevisionLabel] == target {
+				n++
+			}
+		}
+		return n
+	}
+	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete), HaveField("Updated", int32(6))))
+	first := rolloutOf(p.Name)()
+	g.Expect(first.Stable).To(Equal(first.Target))
+
+	setVersion := func(v string) {
+		update(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, func(x *saasv1alpha1.Product) { x.Spec.Chart.OCI.Version = v })
+	}
+	// 1.1.0: the canary alone, then at most two at a time, to the end.
+	setVersion("1.1.0")
+	g.Eventually(onTarget, timeout, interval).Should(Equal(1))
+	g.Consistently(onTarget, "500ms", interval).Should(Equal(1), "nobody else before the canary is Current")
+	g.Expect(tenantStatus("fleet-0")().Chart.Version).To(Equal("1.1.0"), "the canary is the first by name")
+	allow("fleet-0")
+	g.Eventually(onTarget, timeout, interval).Should(Equal(3))
+	g.Consistently(onTarget, "500ms", interval).Should(Equal(3), "two at a time")
+	allow(names...)
+	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
+		HaveField("TargetVersion", "1.1.0"), HaveField("Updated", int32(6))))
+	g.Expect(versions(names)).To(Equal(map[string]int{"1.1.0": 6}))
+	g.Expect(testenv.EventReasons(ctx, k8s, "Product", p.Name)).To(ContainElements(saasv1alpha1.EventRolloutStarted, saasv1alpha1.EventRolloutCompleted))
+	good := rolloutOf(p.Name)().Target
+
+	// 2.0.0 never becomes ready: two tenants miss the deadline and the rollout halts.
+	setVersion("2.0.0")
+	g.Eventually(func() map[string]int { return versions(names) }, timeout, interval).Should(HaveKeyWithValue("2.0.0", 1))
+	poke := func() {
+		testClock.Step(31 * time.Second)
+		update(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, func(x *saasv1alpha1.Product) {
+			metav1.SetMetaDataAnnotation(&x.ObjectMeta, "test.saas.cloudmarket.dev/poke", testClock.Now().String())
+		})
+	}
+	poke() // the canary fails; another takes its place
+	g.Eventually(func() map[string]int { return versions(names) }, timeout, interval).Should(HaveKeyWithValue("2.0.0", 2))
+	poke()
+	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutHalted),
+		HaveField("Failed", int32(2)), HaveField("Pending", int32(4))))
+	g.Consistently(func() map[string]int { return versions(names) }, "500ms", interval).Should(Equal(map[string]int{"2.0.0": 2, "1.1.0": 4}))
+	rs := rolloutOf(p.Name)()
+	g.Expect(rs.Stable).To(Equal(good))
+	g.Expect(rs.Message).To(ContainSubstring("stay on 1.1.0"))
+	g.Eventually(func() []string { return testenv.EventReasons(ctx, k8s, "Product", p.Name) }, timeout, interval).
+		Should(ContainElement(saasv1alpha1.EventRolloutHalted))
+	// A tenant created while halted gets the stable revision.
+	allow("fleet-new")
+	create(t, newTenant("fleet-new", p.Name, "基础版"))
+	g.Eventually(func() map[string]int { return versions([]string{"fleet-new"}) }, timeout, interval).Should(Equal(map[string]int{"1.1.0": 1}))
+
+	// Undo, as kubectl tenant rollout undo does it: back to 1.1.0 in waves.
+	cr := &appsv1.ControllerRevision{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: good}, cr)).To(Succeed())
+	rev, err := chart.RevisionOf(cr)
+	g.Expect(err).NotTo(HaveOccurred())
+	update(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, func(x *saasv1alpha1.Product) { rev.Restore(x) })
+	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
+		HaveField("Target", good), HaveField("Updated", int32(7))), func() string { return fmt.Sprintf("%+v", rolloutOf(p.Name)()) })
+	g.Expect(versions(append(names, "fleet-new"))).To(Equal(map[string]int{"1.1.0": 7}))
 }

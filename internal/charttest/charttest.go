@@ -72,6 +72,18 @@ func AddTemplate(name, content string) func(*chartv2.Chart) {
 	}
 }
 
+// ImageTag sets the app image's tag in the chart's values.yaml (image.tag).
+func ImageTag(tag string) func(*chartv2.Chart) {
+	return func(ch *chartv2.Chart) {
+		ch.Values["image"].(map[string]any)["tag"] = tag
+		for _, f := range ch.Raw { // helm package writes values.yaml from the file as read
+			if f.Name == chartutil.ValuesfileName {
+				f.Data = []byte(strings.Replace(string(f.Data), `tag: "1.0.0"`, `tag: "`+tag+`"`, 1))
+			}
+		}
+	}
+}
+
 // Edits applies several edits in order.
 func Edits(edits ...func(*chartv2.Chart)) func(*chartv2.Chart) {
 	return func(ch *chartv2.Chart) {

@@ -82,7 +82,9 @@ Changes: suspend, resume, extend, rotate-login, rotate-secret, rerun-bootstrap. 
 recorded in the tenant's status history (actions support:suspend, support:resume,
 support:extend, support:rotate-login, support:rotate-secret, support:rerun-bootstrap) and as a
 SupportAction Event.
-Operator keys: rotate-signing-key (the login token signing key of every tenant).`,
+Operator keys: rotate-signing-key (the login token signing key of every tenant).
+Chart products: rollout status|pause|resume|undo PRODUCT (the fleet rollout of a new chart
+revision).`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: DisplayName,
 		},
@@ -115,6 +117,7 @@ Operator keys: rotate-signing-key (the login token signing key of every tenant).
 		newRotateSecretCommand(o),
 		newRerunBootstrapCommand(o),
 		newRotateSigningKeyCommand(o),
+		newRolloutCommand(o),
 	)
 	return cmd
 }
