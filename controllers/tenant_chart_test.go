@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
