@@ -52,7 +52,7 @@ var (
 
 // products of the suite: Delete and Retain destroy policies.
 var products = map[string]string{"e2e-notes": "3000000001", "e2e-retain": "3000000002",
-	"e2e-stateful": "3000000003", "e2e-stateful-retain": "3000000004"}
+	"e2e-stateful": "3000000003", "e2e-stateful-retain": "3000000004", "e2e-chart": "3000000005"}
 
 func TestMain(m *testing.M) {
 	testenv.SetLogger()
@@ -143,6 +143,9 @@ func fixtures(ctx context.Context) error {
 			redeem.SecretIDKey: marketAPI.SecretID, redeem.SecretKeyKey: marketAPI.SecretKey}},
 	}
 	for name, id := range products {
+		if name == "e2e-chart" {
+			continue // TestChartFleetOnTheSimulatedCluster makes it, with its registry
+		}
 		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: saasv1alpha1.ProductSpec{
 			ProductID: id, CredentialsSecretName: "e2e-marketplace",
 			App: &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080,

@@ -3,6 +3,7 @@ package security_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -158,8 +159,17 @@ func driveChart(t *testing.T, g Gomega) {
 		}
 		return sts.Spec.Template.Spec.Containers[0].Image
 	}, timeout, interval).Should(Equal("registry.example.com/postgres:16.1"))
+	// More revisions than are kept: the oldest ones are deleted, never one in use.
+	for n := 3; n <= 8; n++ {
+		setValues(map[string]any{"extras": true, "rev": fmt.Sprint(n)})
+		g.Eventually(rev(&rbacv1.Role{}, "worker"), timeout, interval).Should(Equal(fmt.Sprint(n)))
+	}
+	var revisions appsv1.ControllerRevisionList
+	g.Expect(suite.admin.List(ctx, &revisions, client.InNamespace(operatorNamespace),
+		client.MatchingLabels{saasv1alpha1.ProductLabel: p.Name})).To(Succeed())
+	g.Expect(len(revisions.Items)).To(BeNumerically("<=", 7), "five kept besides the stable and target ones")
 	// Without the extras and the HPA: they are pruned.
-	setValues(map[string]any{"extras": false, "rev": "3"})
+	setValues(map[string]any{"extras": false, "rev": "9"})
 	for i, obj := range kinds {
 		g.Eventually(gone(obj, ns, names[i]), timeout, interval).Should(BeTrue(), names[i])
 	}
