@@ -3,6 +3,7 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,15 +148,7 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 		if s.life.state == saasv1alpha1.TenantStateSuspended && !suspendChartObject(obj, r.SuspendedPage) {
 			continue // not kept while suspended: pruned below, rendered again on resume
 		}
-		labels := obj.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		for k, v := range tenantLabels(t) {
-			labels[k] = v
-		}
-		labels[componentLabel] = chartComponent
-		obj.SetLabels(labels)
+		prepareChartObject(obj, t)
 		desired = append(desired, obj)
 		st.objects = append(st.objects, chart.ObjectName(obj))
 	}
@@ -184,6 +177,39 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// prepareChartObject labels a rendered object as the tenant's, and writes a Secret's stringData
+// as data: the API server stores only data, so fields applied as stringData could never read as
+// unchanged.
+func prepareChartObject(obj *unstructured.Unstructured, t *saasv1alpha1.Tenant) {
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range tenantLabels(t) {
+		labels[k] = v
+	}
+	labels[componentLabel] = chartComponent
+	obj.SetLabels(labels)
+	if obj.GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Secret") {
+		return
+	}
+	plain, found, _ := unstructured.NestedMap(obj.Object, "stringData")
+	if !found {
+		return
+	}
+	data, _, _ := unstructured.NestedMap(obj.Object, "data")
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range plain {
+		if s, ok := v.(string); ok {
+			data[k] = base64.StdEncoding.EncodeToString([]byte(s))
+		}
+	}
+	delete(obj.Object, "stringData")
+	_ = unstructured.SetNestedMap(obj.Object, data, "data")
 }
 
 // readiness adds an applied object's kstatus to the state.
@@ -403,13 +429,42 @@ func ownedFieldsEqual(live client.Object, desired *unstructured.Unstructured) bo
 	}
 	// A typed value of an unstructured object shares its maps: typed from a copy, since the
 	// identity is dropped from what it holds.
-	wantTyped, err := typeConverter.ObjectToTyped(desired.DeepCopy())
+	want := desired.DeepCopy()
+	withServerDefaults(want)
+	wantTyped, err := typeConverter.ObjectToTyped(want)
 	if err != nil {
 		return false
 	}
 	owned := withoutIdentity(liveTyped.ExtractItems(set.Leaves()).AsValue().Unstructured())
 	wanted := withoutIdentity(wantTyped.AsValue().Unstructured())
 	return equality.Semantic.DeepEqual(owned, wanted)
+}
+
+// withServerDefaults adds to a rendered object the defaults the API server writes into fields
+// the operator owns whole: the elements of atomic lists. A StatefulSet's volumeClaimTemplates is
+// one; each claim gets volumeMode Filesystem and status.phase Pending. Without them a converged
+// StatefulSet would read as changed on every pass.
+func withServerDefaults(obj *unstructured.Unstructured) {
+	if obj.GroupVersionKind().GroupKind() != (schema.GroupKind{Group: "apps", Kind: "StatefulSet"}) {
+		return
+	}
+	claims, found, _ := unstructured.NestedSlice(obj.Object, "spec", "volumeClaimTemplates")
+	if !found {
+		return
+	}
+	for _, c := range claims {
+		claim, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		if _, ok, _ := unstructured.NestedFieldNoCopy(claim, "spec", "volumeMode"); !ok {
+			_ = unstructured.SetNestedField(claim, "Filesystem", "spec", "volumeMode")
+		}
+		if _, ok := claim["status"]; !ok {
+			claim["status"] = map[string]any{"phase": "Pending"}
+		}
+	}
+	_ = unstructured.SetNestedSlice(obj.Object, claims, "spec", "volumeClaimTemplates")
 }
 
 // withoutIdentity drops what names an object (kind, name, namespace), which managed fields do

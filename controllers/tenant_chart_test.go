@@ -355,8 +355,8 @@ func TestChartSources(t *testing.T) {
 	pkg.Spec.Chart.OCI = nil
 	pkg.Spec.Chart.Package = &saasv1alpha1.PackagedChartSource{ConfigMapName: "notes-chart-1.0.0"}
 	create(t, pkg)
-	g.Eventually(func() metav1.ConditionStatus { return productCondition(productStatus(pkg.Name)()).Status }, timeout, interval).
-		Should(Equal(metav1.ConditionTrue))
+	g.Eventually(func() metav1.Condition { return productCondition(productStatus(pkg.Name)()) }, timeout, interval).
+		Should(HaveField("Status", metav1.ConditionTrue), func() string { return fmt.Sprint(productCondition(productStatus(pkg.Name)())) })
 	tn3 := newTenant("chart-pkg", pkg.Name, "基础版")
 	create(t, tn3)
 	g.Eventually(func() []string { return chartObjects(tenantStatus(tn3.Name)()) }, timeout, interval).Should(ContainElement("StatefulSet.apps/chart-pkg-db"))

@@ -12,6 +12,9 @@
 //	    filter; kind by kind; and with 10,000 unrelated ConfigMaps
 //	B8  idle API requests/s with every tenant converged; a manager restart (a full resync) with
 //	    purchases made during it
+//	B6  chart mode: rendering the test chart for one tenant (chart cached), and the fleet
+//	    rollout of a new chart version to B2's count of chart tenants, 50 at a time (B2 also
+//	    gets a chart-mode row)
 //
 // B4 with real rollouts and B9 are --simcluster's (benchmarks-simcluster.md).
 package main
@@ -264,6 +267,10 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out 
 	for _, line := range measureCaches(ctx, kubeconfig, total, false) {
 		add("B5", fmt.Sprintf("cache heap with %d tenants and 10,000 unrelated ConfigMaps", total), "%s", line)
 	}
+	// Chart mode last, so that the rows above stay comparable with earlier reports.
+	if err := chartRows(ctx, c, &rc, n, b1, add); err != nil {
+		return err
+	}
 
 	if out != "" {
 		return report(out, "Benchmarks", envtestSetting, envtestNotes, rows, n)
@@ -397,6 +404,8 @@ func rollOut(ctx context.Context, c client.Client) {
 			}
 			parallel(len(todo), 16, func(i int) { _ = testenv.MarkDeploymentAvailable(ctx, c, todo[i].Namespace, todo[i].Name) })
 		}
+		// The StatefulSet controller (charts' databases).
+		markStatefulSets(ctx, c)
 		// The Job controller too: bootstrap Jobs succeed.
 		var jobs batchv1.JobList
 		if err := c.List(ctx, &jobs, client.HasLabels{saasv1alpha1.TenantLabel}); err == nil {

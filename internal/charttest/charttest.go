@@ -5,6 +5,7 @@ package charttest
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -34,23 +35,32 @@ func Dir(name string) string {
 // returns it packaged (.tgz), as helm package would.
 func Package(t testing.TB, name string, edit func(*chartv2.Chart)) []byte {
 	t.Helper()
-	ch, err := loader.Load(Dir(name))
-	if err != nil {
-		t.Fatalf("load chart %s: %v", name, err)
-	}
-	if edit != nil {
-		edit(ch)
-	}
-	dir := t.TempDir()
-	path, err := chartutil.Save(ch, dir)
-	if err != nil {
-		t.Fatalf("package chart %s: %v", name, err)
-	}
-	data, err := os.ReadFile(path)
+	data, err := PackageChart(name, edit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// PackageChart is Package outside a test (the benchmarks).
+func PackageChart(name string, edit func(*chartv2.Chart)) ([]byte, error) {
+	ch, err := loader.Load(Dir(name))
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", name, err)
+	}
+	if edit != nil {
+		edit(ch)
+	}
+	dir, err := os.MkdirTemp("", "charttest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path, err := chartutil.Save(ch, dir)
+	if err != nil {
+		return nil, fmt.Errorf("package chart %s: %w", name, err)
+	}
+	return os.ReadFile(path)
 }
 
 // WithVersion sets the chart's version (and appVersion).
@@ -105,12 +115,23 @@ type Registry struct {
 	CorruptBlobs atomic.Bool
 
 	user, password string
+	srv            *httptest.Server
 }
 
 // StartRegistry serves a registry until the test ends. With a user, every request needs that
 // user and password (basic auth), or is answered 401.
 func StartRegistry(t testing.TB, user, password string) *Registry {
 	t.Helper()
+	r := NewRegistry(user, password)
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Close stops the registry.
+func (r *Registry) Close() { r.srv.Close() }
+
+// NewRegistry is StartRegistry outside a test; Close stops it.
+func NewRegistry(user, password string) *Registry {
 	r := &Registry{user: user, password: password}
 	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -133,7 +154,7 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 		}
 		inner.ServeHTTP(w, req)
 	}))
-	t.Cleanup(srv.Close)
+	r.srv = srv
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	return r
 }
@@ -156,25 +177,39 @@ func (c *corrupting) Write(b []byte) (int, error) {
 // its version's tag, and returns the manifest digest.
 func (r *Registry) Push(t testing.TB, repo string, data []byte) string {
 	t.Helper()
-	ch, err := loader.LoadArchive(strings.NewReader(string(data)))
+	digest, err := r.PushChart(repo, data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return digest
+}
+
+// PushChart is Push outside a test.
+func (r *Registry) PushChart(repo string, data []byte) (string, error) {
+	ch, err := loader.LoadArchive(strings.NewReader(string(data)))
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "charttest-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
 	opts := []registry.ClientOption{registry.ClientOptPlainHTTP(), registry.ClientOptWriter(io.Discard),
-		registry.ClientOptCredentialsFile(filepath.Join(t.TempDir(), "config.json"))}
+		registry.ClientOptCredentialsFile(filepath.Join(dir, "config.json"))}
 	if r.user != "" {
 		opts = append(opts, registry.ClientOptBasicAuth(r.user, r.password))
 	}
 	c, err := registry.NewClient(opts...)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	tag := strings.ReplaceAll(ch.Metadata.Version, "+", "_")
 	res, err := c.Push(data, r.Host+"/"+repo+":"+tag)
 	if err != nil {
-		t.Fatalf("push %s:%s: %v", repo, tag, err)
+		return "", fmt.Errorf("push %s:%s: %w", repo, tag, err)
 	}
-	return res.Manifest.Digest
+	return res.Manifest.Digest, nil
 }
 
 // URL is the oci:// URL of repo in this registry.

@@ -147,6 +147,9 @@ func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, obj := range controllers.ManagedObjectTypes() {
+		if _, ok := obj.(*corev1.ConfigMap); ok {
+			continue // below: one entry per type (the map is keyed by pointer, not by type)
+		}
 		byObject[obj] = cache.ByObject{Label: managed}
 	}
 	// Secrets: every one of the operator's namespace (credentials, login keys), and elsewhere
