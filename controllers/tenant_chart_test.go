@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
@@ -361,6 +362,48 @@ func TestChartSources(t *testing.T) {
 	create(t, tn3)
 	g.Eventually(func() []string { return chartObjects(tenantStatus(tn3.Name)()) }, timeout, interval).Should(ContainElement("StatefulSet.apps/chart-pkg-db"))
 	g.Expect(strings.HasPrefix(tenantStatus(tn3.Name)().Chart.Digest, "sha256:")).To(BeTrue())
+
+	// Packaged in a Secret, and destroyed under Retain: the workloads go, the data stays.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-chart-secret", Namespace: operatorNamespace},
+		Data: map[string][]byte{"notes.tgz": charttest.Package(t, "notes", nil)}})
+	sec := newChartProduct("notes-chart-sec", locked, "1.0.0")
+	sec.Spec.Chart.OCI = nil
+	sec.Spec.Chart.Package = &saasv1alpha1.PackagedChartSource{SecretName: "notes-chart-secret", Key: "notes.tgz"}
+	sec.Spec.Lifecycle.DestroyPolicy = saasv1alpha1.DestroyPolicyRetain
+	create(t, sec)
+	tn4 := newTenant("chart-sec", sec.Name, "基础版")
+	create(t, tn4)
+	g.Eventually(func() []string { return chartObjects(tenantStatus(tn4.Name)()) }, timeout, interval).Should(ContainElement("Deployment.apps/chart-sec-web"))
+	update(t, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: tn4.Name}}, func(x *saasv1alpha1.Tenant) {
+		x.Spec.State = saasv1alpha1.TenantStateDestroyed
+	})
+	g.Eventually(func() saasv1alpha1.TenantPhase { return tenantStatus(tn4.Name)().Phase }, timeout, interval).
+		Should(Equal(saasv1alpha1.TenantPhaseDestroyed))
+	for name, obj := range map[string]client.Object{"chart-sec-web": &appsv1.Deployment{}, "chart-sec-db": &appsv1.StatefulSet{},
+		"chart-sec": &networkingv1.Ingress{}} {
+		g.Expect(get(obj, "tenant-chart-sec", name)()).To(MatchError(ContainSubstring("not found")), name)
+	}
+	g.Expect(get(&corev1.ConfigMap{}, "tenant-chart-sec", "chart-sec-settings")()).To(Succeed(), "kept with the data")
+	g.Expect(get(&corev1.Secret{}, "tenant-chart-sec", "notes-db")()).To(Succeed())
+	ns := &corev1.Namespace{}
+	g.Expect(get(ns, "", "tenant-chart-sec")()).To(Succeed())
+	g.Expect(ns.Labels).To(HaveKeyWithValue(saasv1alpha1.RetainedLabel, "true"))
+
+	// A registry with a private CA: refused until the product names the CA.
+	private := charttest.StartTLSRegistry(t)
+	private.Push(t, "charts/notes", charttest.Package(t, "notes", nil))
+	ca := newChartProduct("notes-chart-ca", private, "1.0.0")
+	ca.Spec.Chart.OCI.Insecure = false
+	create(t, ca)
+	g.Eventually(func() string { return productCondition(productStatus(ca.Name)()).Message }, timeout, interval).
+		Should(ContainSubstring("certificate"))
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "private-registry-ca", Namespace: operatorNamespace},
+		Data: map[string]string{"ca.crt": string(private.CA)}})
+	update(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: ca.Name}}, func(x *saasv1alpha1.Product) {
+		x.Spec.Chart.OCI.CAConfigMapName = "private-registry-ca"
+	})
+	g.Eventually(func() metav1.ConditionStatus { return productCondition(productStatus(ca.Name)()).Status }, timeout, interval).
+		Should(Equal(metav1.ConditionTrue))
 }
 
 // playWorkloadControllers marks the Deployments and StatefulSets of the namespaces ready every
@@ -540,4 +583,30 @@ func TestChartFleetRollout(t *testing.T) {
 	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
 		HaveField("Target", good), HaveField("Updated", int32(7))), func() string { return fmt.Sprintf("%+v", rolloutOf(p.Name)()) })
 	g.Expect(versions(append(names, "fleet-new"))).To(Equal(map[string]int{"1.1.0": 7}))
+	// The metric follows it.
+	g.Eventually(func() float64 { return rolloutGauge(p.Name, "updated") }, timeout, interval).Should(Equal(7.0))
+	g.Expect(rolloutGauge(p.Name, "failed")).To(BeZero())
+}
+
+// rolloutGauge reads tenant_operator_chart_rollout_tenants of the manager in this process.
+func rolloutGauge(product, state string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() != "tenant_operator_chart_rollout_tenants" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["product"] == product && labels["state"] == state {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

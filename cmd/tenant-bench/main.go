@@ -298,6 +298,12 @@ Reading:
   of 16 gave 20 tenants/s against 17. The targets (B2/B1 ≥ 0.9, ≥ 50 tenants/s) are not met here.
   13 requests per tenant are the 9 applied objects, the finalizer, two status patches (the login
   URL while provisioning, then Active) and an Event: objects + 4 against the target's + 2.
+- B6 and B2 in chart mode: a chart tenant renders its chart on every pass (Helm's engine parses
+  the templates each time), which is most of the extra CPU per tenant; its API requests are its
+  objects (9 for the test chart, plus the generated Secret and the post-install Job) applied
+  once, the same per-tenant objects as the built-in template (quota, limits, policy, login keys)
+  and the status patches. A rollout costs each tenant a label patch, its changed objects' applies
+  and its status patches; 50 tenants update at once after the canary.
 - B4 after a burst: the work queue orders by priority, then arrival. A purchase made right after
   a burst of purchases waits behind them (they are new tenants too, at the same priority), so it
   sees about B2's rate. Re-syncs do not delay it: in B8 a restarted manager re-checks every

@@ -5,6 +5,9 @@ package charttest
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -114,6 +117,9 @@ type Registry struct {
 	// CorruptBlobs flips a byte of every blob served, as a tampered mirror would.
 	CorruptBlobs atomic.Bool
 
+	// CA is the PEM certificate authority of a TLS registry (StartTLSRegistry), nil otherwise.
+	CA []byte
+
 	user, password string
 	srv            *httptest.Server
 }
@@ -127,14 +133,24 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 	return r
 }
 
+// StartTLSRegistry is StartRegistry over HTTPS, with a certificate of a CA of its own (CA).
+func StartTLSRegistry(t testing.TB) *Registry {
+	t.Helper()
+	r := newRegistry("", "", true)
+	t.Cleanup(r.Close)
+	return r
+}
+
 // Close stops the registry.
 func (r *Registry) Close() { r.srv.Close() }
 
 // NewRegistry is StartRegistry outside a test; Close stops it.
-func NewRegistry(user, password string) *Registry {
+func NewRegistry(user, password string) *Registry { return newRegistry(user, password, false) }
+
+func newRegistry(user, password string, withTLS bool) *Registry {
 	r := &Registry{user: user, password: password}
 	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.Requests.Add(1)
 		if r.Down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
@@ -154,8 +170,14 @@ func NewRegistry(user, password string) *Registry {
 		}
 		inner.ServeHTTP(w, req)
 	}))
+	if withTLS {
+		srv.StartTLS()
+		r.CA = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	} else {
+		srv.Start()
+	}
 	r.srv = srv
-	r.Host = strings.TrimPrefix(srv.URL, "http://")
+	r.Host = strings.TrimPrefix(strings.TrimPrefix(srv.URL, "http://"), "https://")
 	return r
 }
 
@@ -195,8 +217,14 @@ func (r *Registry) PushChart(repo string, data []byte) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	opts := []registry.ClientOption{registry.ClientOptPlainHTTP(), registry.ClientOptWriter(io.Discard),
-		registry.ClientOptCredentialsFile(filepath.Join(dir, "config.json"))}
+	opts := []registry.ClientOption{registry.ClientOptWriter(io.Discard), registry.ClientOptCredentialsFile(filepath.Join(dir, "config.json"))}
+	if r.CA == nil {
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	} else {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(r.CA)
+		opts = append(opts, registry.ClientOptHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}))
+	}
 	if r.user != "" {
 		opts = append(opts, registry.ClientOptBasicAuth(r.user, r.password))
 	}

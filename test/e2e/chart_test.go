@@ -23,6 +23,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/charttest"
+	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 )
 
 // fleetSize is the number of tenants of the chart fleet.
@@ -109,7 +110,10 @@ func TestChartFleetOnTheSimulatedCluster(t *testing.T) {
 	first := tenant(names[0])()
 	ns := first.Status.Namespace
 	g.Expect(first.Status.Chart.Objects).To(HaveLen(9))
-	g.Expect(first.Status.LoginURL).NotTo(BeEmpty())
+	// The buyer's free login reaches the app with a token it verifies.
+	res, err := (&marketsim.Buyer{AppAddress: appAddr}).Login(ctx, first.Status.LoginURL)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Body).To(ContainSubstring("Welcome to " + names[0] + ", " + buyerOpenID + " (oauth)"))
 	g.Expect(conditionOf(first, saasv1alpha1.BootstrappedCondition).Reason).To(Equal(saasv1alpha1.BootstrapSucceededReason))
 	g.Expect(runningPods(ns)()).To(Equal(3), "web, cache and db")
 	claim := &corev1.PersistentVolumeClaim{}
