@@ -35,59 +35,13 @@ func TestAppliedChartObjectsReadAsUnchanged(t *testing.T) {
 	ctx := context.Background()
 	reg := charttest.StartRegistry(t, "", "")
 	// The test chart, and one object of each kind it lacks.
-	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.AddTemplate("extras.yaml", `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: worker}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: worker}
-rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: worker}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: worker}
-subjects: [{kind: ServiceAccount, name: worker}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: cleanup}
-spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          containers: [{name: cleanup, image: registry.example.com/notes:1.0.0}]
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: migrate}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: registry.example.com/notes:1.0.0}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: settings}
-stringData: {mode: fast}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: uploads}
-spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
-`)))
+	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.AddTemplate("extras.yaml", charttest.EveryKind)))
 	loaded, err := (&chart.Store{}).Resolve(ctx, &saasv1alpha1.Product{Spec: saasv1alpha1.ProductSpec{Chart: &saasv1alpha1.ChartSource{
 		OCI: &saasv1alpha1.OCIChartSource{URL: reg.URL("charts/notes"), Version: "1.0.0", Insecure: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := chart.MergeValues(map[string]any{"autoscaling": map[string]any{"enabled": true}},
+	values := chart.MergeValues(map[string]any{"autoscaling": map[string]any{"enabled": true}, "extras": true, "rev": "1"},
 		map[string]any{"tenant": map[string]any{"name": "t1", "namespace": "default", "plan": "basic", "host": "t1.example.test"}})
 	r, err := loaded.Render(values, chart.Release{Name: "t1", Namespace: "default", KubeVersion: "v1.37.2"})
 	if err != nil {

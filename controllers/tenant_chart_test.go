@@ -101,11 +101,7 @@ func markChartReady(t *testing.T, ns string) {
 			return err
 		}
 		for i := range sets.Items {
-			s := &sets.Items[i]
-			n := ptr.Deref(s.Spec.Replicas, 1)
-			s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, CurrentReplicas: n,
-				UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
-			if err := k8s.Status().Update(ctx, s); err != nil {
+			if err := testenv.MarkStatefulSetReady(ctx, k8s, &sets.Items[i]); err != nil {
 				return err
 			}
 		}
@@ -434,13 +430,9 @@ func playWorkloadControllers(t *testing.T, namespaces []string, ready func(ns, i
 				}
 				for i := range sets.Items {
 					s := &sets.Items[i]
-					n := ptr.Deref(s.Spec.Replicas, 1)
-					if s.Status.ObservedGeneration == s.Generation && s.Status.ReadyReplicas == n {
-						continue
+					if s.Status.ObservedGeneration != s.Generation || s.Status.ReadyReplicas != ptr.Deref(s.Spec.Replicas, 1) {
+						_ = testenv.MarkStatefulSetReady(ctx, k8s, s)
 					}
-					s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, CurrentReplicas: n,
-						UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r", UpdateRevision: "r"}
-					_ = k8s.Status().Update(ctx, s)
 				}
 			}
 			select {

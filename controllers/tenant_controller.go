@@ -249,35 +249,32 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		name string
 		fn   func(context.Context, *tenantScope) error
 	}
-	phases := []phase{
-		{"service account", r.reconcileServiceAccount},
+	// The objects of every tenant, then those of the built-in template or of the chart.
+	shared := []phase{
 		{"resource quota", r.reconcileResourceQuota},
 		{"limit range", r.reconcileLimitRange},
 		{"network policy", r.reconcileNetworkPolicy},
 		{"login keys", r.reconcileLoginKeys},
 		{"image pull secrets", r.reconcilePullSecrets},
 		{"generated secrets", r.reconcileGeneratedSecrets},
-		{"volume claim", r.reconcileClaim},
-		{"deployment", r.reconcileDeployment},
-		{"bootstrap", r.reconcileBootstrap},
-		{"service", r.reconcileService},
-		{"suspended page", r.reconcileSuspendedPage},
-		{"ingress", r.reconcileIngress},
-		{"chart objects", r.removeChart},
 	}
+	var phases []phase
 	if s.chartMode() {
-		phases = []phase{
-			{"resource quota", r.reconcileResourceQuota},
-			{"limit range", r.reconcileLimitRange},
-			{"network policy", r.reconcileNetworkPolicy},
-			{"login keys", r.reconcileLoginKeys},
-			{"image pull secrets", r.reconcilePullSecrets},
-			{"generated secrets", r.reconcileGeneratedSecrets},
-			{"app template", r.removeAppTemplate},
-			{"chart", r.reconcileChart},
-			{"bootstrap", r.reconcileBootstrap},
-			{"suspended page", r.reconcileSuspendedPage},
-		}
+		phases = append(shared,
+			phase{"app template", r.removeAppTemplate},
+			phase{"chart", r.reconcileChart},
+			phase{"bootstrap", r.reconcileBootstrap},
+			phase{"suspended page", r.reconcileSuspendedPage})
+	} else {
+		phases = append([]phase{{"service account", r.reconcileServiceAccount}}, shared...)
+		phases = append(phases,
+			phase{"volume claim", r.reconcileClaim},
+			phase{"deployment", r.reconcileDeployment},
+			phase{"bootstrap", r.reconcileBootstrap},
+			phase{"service", r.reconcileService},
+			phase{"suspended page", r.reconcileSuspendedPage},
+			phase{"ingress", r.reconcileIngress},
+			phase{"chart objects", r.removeChart})
 	}
 	var errs []error
 	for _, p := range phases {

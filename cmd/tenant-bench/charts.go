@@ -18,6 +18,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/charttest"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // chartRows measures chart mode (B6): rendering the test chart for one tenant with the chart
@@ -157,11 +158,5 @@ func markStatefulSets(ctx context.Context, c client.Client) {
 			todo = append(todo, s)
 		}
 	}
-	parallel(len(todo), 16, func(i int) {
-		s := &todo[i]
-		r := ptr.Deref(s.Spec.Replicas, 1)
-		s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: r, ReadyReplicas: r, CurrentReplicas: r,
-			UpdatedReplicas: r, AvailableReplicas: r, CurrentRevision: "r", UpdateRevision: "r"}
-		_ = c.Status().Update(ctx, s)
-	})
+	parallel(len(todo), 16, func(i int) { _ = testenv.MarkStatefulSetReady(ctx, c, &todo[i]) })
 }

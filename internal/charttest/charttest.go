@@ -97,6 +97,66 @@ func ImageTag(tag string) func(*chartv2.Chart) {
 	}
 }
 
+// EveryKind is a template rendering, when .Values.extras is set, one object of each kind a chart
+// may carry that the notes chart lacks, each labelled rev: .Values.rev (so that a new rev
+// changes every one of them). Add it with AddTemplate.
+const EveryKind = `{{- if .Values.extras }}
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
+automountServiceAccountToken: false
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: worker}
+subjects: [{kind: ServiceAccount, name: worker}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: cleanup, labels: {rev: "{{ .Values.rev }}"}}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+          containers: [{name: cleanup, image: registry.example.com/notes:1.0.0, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, labels: {rev: "{{ .Values.rev }}"}}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers: [{name: migrate, image: registry.example.com/notes:1.0.0, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: worker}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: worker-settings, labels: {rev: "{{ .Values.rev }}"}}
+stringData: {mode: fast}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: uploads, labels: {rev: "{{ .Values.rev }}"}}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+{{- end }}
+`
+
 // Edits applies several edits in order.
 func Edits(edits ...func(*chartv2.Chart)) func(*chartv2.Chart) {
 	return func(ch *chartv2.Chart) {

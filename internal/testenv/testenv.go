@@ -194,6 +194,15 @@ func MarkDeploymentAvailable(ctx context.Context, c client.Client, namespace, na
 	return c.Status().Update(ctx, d)
 }
 
+// MarkStatefulSetReady plays the StatefulSet controller, which envtest does not run: it reports
+// the StatefulSet's replicas ready on its current revision. It returns the error for Eventually.
+func MarkStatefulSetReady(ctx context.Context, c client.Client, s *appsv1.StatefulSet) error {
+	n := ptr.Deref(s.Spec.Replicas, 1)
+	s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, CurrentReplicas: n,
+		UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r", UpdateRevision: "r"}
+	return c.Status().Update(ctx, s)
+}
+
 // FinalizeNamespace plays the namespace controller, which envtest does not run: it completes
 // the deletion of a namespace whose deletion was requested. It returns the error for Eventually.
 func FinalizeNamespace(ctx context.Context, cfg *rest.Config, name string) error {

@@ -26,55 +26,6 @@ import (
 // chartRegistryPassword is the password of the vendor's chart registry.
 const chartRegistryPassword = "sec-chart-registry-password-Wd3Kx7Tn"
 
-// chartExtras renders one object of every kind a chart may carry beyond the notes chart's own,
-// each labelled with .Values.rev so that a new rev changes (patches) every one of them.
-const chartExtras = `{{- if .Values.extras }}
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
-automountServiceAccountToken: false
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
-rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: worker}
-subjects: [{kind: ServiceAccount, name: worker}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: cleanup, labels: {rev: "{{ .Values.rev }}"}}
-spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-          containers: [{name: cleanup, image: registry.example.com/notes:1.0.0, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: migrate, labels: {rev: "{{ .Values.rev }}"}}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-      containers: [{name: migrate, image: registry.example.com/notes:1.0.0, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: worker, labels: {rev: "{{ .Values.rev }}"}}
-spec: {maxUnavailable: 1, selector: {matchLabels: {app: worker}}}
-{{- end }}
-`
-
 // driveChart runs E, a tenant of a chart product, as the operator's ServiceAccount under the
 // shipped admission policies: its rendering creates one object of every kind a chart may carry,
 // a new revision of the values patches each of them, values without them prune them, and the
@@ -82,7 +33,7 @@ spec: {maxUnavailable: 1, selector: {matchLabels: {app: worker}}}
 func driveChart(t *testing.T, g Gomega) {
 	ctx := context.Background()
 	reg := charttest.StartRegistry(t, "vendor", chartRegistryPassword)
-	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.AddTemplate("extras.yaml", chartExtras)))
+	reg.Push(t, "charts/notes", charttest.Package(t, "notes", charttest.AddTemplate("extras.yaml", charttest.EveryKind)))
 	values := func(v map[string]any) *apiextensionsv1.JSON {
 		b, _ := json.Marshal(v)
 		return &apiextensionsv1.JSON{Raw: b}
