@@ -211,14 +211,13 @@ func TestChartTenantLifecycle(t *testing.T) {
 	})
 	g.Eventually(func() int32 { _ = get(web, ns, "chart-a-web")(); return ptr.Deref(web.Spec.Replicas, -1) }, timeout, interval).Should(Equal(int32(0)))
 	db := &appsv1.StatefulSet{}
-	g.Expect(get(db, ns, "chart-a-db")()).To(Succeed())
-	g.Expect(*db.Spec.Replicas).To(Equal(int32(0)))
+	g.Eventually(func() int32 { _ = get(db, ns, "chart-a-db")(); return ptr.Deref(db.Spec.Replicas, -1) }, timeout, interval).Should(Equal(int32(0)))
 	g.Eventually(func() error { return get(&autoscalingv2.HorizontalPodAutoscaler{}, ns, "chart-a-web")() }, timeout, interval).Should(MatchError(ContainSubstring("not found")))
 	g.Eventually(func() string {
 		_ = get(ing, ns, "chart-a")()
 		return ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name
 	}, timeout, interval).Should(Equal("suspended-page"))
-	g.Expect(get(&corev1.Service{}, ns, "suspended-page")()).To(Succeed())
+	g.Eventually(get(&corev1.Service{}, ns, "suspended-page"), timeout, interval).Should(Succeed())
 	markChartReady(t, ns)
 	g.Eventually(func() saasv1alpha1.TenantPhase { return tenantStatus(tn.Name)().Phase }, timeout, interval).
 		Should(Equal(saasv1alpha1.TenantPhaseSuspended))
