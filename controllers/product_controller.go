@@ -203,11 +203,18 @@ func chartSources(p *saasv1alpha1.Product) []string {
 		return nil
 	}
 	var names []string
+	add := func(kind, name string) {
+		if name != "" {
+			names = append(names, kind+"/"+name)
+		}
+	}
 	if c.OCI != nil {
-		names = append(names, "Secret/"+c.OCI.PullSecretName, "ConfigMap/"+c.OCI.CAConfigMapName)
+		add("Secret", c.OCI.PullSecretName)
+		add("ConfigMap", c.OCI.CAConfigMapName)
 	}
 	if c.Package != nil {
-		names = append(names, "Secret/"+c.Package.SecretName, "ConfigMap/"+c.Package.ConfigMapName)
+		add("Secret", c.Package.SecretName)
+		add("ConfigMap", c.Package.ConfigMapName)
 	}
 	return names
 }

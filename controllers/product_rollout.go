@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -193,20 +194,9 @@ func joinFirst(names []string, n int) string {
 		return "none"
 	}
 	if len(names) > n {
-		return fmt.Sprintf("%s and %d more", joinComma(names[:n]), len(names)-n)
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 	}
-	return joinComma(names)
-}
-
-func joinComma(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
-	}
-	return out
+	return strings.Join(names, ", ")
 }
 
 func orFirst(version string) string {

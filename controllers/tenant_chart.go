@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -75,8 +76,6 @@ type chartState struct {
 	notCurrent, failed []string
 	// bootstrap is the rendering's post-install Job.
 	bootstrap *unstructured.Unstructured
-	// skippedHooks name the hooks that are not run.
-	skippedHooks []string
 }
 
 // current is true when every object of a complete rendering is Current.
@@ -141,7 +140,7 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 		st.refused = err
 		return nil
 	}
-	st.bootstrap, st.skippedHooks = rendering.Bootstrap, rendering.SkippedHooks
+	st.bootstrap = rendering.Bootstrap
 
 	desired := make([]*unstructured.Unstructured, 0, len(rendering.Objects))
 	for _, obj := range rendering.Objects {
@@ -183,15 +182,7 @@ func (r *TenantReconciler) reconcileChart(ctx context.Context, s *tenantScope) e
 // as data: the API server stores only data, so fields applied as stringData could never read as
 // unchanged.
 func prepareChartObject(obj *unstructured.Unstructured, t *saasv1alpha1.Tenant) {
-	labels := obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	for k, v := range tenantLabels(t) {
-		labels[k] = v
-	}
-	labels[componentLabel] = chartComponent
-	obj.SetLabels(labels)
+	obj.SetLabels(asTenants(obj.GetLabels(), t, chartComponent))
 	if obj.GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Secret") {
 		return
 	}
@@ -210,6 +201,17 @@ func prepareChartObject(obj *unstructured.Unstructured, t *saasv1alpha1.Tenant) 
 	}
 	delete(obj.Object, "stringData")
 	_ = unstructured.SetNestedMap(obj.Object, data, "data")
+}
+
+// asTenants adds the tenant's labels and the component's to a chart's own labels (which it
+// may change), the ones that make an object the operator's for the tenant.
+func asTenants(labels map[string]string, t *saasv1alpha1.Tenant, component string) map[string]string {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, tenantLabels(t))
+	labels[componentLabel] = component
+	return labels
 }
 
 // readiness adds an applied object's kstatus to the state.
@@ -536,14 +538,7 @@ func chartBootstrapJob(s *tenantScope) (*batchv1.Job, error) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(s.chart.bootstrap.Object, job); err != nil {
 		return nil, fmt.Errorf("the chart's post-install Job: %w", err)
 	}
-	labels := job.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	for k, v := range tenantLabels(s.tenant) {
-		labels[k] = v
-	}
-	labels[componentLabel] = bootstrapComponent
+	labels := asTenants(job.Labels, s.tenant, bootstrapComponent)
 	annotations := map[string]string{}
 	for k, v := range job.Annotations {
 		if !strings.HasPrefix(k, "helm.sh/hook") {

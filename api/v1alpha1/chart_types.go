@@ -170,14 +170,8 @@ type PackagedChartSource struct {
 // +kubebuilder:validation:Enum=ConfigMap;Secret;Service;ServiceAccount;PersistentVolumeClaim;Deployment.apps;StatefulSet.apps;Job.batch;CronJob.batch;Ingress.networking.k8s.io;PodDisruptionBudget.policy;HorizontalPodAutoscaler.autoscaling;Role.rbac.authorization.k8s.io;RoleBinding.rbac.authorization.k8s.io
 type ChartKind string
 
-// ChartKinds are every kind the operator applies from a chart: namespaced kinds whose objects
-// reach nothing outside the tenant's namespace (RoleBindings only to Roles of it).
-var ChartKinds = []ChartKind{
-	"ConfigMap", "Secret", "Service", "ServiceAccount", "PersistentVolumeClaim",
-	"Deployment.apps", "StatefulSet.apps", "Job.batch", "CronJob.batch", "Ingress.networking.k8s.io",
-	"PodDisruptionBudget.policy", "HorizontalPodAutoscaler.autoscaling",
-	"Role.rbac.authorization.k8s.io", "RoleBinding.rbac.authorization.k8s.io",
-}
+// The kinds themselves, with the API version of each, are internal/chart.Kinds; the enum above
+// must name the same.
 
 // ProductStatus is what the operator observed of a Product.
 type ProductStatus struct {

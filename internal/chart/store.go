@@ -116,34 +116,20 @@ func (s *Store) Resolve(ctx context.Context, p *saasv1alpha1.Product) (*Loaded, 
 // Get returns the chart of ref, read from src (a source Resolve resolved it from before): from
 // the cache, or fetched again by its digest (after a restart).
 func (s *Store) Get(ctx context.Context, src *saasv1alpha1.ChartSource, ref saasv1alpha1.ChartReference) (*Loaded, error) {
-	if l := s.cached(ref.Digest); l != nil {
-		return l, nil
-	}
-	switch {
-	case src == nil || (src.OCI == nil && src.Package == nil):
-		return nil, invalid("no chart source for %s", ref.Digest)
-	case src.OCI != nil:
-		return s.load(ref.Digest, func() ([]byte, error) { return s.pullOCI(ctx, src.OCI, ref.Digest) })
-	default:
-		return s.load(ref.Digest, func() ([]byte, error) {
-			data, err := s.readPackage(ctx, src.Package)
-			if err == nil && digestOf(data) != ref.Digest {
-				err = invalid("the packaged chart changed since it was loaded (%s, now %s): give each version a ConfigMap or Secret of its own",
-					ref.Digest, digestOf(data))
-			}
-			return data, err
-		})
-	}
-}
-
-func (s *Store) cached(digest string) *Loaded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.loaded[digest]
-	if l != nil {
-		l.used = time.Now()
-	}
-	return l
+	return s.load(ref.Digest, func() ([]byte, error) {
+		switch {
+		case src == nil || (src.OCI == nil && src.Package == nil):
+			return nil, invalid("no chart source for %s", ref.Digest)
+		case src.OCI != nil:
+			return s.pullOCI(ctx, src.OCI, ref.Digest)
+		}
+		data, err := s.readPackage(ctx, src.Package)
+		if err == nil && digestOf(data) != ref.Digest {
+			err = invalid("the packaged chart changed since it was loaded (%s, now %s): give each version a ConfigMap or Secret of its own",
+				ref.Digest, digestOf(data))
+		}
+		return data, err
+	})
 }
 
 // load returns the chart of digest from the cache, or fetches it with get, checks its digest and
