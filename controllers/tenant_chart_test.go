@@ -87,25 +87,7 @@ func markChartReady(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	NewWithT(t).Eventually(func() error {
-		var deps appsv1.DeploymentList
-		if err := k8s.List(ctx, &deps, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, d := range deps.Items {
-			if err := testenv.MarkDeploymentAvailable(ctx, k8s, ns, d.Name); err != nil {
-				return err
-			}
-		}
-		var sets appsv1.StatefulSetList
-		if err := k8s.List(ctx, &sets, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for i := range sets.Items {
-			if err := testenv.MarkStatefulSetReady(ctx, k8s, &sets.Items[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return testenv.MarkWorkloadsReady(ctx, k8s, func(string) bool { return true }, client.InNamespace(ns))
 	}, timeout, interval).Should(Succeed())
 }
 
@@ -412,27 +394,7 @@ func playWorkloadControllers(t *testing.T, namespaces []string, ready func(ns, i
 		defer close(done)
 		for ctx.Err() == nil {
 			for _, ns := range namespaces {
-				var deps appsv1.DeploymentList
-				if k8s.List(ctx, &deps, client.InNamespace(ns)) != nil {
-					continue
-				}
-				for _, d := range deps.Items {
-					if !ready(ns, d.Spec.Template.Spec.Containers[0].Image) ||
-						(d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == ptr.Deref(d.Spec.Replicas, 1)) {
-						continue
-					}
-					_ = testenv.MarkDeploymentAvailable(ctx, k8s, ns, d.Name)
-				}
-				var sets appsv1.StatefulSetList
-				if k8s.List(ctx, &sets, client.InNamespace(ns)) != nil {
-					continue
-				}
-				for i := range sets.Items {
-					s := &sets.Items[i]
-					if s.Status.ObservedGeneration != s.Generation || s.Status.ReadyReplicas != ptr.Deref(s.Spec.Replicas, 1) {
-						_ = testenv.MarkStatefulSetReady(ctx, k8s, s)
-					}
-				}
+				_ = testenv.MarkWorkloadsReady(ctx, k8s, func(image string) bool { return ready(ns, image) }, client.InNamespace(ns))
 			}
 			select {
 			case <-ctx.Done():

@@ -203,6 +203,40 @@ func MarkStatefulSetReady(ctx context.Context, c client.Client, s *appsv1.Statef
 	return c.Status().Update(ctx, s)
 }
 
+// MarkWorkloadsReady plays the deployment and StatefulSet controllers for the workloads opts
+// select: each not yet ready on its current generation whose pods would start (ready, given
+// the first container's image) is reported ready. It returns the first error.
+func MarkWorkloadsReady(ctx context.Context, c client.Client, ready func(image string) bool, opts ...client.ListOption) error {
+	var deps appsv1.DeploymentList
+	if err := c.List(ctx, &deps, opts...); err != nil {
+		return err
+	}
+	for _, d := range deps.Items {
+		if !ready(d.Spec.Template.Spec.Containers[0].Image) ||
+			(d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == ptr.Deref(d.Spec.Replicas, 1)) {
+			continue
+		}
+		if err := MarkDeploymentAvailable(ctx, c, d.Namespace, d.Name); err != nil {
+			return err
+		}
+	}
+	var sets appsv1.StatefulSetList
+	if err := c.List(ctx, &sets, opts...); err != nil {
+		return err
+	}
+	for i := range sets.Items {
+		s := &sets.Items[i]
+		if !ready(s.Spec.Template.Spec.Containers[0].Image) ||
+			(s.Status.ObservedGeneration == s.Generation && s.Status.ReadyReplicas == ptr.Deref(s.Spec.Replicas, 1)) {
+			continue
+		}
+		if err := MarkStatefulSetReady(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FinalizeNamespace plays the namespace controller, which envtest does not run: it completes
 // the deletion of a namespace whose deletion was requested. It returns the error for Eventually.
 func FinalizeNamespace(ctx context.Context, cfg *rest.Config, name string) error {
