@@ -211,8 +211,16 @@ func namespaceProgress(ns *corev1.Namespace) string {
 func (r *TenantReconciler) removeTombstone(ctx context.Context, t *saasv1alpha1.Tenant) error {
 	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.EventTombstoneExpired, "Remove",
 		"Destroyed at %s; the tombstone has expired and the Tenant is deleted", t.Status.DestroyedAt.UTC().Format(time.RFC3339))
-	uid := t.UID
-	if err := r.Delete(ctx, t, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+	// Only the version this pass decided on: a cache behind the API server may still show the
+	// phase Destroyed of before a retention ended, while the stored Tenant is Destroying again
+	// (which the deletion-safety policy refuses to delete). A newer version is a conflict; its
+	// watch event brings the tenant back.
+	uid, version := t.UID, t.ResourceVersion
+	err := r.Delete(ctx, t, client.Preconditions{UID: &uid, ResourceVersion: &version})
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	if client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete tombstone: %w", err)
 	}
 	return nil
