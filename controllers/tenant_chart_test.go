@@ -404,6 +404,11 @@ func playWorkloadControllers(t *testing.T, namespaces []string, ready func(ns, i
 	}()
 }
 
+// fleetTimeout bounds the wait for a whole fleet's rollout: every tenant renders its chart on
+// each of its passes, which under -race, with the other packages' tests on the same two cores,
+// once took longer than the 20 s other waits have for one tenant's change.
+const fleetTimeout = 60 * time.Second
+
 func rolloutOf(name string) func() saasv1alpha1.RolloutStatus {
 	return func() saasv1alpha1.RolloutStatus {
 		if rs := productStatus(name)().Rollout; rs != nil {
@@ -480,7 +485,7 @@ func TestChartFleetRollout(t *testing.T) {
 		}
 		return n
 	}
-	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete), HaveField("Updated", int32(6))))
+	g.Eventually(rolloutOf(p.Name), fleetTimeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete), HaveField("Updated", int32(6))))
 	first := rolloutOf(p.Name)()
 	g.Expect(first.Stable).To(Equal(first.Target))
 
@@ -496,7 +501,7 @@ func TestChartFleetRollout(t *testing.T) {
 	g.Eventually(onTarget, timeout, interval).Should(Equal(3))
 	g.Consistently(onTarget, "500ms", interval).Should(Equal(3), "two at a time")
 	allow(names...)
-	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
+	g.Eventually(rolloutOf(p.Name), fleetTimeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
 		HaveField("TargetVersion", "1.1.0"), HaveField("Updated", int32(6))))
 	g.Expect(versions(names)).To(Equal(map[string]int{"1.1.0": 6}))
 	g.Expect(testenv.EventReasons(ctx, k8s, "Product", p.Name)).To(ContainElements(saasv1alpha1.EventRolloutStarted, saasv1alpha1.EventRolloutCompleted))
@@ -514,7 +519,7 @@ func TestChartFleetRollout(t *testing.T) {
 	poke() // the canary fails; another takes its place
 	g.Eventually(func() map[string]int { return versions(names) }, timeout, interval).Should(HaveKeyWithValue("2.0.0", 2))
 	poke()
-	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutHalted),
+	g.Eventually(rolloutOf(p.Name), fleetTimeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutHalted),
 		HaveField("Failed", int32(2)), HaveField("Pending", int32(4))))
 	g.Consistently(func() map[string]int { return versions(names) }, "500ms", interval).Should(Equal(map[string]int{"2.0.0": 2, "1.1.0": 4}))
 	rs := rolloutOf(p.Name)()
@@ -533,7 +538,7 @@ func TestChartFleetRollout(t *testing.T) {
 	rev, err := chart.RevisionOf(cr)
 	g.Expect(err).NotTo(HaveOccurred())
 	update(t, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, func(x *saasv1alpha1.Product) { rev.Restore(x) })
-	g.Eventually(rolloutOf(p.Name), timeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
+	g.Eventually(rolloutOf(p.Name), fleetTimeout, interval).Should(And(HaveField("Phase", saasv1alpha1.RolloutComplete),
 		HaveField("Target", good), HaveField("Updated", int32(7))), func() string { return fmt.Sprintf("%+v", rolloutOf(p.Name)()) })
 	g.Expect(versions(append(names, "fleet-new"))).To(Equal(map[string]int{"1.1.0": 7}))
 	// The metric follows it.
