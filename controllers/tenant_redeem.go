@@ -7,14 +7,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // reconcileRedeeming finishes a redemption the front door started but could not complete (the
@@ -43,14 +42,10 @@ func (r *TenantReconciler) reconcileRedeeming(ctx context.Context, s *tenantScop
 		// Refunded before it was consumed: nothing was provisioned; the tenant is closed.
 		r.Recorder.Eventf(s.tenant, nil, corev1.EventTypeWarning, saasv1alpha1.EventRedemptionRefunded, "Redeem",
 			"The code was refunded before it could be consumed; the tenant is destroyed")
-		return ctrl.Result{}, retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-			t := &saasv1alpha1.Tenant{}
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.tenant), t); err != nil {
-				return err
-			}
-			t.Spec.State = saasv1alpha1.TenantStateDestroyed
-			return r.Update(ctx, t)
-		})
+		w := &intake.Writer{Client: r.Client, APIReader: r.APIReader}
+		_, _, _, err := w.Change(ctx, s.tenant.Name, "", &intake.Intent{Kind: intake.Destroy, Cause: intake.CauseRefunded,
+			Source: intake.Source{Action: "redeem"}}, r.Clock.Now(), nil)
+		return ctrl.Result{}, err
 	case err != nil:
 		// The status gets a fixed text by kind of failure, never the error: whoever can read
 		// Tenants need not learn anything of the Market API's request. The error itself (scrubbed

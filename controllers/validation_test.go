@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"os"
 	"path/filepath"
@@ -58,6 +59,26 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 			p.Spec.ProductID = "12ab"
 			return p
 		}, "spec.productId"},
+		{"an Alibaba productId is a productCode", func() client.Object {
+			p := newProduct("bad-6a")
+			p.Spec.Marketplace, p.Spec.ProductID = saasv1alpha1.MarketplaceAlibaba, "1001234"
+			return p
+		}, "productCode"},
+		{"a Huawei productId has no spaces", func() client.Object {
+			p := newProduct("bad-6h")
+			p.Spec.Marketplace, p.Spec.ProductID = saasv1alpha1.MarketplaceHuawei, "OFFI 8462"
+			return p
+		}, "KooGallery"},
+		{"an unknown marketplace", func() client.Object {
+			p := newProduct("bad-6u")
+			p.Spec.Marketplace = "Amazon"
+			return p
+		}, "spec.marketplace"},
+		{"a quantity of none", func() client.Object {
+			t := newTenant("bad-q", "p", "basic")
+			t.Spec.Quantity = -1
+			return t
+		}, "spec.quantity"},
 		{"duplicate plan names", func() client.Object {
 			p := newProduct("bad-7")
 			p.Spec.Plans[1].Name = p.Spec.Plans[0].Name
@@ -227,6 +248,20 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 		tenant := &saasv1alpha1.Tenant{}
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "tv2"}, tenant)).To(Succeed())
 		g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
+		g.Expect(tenant.Spec.Quantity).To(Equal(int32(1)), "a tenant written before quantity existed holds one unit")
+	})
+
+	t.Run("each marketplace's productId", func(t *testing.T) {
+		g := NewWithT(t)
+		for i, c := range []struct {
+			m  saasv1alpha1.Marketplace
+			id string
+		}{{saasv1alpha1.MarketplaceTencent, "1001234"}, {saasv1alpha1.MarketplaceAlibaba, "cmgj00012345"}, {saasv1alpha1.MarketplaceAlibaba, "cmapi00001"},
+			{saasv1alpha1.MarketplaceHuawei, "OFFI846204237451911168"}, {saasv1alpha1.MarketplaceHuawei, "00301-666001-0"}} {
+			p := newProduct(fmt.Sprintf("ids-%d", i))
+			p.Spec.Marketplace, p.Spec.ProductID = c.m, c.id
+			g.Expect(k8s.Create(ctx, p, client.DryRunAll)).To(Succeed(), "%s %s", c.m, c.id)
+		}
 	})
 }
 

@@ -35,5 +35,15 @@ if ! go mod tidy -diff; then
   status=1
 fi
 
+# One writer of Tenant specs: webhook/intake. A Tenant's spec fields are assigned nowhere else
+# (tests excepted, which build their fixtures).
+writers="$(grep -rnE '\.Spec\.(State|Plan|ExpiresAt|Trial|Quantity|LoginGeneration|BootstrapGeneration|Voucher|Buyer|Marketplace)(\.[A-Za-z]+)? *(=[^=]|\+\+)' \
+  --include='*.go' --exclude='*_test.go' --exclude='zz_generated*' . | grep -v '^./webhook/intake/' | grep -v '^./bin/' || true)"
+if [[ -n "${writers}" ]]; then
+  echo "verify: Tenant specs are written by webhook/intake alone; found elsewhere:" >&2
+  echo "${writers}" >&2
+  status=1
+fi
+
 go vet ./... || status=1
 exit ${status}

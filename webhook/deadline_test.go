@@ -16,6 +16,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // When the Tenant cannot be persisted in time, or at all, the marketplace is told to retry:
@@ -66,7 +67,7 @@ func TestNothingAcknowledgedUnlessPersisted(t *testing.T) {
 			g.Expect(r.Field("success")).To(Equal("false"))
 			g.Expect(r.Field("signId")).To(BeEmpty())
 
-			name := webhook.TenantName(webhook.Origin("Tencent", productID, order.ID), 0)
+			name := intake.TenantName(intake.Origin("Tencent", productID, order.ID), 0)
 			err = k8s.Get(context.Background(), client.ObjectKey{Name: name}, &saasv1alpha1.Tenant{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing persisted: %v", err)
 

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -134,8 +137,9 @@ func FuzzClientAddr(f *testing.F) {
 	})
 }
 
-// FuzzPurchaseExpiry: timeSpan and timeUnit of a paid order. An expiry is strictly after the
-// purchase, or absent only for count-based purchases (unit t).
+// FuzzPurchaseExpiry: timeSpan and timeUnit of a paid order, read by the receiver and counted by
+// the intake. An expiry is strictly after the purchase, or absent only for count-based purchases
+// (unit t).
 func FuzzPurchaseExpiry(f *testing.F) {
 	for _, s := range []struct {
 		span int64
@@ -145,7 +149,12 @@ func FuzzPurchaseExpiry(f *testing.F) {
 	}
 	now := time.Date(2027, 1, 31, 12, 0, 0, 0, fuzzChina)
 	f.Fuzz(func(t *testing.T, span int64, unit string) {
-		exp, err := purchaseExpiry(span, unit, now, fuzzChina)
+		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+		tn, err := intake.NewTenant(p, &intake.Intent{Kind: intake.Create, Plan: "a", Term: purchaseTerm(span, unit)}, "o", now)
+		var exp *metav1.Time
+		if err == nil {
+			exp = tn.Spec.ExpiresAt
+		}
 		switch {
 		case err != nil:
 			if exp != nil {
@@ -168,7 +177,7 @@ func FuzzTenantName(f *testing.F) {
 	f.Add("", uint8(7))
 	f.Add("a/b\x00c", uint8(255))
 	f.Fuzz(func(t *testing.T, orderID string, attempt uint8) {
-		name := TenantName(Origin(string(saasv1alpha1.MarketplaceTencent), "1001234", orderID), int(attempt))
+		name := intake.TenantName(intake.Origin(string(saasv1alpha1.MarketplaceTencent), "1001234", orderID), int(attempt))
 		if len(name) != tencent.MaxSignIDLength || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz234567") != "" || name[0] != 't' {
 			t.Fatalf("order %q attempt %d: name %q", orderID, attempt, name)
 		}

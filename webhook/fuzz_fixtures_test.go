@@ -144,7 +144,7 @@ func fuzzServer(c client.Client, now time.Time, openAPI string) *Server {
 func serve(s *Server, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, r)
-	s.receiver.records.Wait()
+	s.receiver.intake.Wait()
 	return w
 }
 

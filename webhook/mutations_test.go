@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -20,6 +21,44 @@ func at(s string) *metav1.Time {
 		panic(err)
 	}
 	return &metav1.Time{Time: t}
+}
+
+// mutation is one Tencent lifecycle call, translated by the receiver and decided by the intake.
+type mutation func(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (reason, result string, err error)
+
+func viaIntake(action tencent.Action) mutation {
+	return func(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string, string, error) {
+		req.Action = action
+		in, err := lifecycleIntent(req)
+		if err != nil {
+			return "", "", err
+		}
+		out, err := intake.Apply(t, in, now)
+		if ce := callErrorOf(err); ce != nil {
+			return "", "", ce
+		}
+		return out.Reason, out.Result, err
+	}
+}
+
+var (
+	renew   = viaIntake(tencent.ActionRenew)
+	modify  = viaIntake(tencent.ActionModify)
+	expire  = viaIntake(tencent.ActionExpire)
+	destroy = viaIntake(tencent.ActionDestroy)
+)
+
+// newTenant is the Tenant a createInstance call asks for, as the receiver translates it.
+func newTenant(p *saasv1alpha1.Product, req *tencent.Request, origin string, now time.Time, loc *time.Location) (*saasv1alpha1.Tenant, error) {
+	in, err := createIntent(req)
+	if err != nil {
+		return nil, err
+	}
+	tn, err := intake.NewTenant(p, in, origin, now.In(loc))
+	if ce := callErrorOf(err); ce != nil {
+		return nil, ce
+	}
+	return tn, err
 }
 
 func TestMutations(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // The property run is sized by the environment, so one `go test ./...` can set it for this package
@@ -208,7 +209,7 @@ func runSequence(ctx context.Context, c client.Reader, sim *marketsim.Sim, clock
 		}
 	}
 
-	signID := webhook.TenantName(webhook.Origin("Tencent", productID, orderID), 0)
+	signID := intake.TenantName(intake.Origin("Tencent", productID, orderID), 0)
 	deliver(intent{"create", func(ctx context.Context) (*marketsim.Response, error) { return sim.Create(ctx, order) }})
 	for step, n := 0, rng.IntN(7); step < n && m.state != saasv1alpha1.TenantStateDestroyed; step++ {
 		switch rng.IntN(4) {
@@ -257,11 +258,11 @@ func runSequence(ctx context.Context, c client.Reader, sim *marketsim.Sim, clock
 	}
 	// One Tenant per order: the receiver only ever creates the order's candidate names, so reading
 	// those (rather than listing every tenant, which grows with the run) finds every copy.
-	origin := webhook.Origin("Tencent", productID, orderID)
+	origin := intake.Origin("Tencent", productID, orderID)
 	var mine []saasv1alpha1.Tenant
 	for attempt := 0; attempt < 8; attempt++ {
 		tn := &saasv1alpha1.Tenant{}
-		err := c.Get(ctx, client.ObjectKey{Name: webhook.TenantName(origin, attempt)}, tn)
+		err := c.Get(ctx, client.ObjectKey{Name: intake.TenantName(origin, attempt)}, tn)
 		if err == nil && tn.Annotations[saasv1alpha1.OriginAnnotation] == origin {
 			mine = append(mine, *tn)
 		} else if client.IgnoreNotFound(err) != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // A derived name already taken by another order's Tenant is never merged: the order gets the next
@@ -38,9 +39,9 @@ func TestNameCollisionIsResolvedDeterministically(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	orderID := uniqueOrder(t)
-	origin := webhook.Origin("Tencent", productID, orderID)
+	origin := intake.Origin("Tencent", productID, orderID)
 	squatter := &saasv1alpha1.Tenant{
-		ObjectMeta: metav1.ObjectMeta{Name: webhook.TenantName(origin, 0),
+		ObjectMeta: metav1.ObjectMeta{Name: intake.TenantName(origin, 0),
 			Annotations: map[string]string{saasv1alpha1.OriginAnnotation: "tencent/" + productID + "/another-order"}},
 		Spec: saasv1alpha1.TenantSpec{Product: productName, Plan: "基础版"},
 	}
@@ -51,10 +52,10 @@ func TestNameCollisionIsResolvedDeterministically(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		r, err := newSim(token).Create(ctx, order)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(r.Field("signId")).To(Equal(webhook.TenantName(origin, 1)), string(r.Body))
+		g.Expect(r.Field("signId")).To(Equal(intake.TenantName(origin, 1)), string(r.Body))
 	}
 	g.Expect(getTenant(t, squatter.Name).Spec.Plan).To(Equal("基础版"), "the other order's tenant is untouched")
-	mine := getTenant(t, webhook.TenantName(origin, 1))
+	mine := getTenant(t, intake.TenantName(origin, 1))
 	g.Expect(mine.Annotations).To(HaveKeyWithValue(saasv1alpha1.OriginAnnotation, origin))
 
 	// The buyer's contact Secret is named after the order, so it can never be the other tenant's.

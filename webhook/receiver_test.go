@@ -19,6 +19,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 const (
@@ -67,7 +68,7 @@ func TestCreateWritesTheTenant(t *testing.T) {
 	g.Expect(r.Status).To(Equal(200), string(r.Body))
 	signID := r.Field("signId")
 	g.Expect(signID).To(HaveLen(11))
-	g.Expect(signID).To(Equal(webhook.TenantName(webhook.Origin("Tencent", productID, order.ID), 0)))
+	g.Expect(signID).To(Equal(intake.TenantName(intake.Origin("Tencent", productID, order.ID), 0)))
 	// The product has no Open Platform keys: free login is a link carrying the tenant's secret.
 	g.Expect(r.JSON["appInfo"]).To(And(HaveKeyWithValue("website", "https://"+signID+".notes.example.com/"),
 		HaveKeyWithValue("authUrl", HavePrefix(baseURL+"/login/"+signID+"?k="))))

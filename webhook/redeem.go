@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
@@ -23,6 +22,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // The redemption page (兑换码换商品): GET /redeem/<product> shows a form, POST redeems a code.
@@ -44,6 +44,7 @@ type redeemHandler struct {
 	deps     Dependencies
 	log      logr.Logger
 	receiver *tencentReceiver
+	intake   *intake.Writer
 	keys     *login.KeyCache
 	redeemer *redeem.Redeemer
 	limiter  *clientLimiter
@@ -51,7 +52,7 @@ type redeemHandler struct {
 }
 
 func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *login.KeyCache, redeemer *redeem.Redeemer) *redeemHandler {
-	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, keys: keys, redeemer: redeemer,
+	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, intake: receiver.intake, keys: keys, redeemer: redeemer,
 		// Stricter than login: each submission may cost a call to Tencent and a guess at a code.
 		limiter:  newClientLimiter(time.Minute/10, 5, opts.clientKeys()),
 		failures: newFailureBudget(opts.RedemptionFailureBudget)}
@@ -230,15 +231,11 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 			h.page(w, r, name, "no_plan", pageRedeemNoPlan, err)
 			return
 		}
-		desired := &saasv1alpha1.Tenant{
-			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin}},
-			Spec: saasv1alpha1.TenantSpec{Product: p.Name, Plan: plan, State: saasv1alpha1.TenantStateRedeeming,
-				Voucher: &saasv1alpha1.VoucherReference{Spec: truncate(data.Spec, 64), Cycle: truncate(data.Cycle, 64)}},
-		}
+		in := &intake.Intent{Kind: intake.Create, Source: intake.Source{Action: "redeem"}, Plan: plan,
+			Redemption: &intake.Redemption{Spec: data.Spec, Cycle: data.Cycle, CodeSecretName: redeem.CodeSecretName(code)}}
 		var created bool
-		tenant, created, err = h.receiver.createOrFind(ctx, h.log, origin, desired, func(t *saasv1alpha1.Tenant) error {
-			var err error
-			t.Spec.Voucher.CodeSecretName, err = h.redeemer.StoreCode(ctx, code, t.Name)
+		tenant, created, err = h.intake.Create(ctx, h.log, p, in, origin, h.deps.Clock.Now().In(h.opts.Location), func(name string) error {
+			_, err := h.redeemer.StoreCode(ctx, code, name)
 			return err
 		})
 		switch {
@@ -275,11 +272,11 @@ func (h *redeemHandler) submit(w http.ResponseWriter, r *http.Request) {
 // codes redeemed before codes were bound to one tenant, by this Product's origin of that time.
 // The tenant may be another Product's: the caller refuses it then.
 func (h *redeemHandler) existingRedemption(ctx context.Context, p *saasv1alpha1.Product, code string) (*saasv1alpha1.Tenant, error) {
-	tenant, err := h.receiver.findExisting(ctx, redeem.Origin(code))
+	tenant, err := h.intake.Find(ctx, redeem.Origin(code))
 	if err != nil || tenant != nil {
 		return tenant, err
 	}
-	return h.receiver.findExisting(ctx, redeem.LegacyOrigin(p.Spec.ProductID, code))
+	return h.intake.Find(ctx, redeem.LegacyOrigin(p.Spec.ProductID, code))
 }
 
 // success shows the tenant the code bought and its login link.

@@ -26,6 +26,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 const redeemProduct, redeemProductID = "notes-redeem", "2000000003"
@@ -105,7 +106,7 @@ func loginLinkIn(t *testing.T, page string) string {
 }
 
 func redemptionTenant(t *testing.T, code string) string {
-	return webhook.TenantName(redeem.Origin(code), 0)
+	return intake.TenantName(redeem.Origin(code), 0)
 }
 
 func redemptions(result string) float64 {
@@ -511,7 +512,7 @@ func legacyCodeSecret(t *testing.T, code string) string {
 func legacyTenant(t *testing.T, product, productID, code, secret string) string {
 	t.Helper()
 	origin := redeem.LegacyOrigin(productID, code)
-	name := webhook.TenantName(origin, 0)
+	name := intake.TenantName(origin, 0)
 	NewWithT(t).Expect(k8s.Create(context.Background(), &saasv1alpha1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin}},
 		Spec: saasv1alpha1.TenantSpec{Product: product, Plan: "基础版", State: saasv1alpha1.TenantStateRedeeming,
@@ -585,7 +586,7 @@ func TestRedeemWhenTheFirstNameIsTaken(t *testing.T) {
 		})).To(Succeed())
 		status, page := redeemCode(t, browser(), code)
 		g.Expect(status).To(BeElementOf(http.StatusOK, http.StatusAccepted), "legacy %v: %s", legacy, page)
-		second := webhook.TenantName(redeem.Origin(code), 1)
+		second := intake.TenantName(redeem.Origin(code), 1)
 		g.Expect(page).To(ContainSubstring(second))
 		g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, second).Spec.State }, timeout, interval).
 			Should(Equal(saasv1alpha1.TenantStateActive))

@@ -25,6 +25,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
@@ -219,7 +220,8 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	}
 	log := ctrl.Log.WithName("frontdoor")
 	l := newLoginHandler(opts, deps, log)
-	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log, keys: l.keys}
+	writer := &intake.Writer{Client: deps.Client, APIReader: deps.APIReader, Recorder: deps.Recorder, Namespace: opts.Namespace}
+	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log, keys: l.keys, intake: writer}
 	rd := newRedeemHandler(opts, deps, log, t, l.keys, NewRedeemer(opts, deps.Client, deps.APIReader, deps.Clock))
 	mux := http.NewServeMux()
 	mux.Handle("POST /tencent/{product}", t)
@@ -355,6 +357,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	s.receiver.records.Wait()
+	s.receiver.intake.Wait()
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +14,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -69,8 +69,8 @@ type tencentReceiver struct {
 	log    logr.Logger
 	// keys reads the login keys (link secrets for authUrl).
 	keys *login.KeyCache
-	// records tracks history writes still running after their answer, so shutdown can wait.
-	records sync.WaitGroup
+	// intake writes the tenants.
+	intake *intake.Writer
 }
 
 func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +81,9 @@ func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		var ce *callError
-		if apierrors.IsInvalid(err) {
+		if ie := callErrorOf(err); ie != nil {
+			ce = ie
+		} else if apierrors.IsInvalid(err) {
 			// The request carries something the Tenant API refuses: no retry will fix it.
 			ce = &callError{status: http.StatusBadRequest, result: "malformed", msg: "refused by the Tenant API: " + err.Error()}
 		} else if !errors.As(err, &ce) {
@@ -225,14 +227,8 @@ func (t *tencentReceiver) dispatch(ctx context.Context, log logr.Logger, p *saas
 		return tencent.VerifyResponse{Echoback: req.Echoback}, nil
 	case tencent.ActionCreate:
 		return t.createInstance(ctx, log, p, req)
-	case tencent.ActionRenew:
-		return t.lifecycleCall(ctx, log, p, req, renew)
-	case tencent.ActionModify:
-		return t.lifecycleCall(ctx, log, p, req, modify)
-	case tencent.ActionExpire:
-		return t.lifecycleCall(ctx, log, p, req, expire)
-	case tencent.ActionDestroy:
-		return t.lifecycleCall(ctx, log, p, req, destroy)
+	case tencent.ActionRenew, tencent.ActionModify, tencent.ActionExpire, tencent.ActionDestroy:
+		return t.lifecycleCall(ctx, log, p, req)
 	case tencent.ActionFlowQry, tencent.ActionFlowSet:
 		return tencent.Failed(fmt.Sprintf("%s is for metered products; product %s is sold by spec and duration", req.Action, p.Name)), nil
 	default:

@@ -12,12 +12,16 @@ import (
 )
 
 // Marketplace names the cloud marketplace a Product is sold on.
-// +kubebuilder:validation:Enum=Tencent
+// +kubebuilder:validation:Enum=Tencent;Alibaba;Huawei
 type Marketplace string
 
 const (
 	// MarketplaceTencent is Tencent Cloud Marketplace (腾讯云市场).
 	MarketplaceTencent Marketplace = "Tencent"
+	// MarketplaceAlibaba is Alibaba Cloud Marketplace (阿里云云市场).
+	MarketplaceAlibaba Marketplace = "Alibaba"
+	// MarketplaceHuawei is Huawei Cloud KooGallery (华为云云商店).
+	MarketplaceHuawei Marketplace = "Huawei"
 )
 
 // DestroyPolicy says what happens to a tenant's namespace and data when it is destroyed.
@@ -41,17 +45,22 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.chart) || !has(self.chart.generatedSecrets) || !has(self.chart.imagePullSecrets) || self.chart.generatedSecrets.all(g, !(g.name in self.chart.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
+// +kubebuilder:validation:XValidation:rule="self.marketplace != 'Tencent' || self.productId.matches('^[0-9]{1,20}$')",message="a Tencent productId is digits only, at most 20",fieldPath=".productId"
+// +kubebuilder:validation:XValidation:rule="self.marketplace != 'Alibaba' || self.productId.matches('^cm[a-z]{1,8}[0-9]{4,16}$')",message="an Alibaba productId is the listing's productCode: cm, a category in lower-case letters and digits, e.g. cmgj00012345",fieldPath=".productId"
+// +kubebuilder:validation:XValidation:rule="self.marketplace != 'Huawei' || self.productId.matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$')",message="a Huawei productId is KooGallery's product id: letters, digits, - and _, at most 64, e.g. OFFI846204237451911168",fieldPath=".productId"
 type ProductSpec struct {
-	// marketplace is the marketplace the product is listed on.
-	// Defaults to Tencent.
+	// marketplace is the marketplace the product is listed on: Tencent, Alibaba or Huawei
+	// (docs/marketplaces.md). Defaults to Tencent.
 	// +optional
 	// +kubebuilder:default=Tencent
 	Marketplace Marketplace `json:"marketplace,omitempty"`
 
-	// productId is the marketplace's id of the listing (Tencent sends it as productId in every
-	// callback). Digits only, at most 20.
+	// productId is the marketplace's id of the listing, checked by the marketplace's rules:
+	// Tencent's productId (digits only, at most 20), Alibaba's productCode (cmgj00012345),
+	// Huawei's productId (letters, digits, - and _, at most 64).
 	// +required
-	// +kubebuilder:validation:Pattern=`^[0-9]{1,20}$`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	ProductID string `json:"productId"`
 
 	// credentialsSecretName names the Secret, in the operator's namespace, holding the

@@ -61,6 +61,14 @@ type TenantSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	Plan string `json:"plan"`
 
+	// quantity is the units bought (seats, users, instances: what the listing sells by), for
+	// every marketplace. Defaults to 1. Plans read it through the chart value tenant.quantity.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Quantity int32 `json:"quantity,omitempty"`
+
 	// trial is true while the tenant is a free trial that has not been converted to a paid plan.
 	// +optional
 	Trial bool `json:"trial,omitempty"`
@@ -124,10 +132,17 @@ type VoucherReference struct {
 // Buyer identifies the buyer of a tenant. Contact details are personal data: they live in a
 // Secret that contactSecretName names, never in the Tenant.
 type Buyer struct {
-	// accountId is the buyer's marketplace account id (Tencent: the uin).
+	// accountId is the buyer's marketplace account id, whichever the marketplace: Tencent's
+	// uin (accountId), Alibaba's aliUid, Huawei's customerId.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	AccountID string `json:"accountId,omitempty"`
+
+	// userId is the user within the buyer's account who bought, where the marketplace tells
+	// (Huawei: the IAM userId). Empty otherwise.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UserID string `json:"userId,omitempty"`
 
 	// openId is the buyer's Tencent Cloud Open Platform id, used for free login. Empty when the
 	// vendor has not joined the Open Platform.

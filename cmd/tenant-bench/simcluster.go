@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 const simSetting = `a fresh simulated cluster
@@ -86,15 +87,23 @@ func runSimcluster(n int, out string) error {
 	add("B2", fmt.Sprintf("operator: %d Tenants until all Active, pods Running", n), "%s, %.1f tenants/s", took.Round(100*time.Millisecond), float64(n)/took.Seconds())
 
 	for _, step := range []struct {
-		state saasv1alpha1.TenantState
-		phase saasv1alpha1.TenantPhase
-		what  string
+		intent intake.Intent
+		phase  saasv1alpha1.TenantPhase
+		what   string
 	}{
-		{saasv1alpha1.TenantStateSuspended, saasv1alpha1.TenantPhaseSuspended, "expire %d tenants until all Suspended, pods gone"},
-		{saasv1alpha1.TenantStateDestroyed, saasv1alpha1.TenantPhaseDestroyed, "destroy (Delete) %d tenants until all Destroyed, namespaces gone"},
+		{intake.Intent{Kind: intake.Suspend, Cause: intake.CauseSupport, Actor: "tenant-bench"}, saasv1alpha1.TenantPhaseSuspended, "expire %d tenants until all Suspended, pods gone"},
+		{intake.Intent{Kind: intake.Destroy, Cause: intake.CauseOrder}, saasv1alpha1.TenantPhaseDestroyed, "destroy (Delete) %d tenants until all Destroyed, namespaces gone"},
 	} {
 		start := time.Now()
-		parallel(n, 16, func(i int) { setState(ctx, c, names[i], step.state) })
+		var failed atomic.Int32
+		parallel(n, 16, func(i int) {
+			if err := change(ctx, c, names[i], step.intent); err != nil {
+				failed.Add(1)
+			}
+		})
+		if f := failed.Load(); f > 0 {
+			return fmt.Errorf("%d of %d tenants could not be changed (%s)", f, n, step.intent.Kind)
+		}
 		if err := waitPhase(ctx, c, names, step.phase, 20*time.Minute); err != nil {
 			return err
 		}
@@ -113,15 +122,12 @@ func runSimcluster(n int, out string) error {
 	return nil
 }
 
-func setState(ctx context.Context, c client.Client, name string, state saasv1alpha1.TenantState) {
-	_ = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		t := &saasv1alpha1.Tenant{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
-			return err
-		}
-		t.Spec.State = state
-		return c.Update(ctx, t)
-	})
+// change sends an intent to one tenant through the intake, as a marketplace's call would.
+func change(ctx context.Context, c client.Client, name string, in intake.Intent) error {
+	in.Source = intake.Source{Action: "bench:" + string(in.Kind)}
+	w := &intake.Writer{Client: c, APIReader: c}
+	_, _, _, err := w.Change(ctx, name, "", &in, time.Now(), nil)
+	return err
 }
 
 func waitPhase(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase, limit time.Duration) error {

@@ -2,6 +2,7 @@ package kubectltenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -12,11 +13,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // History actions of the support commands.
@@ -26,83 +29,121 @@ const (
 	actionExtend  = "support:extend"
 )
 
-// maxResultLength is the longest history result the CRD accepts (MarketplaceCall.result).
-const maxResultLength = 256
-
 // defaultActor names the person in the history when the API server cannot say who is calling.
 const defaultActor = "support"
 
 // defaultTimezone is the marketplace's zone: calendar months and years are counted in it.
 const defaultTimezone = "Asia/Shanghai"
 
-// change is one support action: apply changes the fetched tenant's spec and returns the history
-// result, or a non-empty noop message when there is nothing to change, or an error refusing it.
+// change is one support action: the intent the intake applies, the plugin's own refusals
+// (check, run on the fresh tenant first), the words for a change that changes nothing (noop),
+// and verb, which names the action in a refusal ("it cannot be <verb>").
 type change struct {
 	action string
-	apply  func(t *saasv1alpha1.Tenant) (result, noop string, err error)
-	// eventNote, when set, turns the result into the note of the SupportAction Event (to name
-	// who acted when the result does not).
-	eventNote func(result string) string
+	intent intake.Intent
+	check  func(t *saasv1alpha1.Tenant) error
+	noop   func(t *saasv1alpha1.Tenant) string
+	verb   string
+	// loc is the zone calendar months and years are counted in (extend); the marketplace's
+	// when nil.
+	loc *time.Location
 }
 
-// changeTenant applies ch to the named tenant (Get and Update, retried on conflict with a fresh
-// read), appends the call to the tenant's status history and records a SupportAction Event. It
-// returns the updated tenant, the result, and the noop message when nothing was changed (and
+// changeTenant applies ch to the named tenant through the intake (the one writer of Tenant
+// specs and history: read fresh, applied, updated with optimistic concurrency, retried on
+// conflict), appends the call to the tenant's status history and records a SupportAction Event.
+// It returns the updated tenant, the result, and the noop message when nothing was changed (and
 // nothing recorded).
 func (o *options) changeTenant(ctx context.Context, c client.Client, name string, ch change) (*saasv1alpha1.Tenant, string, string, error) {
-	var (
-		tenant       *saasv1alpha1.Tenant
-		result, noop string
-	)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		t, err := getTenant(ctx, c, name)
-		if err != nil {
-			return err
-		}
+	loc := ch.loc
+	if loc == nil {
+		loc = marketplaceZone()
+	}
+	in := ch.intent
+	in.Source = intake.Source{Action: ch.action}
+	if in.Cause == "" {
+		in.Cause = intake.CauseSupport
+	}
+	w := &intake.Writer{Client: c, APIReader: c, Recorder: &eventRecorder{ctx: ctx, c: c, o: o}}
+	tenant, out, changed, err := w.Change(ctx, name, "", &in, o.now().In(loc), func(t *saasv1alpha1.Tenant) error {
 		if t.DeletionTimestamp != nil {
 			return fmt.Errorf("tenant %s is being deleted; it cannot be changed", name)
 		}
-		result, noop, err = ch.apply(t)
-		if err != nil || noop != "" {
-			return err
+		if ch.check != nil {
+			return ch.check(t)
 		}
-		if n := utf8.RuneCountInString(result); n > maxResultLength {
-			return fmt.Errorf("the history entry would be %d characters long, over the %d a tenant's history holds; shorten --reason",
-				n, maxResultLength)
-		}
-		if err := c.Update(ctx, t); err != nil {
-			if apierrors.IsConflict(err) {
-				return err
-			}
-			return fmt.Errorf("update tenant %s: %w", name, tenantError(err, name))
-		}
-		tenant = t
 		return nil
 	})
-	if err != nil || noop != "" {
-		return nil, "", noop, err
+	if err != nil {
+		return nil, "", "", o.refusal(err, tenant, name, ch.verb)
 	}
-
-	call := saasv1alpha1.MarketplaceCall{Action: ch.action, Time: metav1.NewTime(o.now()), Result: result}
-	if err := appendHistory(ctx, c, tenant, call); err != nil {
+	if !changed {
+		noop := fmt.Sprintf("tenant %s is unchanged; nothing changed", name)
+		if ch.noop != nil {
+			noop = ch.noop(tenant)
+		}
+		return tenant, "", noop, nil
+	}
+	if err := w.Record(ctx, tenant, &in, o.now(), out); err != nil {
 		return nil, "", "", fmt.Errorf("tenant %s was changed (%s), but recording it in the tenant's history failed: %w",
-			name, result, err)
+			name, out.Result, err)
 	}
-	note := result
-	if ch.eventNote != nil {
-		note = ch.eventNote(result)
+	return tenant, out.Result, "", nil
+}
+
+// refusal words an intake refusal for the person at the terminal.
+func (o *options) refusal(err error, t *saasv1alpha1.Tenant, name, verb string) error {
+	now := o.now()
+	switch {
+	case errors.Is(err, intake.ErrDestroyed):
+		return errDestroyed(t, verb)
+	case errors.Is(err, intake.ErrExpired):
+		exp := t.Spec.ExpiresAt
+		return fmt.Errorf("tenant %s expired at %s (%s); extend it first: %s extend %s --by 7d",
+			t.Name, exp.UTC().Format(time.RFC3339), expiresIn(exp, now), DisplayName, t.Name)
+	case errors.Is(err, intake.ErrNoExpiry):
+		return fmt.Errorf("tenant %s has no expiry (spec.expiresAt is unset: it never expires); nothing to extend", t.Name)
+	case errors.Is(err, intake.ErrResultTooLong):
+		return fmt.Errorf("%v; shorten --reason", err)
+	case errors.Is(err, intake.ErrNotFound), meta.IsNoMatchError(err):
+		return tenantError(err, name)
 	}
-	o.recordEvent(ctx, c, tenant, ch.action, note)
-	return tenant, result, "", nil
+	var ie *intake.Error
+	if errors.As(err, &ie) {
+		return err
+	}
+	if apierrors.IsConflict(err) || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		return fmt.Errorf("update tenant %s: %w", name, tenantError(err, name))
+	}
+	return tenantError(err, name)
+}
+
+// marketplaceZone is the marketplace's zone (defaultTimezone), UTC if the zone database lacks it.
+func marketplaceZone() *time.Location {
+	loc, err := time.LoadLocation(defaultTimezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // reportingController names the plugin in the Events it records.
 const reportingController = "kubectl-tenant"
 
-// recordEvent records a SupportAction Event on the tenant (events.k8s.io/v1, in the default
-// namespace as for every cluster-scoped object), like the operator's own Events. The change is
+// eventRecorder records the intake's Events as the plugin: events.k8s.io/v1, in the default
+// namespace as for every cluster-scoped object, like the operator's own Events. The change is
 // already made and in the history, so a failure (typically RBAC) is only a warning.
-func (o *options) recordEvent(ctx context.Context, c client.Client, t *saasv1alpha1.Tenant, action, note string) {
+type eventRecorder struct {
+	ctx context.Context
+	c   client.Client
+	o   *options
+}
+
+func (r *eventRecorder) Eventf(regarding runtime.Object, _ runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+	t, ok := regarding.(*saasv1alpha1.Tenant)
+	if !ok {
+		return
+	}
 	instance := reportingController
 	if host, err := os.Hostname(); err == nil && host != "" {
 		instance += "@" + host
@@ -110,18 +151,18 @@ func (o *options) recordEvent(ctx context.Context, c client.Client, t *saasv1alp
 	ev := &eventsv1.Event{
 		// Named like client-go's recorder names Events; the real clock keeps names unique.
 		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", t.Name, time.Now().UnixNano()), Namespace: metav1.NamespaceDefault},
-		EventTime:           metav1.NewMicroTime(o.now()),
+		EventTime:           metav1.NewMicroTime(r.o.now()),
 		ReportingController: reportingController,
 		ReportingInstance:   truncateBytes(instance, maxEventInstance),
 		Action:              action,
 		Reason:              saasv1alpha1.EventSupportAction,
 		Regarding: corev1.ObjectReference{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "Tenant",
 			Name: t.Name, UID: t.UID, ResourceVersion: t.ResourceVersion},
-		Note: truncateBytes(note, maxEventNote),
-		Type: corev1.EventTypeNormal,
+		Note: truncateBytes(fmt.Sprintf(note, args...), maxEventNote),
+		Type: eventtype,
 	}
-	if err := c.Create(ctx, ev); err != nil {
-		fmt.Fprintf(o.streams.ErrOut, "warning: the change is made and in the tenant's history, but its %s Event could not be recorded: %v\n",
+	if err := r.c.Create(r.ctx, ev); err != nil {
+		fmt.Fprintf(r.o.streams.ErrOut, "warning: the change is made and in the tenant's history, but its %s Event could not be recorded: %v\n",
 			saasv1alpha1.EventSupportAction, err)
 	}
 }
@@ -141,30 +182,6 @@ func truncateBytes(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// appendHistory appends call to the tenant's status history with a merge patch that carries the
-// resourceVersion, so a concurrent writer's entry is never lost; on conflict it reads the tenant
-// again and retries.
-func appendHistory(ctx context.Context, c client.Client, t *saasv1alpha1.Tenant, call saasv1alpha1.MarketplaceCall) error {
-	current := t.DeepCopy()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		base := current.DeepCopy()
-		current.Status.AppendHistory(call)
-		err := c.Status().Patch(ctx, current, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(err) {
-			fresh := &saasv1alpha1.Tenant{}
-			if getErr := c.Get(ctx, client.ObjectKeyFromObject(current), fresh); getErr != nil {
-				return tenantError(getErr, t.Name)
-			}
-			current = fresh
-		}
-		return err
-	})
-	if err == nil {
-		*t = *current
-	}
-	return err
 }
 
 // whoAmI is the caller's user name as the API server sees it (SelfSubjectReview), or "support"
@@ -200,21 +217,10 @@ a suspended tenant whose new expiry lies ahead.`,
 			if err != nil {
 				return err
 			}
-			actor := whoAmI(ctx, c)
-			result := "suspended by " + actor
-			if reason != "" {
-				result += ": " + reason
-			}
-			_, _, noop, err := o.changeTenant(ctx, c, args[0], change{action: actionSuspend,
-				apply: func(t *saasv1alpha1.Tenant) (string, string, error) {
-					switch t.Spec.State {
-					case saasv1alpha1.TenantStateDestroyed:
-						return "", "", errDestroyed(t, "suspended")
-					case saasv1alpha1.TenantStateSuspended:
-						return "", fmt.Sprintf("tenant %s is already suspended; nothing changed", t.Name), nil
-					}
-					t.Spec.State = saasv1alpha1.TenantStateSuspended
-					return result, "", nil
+			_, result, noop, err := o.changeTenant(ctx, c, args[0], change{action: actionSuspend, verb: "suspended",
+				intent: intake.Intent{Kind: intake.Suspend, Actor: whoAmI(ctx, c), Reason: reason},
+				noop: func(t *saasv1alpha1.Tenant) string {
+					return fmt.Sprintf("tenant %s is already suspended; nothing changed", t.Name)
 				}})
 			if err != nil {
 				return err
@@ -245,22 +251,10 @@ A destroyed tenant cannot be resumed, nor can an expired one: extend it first
 			if err != nil {
 				return err
 			}
-			now := o.now()
-			result := "resumed by " + whoAmI(ctx, c)
-			_, _, noop, err := o.changeTenant(ctx, c, args[0], change{action: actionResume,
-				apply: func(t *saasv1alpha1.Tenant) (string, string, error) {
-					if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
-						return "", "", errDestroyed(t, "resumed")
-					}
-					if exp := t.Spec.ExpiresAt; exp != nil && !exp.After(now) {
-						return "", "", fmt.Errorf("tenant %s expired at %s (%s); extend it first: %s extend %s --by 7d",
-							t.Name, exp.UTC().Format(time.RFC3339), expiresIn(exp, now), DisplayName, t.Name)
-					}
-					if t.Spec.State == saasv1alpha1.TenantStateActive || t.Spec.State == "" {
-						return "", fmt.Sprintf("tenant %s is already active; nothing changed", t.Name), nil
-					}
-					t.Spec.State = saasv1alpha1.TenantStateActive
-					return result, "", nil
+			_, result, noop, err := o.changeTenant(ctx, c, args[0], change{action: actionResume, verb: "resumed",
+				intent: intake.Intent{Kind: intake.Resume, Actor: whoAmI(ctx, c)},
+				noop: func(t *saasv1alpha1.Tenant) string {
+					return fmt.Sprintf("tenant %s is already active; nothing changed", t.Name)
 				}})
 			if err != nil {
 				return err
@@ -308,24 +302,12 @@ suspended tenant: run kubectl tenant resume afterwards.`,
 			if err != nil {
 				return err
 			}
-			actor := whoAmI(ctx, c)
-			var expires time.Time
-			tenant, _, _, err := o.changeTenant(ctx, c, args[0], change{action: actionExtend,
-				eventNote: func(result string) string { return result + " by " + actor },
-				apply: func(t *saasv1alpha1.Tenant) (string, string, error) {
-					if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
-						return "", "", errDestroyed(t, "extended")
-					}
-					if t.Spec.ExpiresAt == nil {
-						return "", "", fmt.Errorf("tenant %s has no expiry (spec.expiresAt is unset: it never expires); nothing to extend", t.Name)
-					}
-					expires = dur.AddTo(t.Spec.ExpiresAt.In(loc)).UTC()
-					t.Spec.ExpiresAt = &metav1.Time{Time: expires}
-					return fmt.Sprintf("extended to %s (+%s)", expires.Format(time.RFC3339), formatDuration(dur)), "", nil
-				}})
+			tenant, _, _, err := o.changeTenant(ctx, c, args[0], change{action: actionExtend, verb: "extended", loc: loc,
+				intent: intake.Intent{Kind: intake.Extend, Actor: whoAmI(ctx, c), Term: intake.Term{Period: &dur}}})
 			if err != nil {
 				return err
 			}
+			expires := tenant.Spec.ExpiresAt.UTC()
 			now := o.now()
 			fmt.Fprintf(o.streams.Out, "tenant %s extended by %s to %s (%s %s), %s\n", tenant.Name, formatDuration(dur),
 				expires.Format(time.RFC3339), expires.In(loc).Format("2006-01-02 15:04:05"), timezone, expiresInLong(tenant.Spec.ExpiresAt, now))

@@ -1,11 +1,9 @@
 package kubectltenant
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
-	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 const actionRerunBootstrap = "support:rerun-bootstrap"
@@ -29,20 +27,8 @@ condition shows the run. The action is recorded in the tenant's history as suppo
 			if err != nil {
 				return err
 			}
-			actor := whoAmI(ctx, c)
-			var result string
-			_, _, _, err = o.changeTenant(ctx, c, args[0], change{action: actionRerunBootstrap,
-				apply: func(t *saasv1alpha1.Tenant) (string, string, error) {
-					if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
-						return "", "", errDestroyed(t, "bootstrapped")
-					}
-					t.Spec.BootstrapGeneration++
-					result = fmt.Sprintf("bootstrap run %d requested by %s", t.Spec.BootstrapGeneration, actor)
-					if reason != "" {
-						result += ": " + reason
-					}
-					return result, "", nil
-				}})
+			_, result, _, err := o.changeTenant(ctx, c, args[0], change{action: actionRerunBootstrap, verb: "bootstrapped",
+				intent: intake.Intent{Kind: intake.RerunBootstrap, Actor: whoAmI(ctx, c), Reason: reason}})
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
 )
 
@@ -225,34 +225,13 @@ modifyInstance: send the new link to the buyer yourself, and only to them.`,
 			if err != nil {
 				return fmt.Errorf("%w; nothing was changed", err)
 			}
-			actor := whoAmI(ctx, c)
-			var generation int32
-			tenant, result, _, err := o.changeTenant(ctx, c, args[0], change{action: actionRotateLogin,
-				eventNote: func(string) string {
-					note := fmt.Sprintf("login links revoked by %s; generation %d", actor, generation)
-					if reason != "" {
-						note += ": " + reason
-					}
-					return note
-				},
-				apply: func(t *saasv1alpha1.Tenant) (string, string, error) {
-					if err := checkRotatable(t); err != nil {
-						return "", "", err
-					}
-					if t.Spec.LoginGeneration == math.MaxInt32 {
-						return "", "", fmt.Errorf("tenant %s is at the last login generation (%d)", t.Name, t.Spec.LoginGeneration)
-					}
-					t.Spec.LoginGeneration++
-					generation = t.Spec.LoginGeneration
-					result := fmt.Sprintf("login links revoked; generation %d", generation)
-					if reason != "" {
-						result += ": " + reason
-					}
-					return result, "", nil
-				}})
+			tenant, result, _, err := o.changeTenant(ctx, c, args[0], change{action: actionRotateLogin, verb: "given new login links",
+				intent: intake.Intent{Kind: intake.RotateLogin, Actor: whoAmI(ctx, c), Reason: reason},
+				check:  checkRotatable})
 			if err != nil {
 				return err
 			}
+			generation := tenant.Spec.LoginGeneration
 			link, err := loginLink(tenant, k)
 			if err != nil {
 				return fmt.Errorf("tenant %s: %s, but its new login link cannot be printed: %w", tenant.Name, result, err)

@@ -10,12 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/secretgen"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 const actionRotateSecret = "support:rotate-secret"
@@ -129,11 +129,12 @@ func (o *options) rotateSecret(ctx context.Context, c client.Client, name, secre
 	if reason != "" {
 		result += ": " + reason
 	}
-	result = truncateBytes(result, maxResultLength)
-	if err := appendHistory(ctx, c, t, saasv1alpha1.MarketplaceCall{Action: actionRotateSecret, Time: metav1.NewTime(o.now()), Result: result}); err != nil {
+	result = truncateBytes(result, intake.MaxResult)
+	// History only: the tenant's spec is unchanged; the intake writes the entry and the Event.
+	w := &intake.Writer{Client: c, APIReader: c, Recorder: &eventRecorder{ctx: ctx, c: c, o: o}}
+	if err := w.Record(ctx, t, &intake.Intent{Source: intake.Source{Action: actionRotateSecret}}, o.now(), intake.Outcome{Result: result}); err != nil {
 		fmt.Fprintf(o.streams.ErrOut, "warning: the values are rotated, but the tenant's history could not be written: %v\n", err)
 	}
-	o.recordEvent(ctx, c, t, actionRotateSecret, result)
 	fmt.Fprintf(o.streams.Out, "tenant %s: %s; the app rolls to use the new value(s)\n", t.Name, result)
 	return nil
 }

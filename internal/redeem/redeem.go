@@ -33,11 +33,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // Keys of a Product's credentials Secret holding its Tencent Cloud API keys for Market API 2.0.
@@ -266,20 +266,19 @@ func (r *Redeemer) activate(ctx context.Context, t *saasv1alpha1.Tenant, p *saas
 		return err
 	}
 	used := redeemedAt(data.UseTime, r.Now(), r.Location)
-	expires := dur.AddTo(used.In(r.Location)).UTC()
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
-			return err
-		}
-		if t.Spec.State != saasv1alpha1.TenantStateRedeeming {
-			return nil
-		}
-		t.Spec.State = saasv1alpha1.TenantStateActive
-		t.Spec.Plan = plan
-		t.Spec.ExpiresAt = &metav1.Time{Time: expires}
-		t.Spec.Voucher.RedeemedAt = &metav1.Time{Time: used.UTC()}
-		return r.Client.Update(ctx, t)
-	})
+	in := &intake.Intent{Kind: intake.Redeemed, Source: intake.Source{Action: "redeem"}, Plan: plan,
+		Redemption: &intake.Redemption{Spec: data.Spec, Cycle: data.Cycle, UsedAt: used.In(r.Location), Period: dur}}
+	fresh, _, _, err := r.writer().Change(ctx, t.Name, "", in, r.Now().In(r.Location), nil)
+	if err != nil {
+		return err
+	}
+	*t = *fresh
+	return nil
+}
+
+// writer is the intake the redemption writes its tenants through.
+func (r *Redeemer) writer() *intake.Writer {
+	return &intake.Writer{Client: r.Client, APIReader: r.APIReader, Namespace: r.Namespace}
 }
 
 // forgetCode deletes the code Secret of a redeemed tenant and clears the reference.
@@ -292,16 +291,12 @@ func (r *Redeemer) forgetCode(ctx context.Context, t *saasv1alpha1.Tenant) error
 	if err := r.Client.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("delete the code Secret: %w", err)
 	}
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
-			return err
-		}
-		if t.Spec.Voucher == nil || t.Spec.Voucher.CodeSecretName == "" {
-			return nil
-		}
-		t.Spec.Voucher.CodeSecretName = ""
-		return r.Client.Update(ctx, t)
-	})
+	fresh, _, _, err := r.writer().Change(ctx, t.Name, "", &intake.Intent{Kind: intake.CodeForgotten, Source: intake.Source{Action: "redeem"}}, r.Now(), nil)
+	if err != nil {
+		return err
+	}
+	*t = *fresh
+	return nil
 }
 
 // StoreCode writes the code Secret (step 2) for the tenant it is redeemed for, or finds it

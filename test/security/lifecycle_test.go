@@ -37,6 +37,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // The credentials of the run: distinctive values, so that finding one anywhere is a leak.
@@ -163,7 +164,7 @@ func drive(t *testing.T) {
 	code := suite.marketAPI.Issue("Premium", "1年")
 	addSecret("redemption code", code)
 	redeemed := redeemCode(g, code)
-	tenantC := webhook.TenantName(redeem.Origin(code), 0)
+	tenantC := intake.TenantName(redeem.Origin(code), 0)
 	addSecret("link login secret (C)", mustQuery(g, redeemed, login.LinkParam))
 	for _, name := range []string{tenantA, tenantB, tenantC} {
 		markAvailable(g, name)
@@ -624,7 +625,7 @@ func marketAPIFailures(t *testing.T, g Gomega) {
 	code := suite.marketAPI.Issue("Premium", "1年")
 	addSecret("redemption code D (UseVoucherData reset)", code)
 	g.Expect(submitCode(g, code, 0)).To(Equal(http.StatusAccepted))
-	tenantD := webhook.TenantName(redeem.Origin(code), 0)
+	tenantD := intake.TenantName(redeem.Origin(code), 0)
 	g.Eventually(func() string {
 		tn := &saasv1alpha1.Tenant{}
 		if err := suite.admin.Get(ctx, client.ObjectKey{Name: tenantD}, tn); err != nil {

@@ -1,0 +1,508 @@
+package intake
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// TrialPlanFallback is the plan of a trial order for a Product that configures no trial. The
+// tenant is written anyway (an acknowledged order is never lost) and waits, PlanNotFound, until
+// the vendor adds the trial or a plan of that name.
+const TrialPlanFallback = "trial"
+
+// StaleExpiryMargin: a marketplace says an instance expired when its expiry is reached, so a
+// call for a tenant whose expiry in force lies further ahead than this is older than a renewal
+// already applied (a late retry), and is ignored. The margin absorbs clock skew and the seconds
+// between the marketplace's payment time and the operator's; a renewal extends by at least an
+// hour, far beyond it. Erring this way keeps a paying buyer running: a tenant whose expiry
+// really passed is suspended by the lifecycle controller's own deadline anyway.
+const StaleExpiryMargin = 10 * time.Minute
+
+// MaxResult is the longest history result a tenant's history holds (MarketplaceCall.result).
+const MaxResult = 256
+
+// MaxOrders is how many order ids a tenant keeps, newest last.
+const MaxOrders = 64
+
+// Outcome is what an intent did: the Event reason and the history result. Whether it changed
+// the tenant the Writer tells by comparing the spec.
+type Outcome struct {
+	Reason string
+	Result string
+	// Note, when set, is the Event's note instead of Result (to name who acted).
+	Note string
+}
+
+func ignored(result string) (Outcome, error) {
+	return Outcome{Reason: saasv1alpha1.EventCallIgnored, Result: "ignored: " + result}, nil
+}
+
+// NewTenant returns the Tenant a Create intent asks for, without its name; now is in the zone
+// calendar periods are counted in.
+func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time) (*saasv1alpha1.Tenant, error) {
+	t := &saasv1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels:      map[string]string{saasv1alpha1.ProductLabel: p.Name},
+			Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin},
+		},
+		Spec: saasv1alpha1.TenantSpec{
+			Product:  p.Name,
+			State:    saasv1alpha1.TenantStateActive,
+			Buyer:    in.Buyer,
+			Quantity: in.Quantity,
+		},
+	}
+	t.Spec.Buyer.ContactSecretName = ""
+	if in.OrderID != "" || in.ResourceID != "" {
+		t.Spec.Marketplace = saasv1alpha1.MarketplaceReference{ResourceID: in.ResourceID}
+		if in.OrderID != "" {
+			t.Spec.Marketplace.OrderIDs = []string{in.OrderID}
+		}
+	}
+	if in.Quantity < 0 {
+		return nil, badRequest("quantity %d is not a number of units", in.Quantity)
+	}
+	if r := in.Redemption; r != nil {
+		// Nothing is provisioned until the code is consumed (Redeemed).
+		t.Spec.State = saasv1alpha1.TenantStateRedeeming
+		t.Spec.Plan = in.Plan
+		t.Spec.Voucher = &saasv1alpha1.VoucherReference{Spec: truncate(r.Spec, 64), Cycle: truncate(r.Cycle, 64),
+			CodeSecretName: r.CodeSecretName}
+		return t, nil
+	}
+	if in.Trial {
+		t.Spec.Trial = true
+		t.Spec.Plan = TrialPlanFallback
+		if in.Plan != "" {
+			t.Spec.Plan = in.Plan
+		}
+		switch {
+		case !in.Term.IsZero():
+			expires, err := in.Term.from(now, now)
+			if err != nil {
+				return nil, err
+			}
+			t.Spec.ExpiresAt = expires
+		case p.Spec.Trial != nil:
+			if in.Plan == "" {
+				t.Spec.Plan = p.Spec.Trial.Plan
+			}
+			t.Spec.ExpiresAt = &metav1.Time{Time: p.Spec.Trial.Duration.AddTo(now).UTC()}
+		}
+		return t, nil
+	}
+	if in.Plan == "" {
+		return nil, badRequest("the plan is missing for a paid order")
+	}
+	t.Spec.Plan = in.Plan
+	expires, err := in.Term.from(now, now)
+	if err != nil {
+		return nil, err
+	}
+	t.Spec.ExpiresAt = expires
+	return t, nil
+}
+
+// from is the expiry the term sets: a period counted from base (in base's zone), the absolute
+// end, or none. A term that says nothing is an unlimited one.
+func (t Term) from(base, _ time.Time) (*metav1.Time, error) {
+	switch {
+	case t.Invalid != nil:
+		return nil, badRequest("%v", t.Invalid)
+	case t.Period != nil:
+		if t.Period.Count <= 0 || t.Period.Count > 1000 {
+			return nil, badRequest("a period of %d is not a purchase length", t.Period.Count)
+		}
+		return &metav1.Time{Time: t.Period.AddTo(base).UTC()}, nil
+	case !t.Until.IsZero():
+		return &metav1.Time{Time: t.Until.UTC()}, nil
+	}
+	return nil, nil
+}
+
+// Apply decides what a change intent does to the tenant t (read fresh), changing t's spec in
+// place; now is in the zone calendar periods are counted in. A call that changes nothing is
+// answered all the same: every marketplace action must be idempotent.
+func Apply(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	out, err := apply(t, in, now)
+	if err == nil && in.Actor != "" {
+		if n := utf8.RuneCountInString(out.Result); n > MaxResult {
+			return Outcome{}, &Error{Kind: BadRequest, Cause: ErrResultTooLong,
+				Msg: fmt.Sprintf("the history entry would be %d characters long, over the %d a tenant's history holds", n, MaxResult)}
+		}
+	}
+	return out, err
+}
+
+func apply(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	switch in.Kind {
+	case Renew:
+		return renew(t, in, now)
+	case ChangePlan:
+		return changePlan(t, in, now)
+	case ChangeQuantity:
+		return changeQuantity(t, in, now)
+	case Suspend:
+		return suspend(t, in, now)
+	case Resume:
+		return resume(t, in, now)
+	case Destroy:
+		return destroy(t, in)
+	case Extend:
+		return extend(t, in, now)
+	case Redeemed:
+		return redeemed(t, in, now)
+	case CodeForgotten:
+		if t.Spec.Voucher != nil {
+			t.Spec.Voucher.CodeSecretName = ""
+		}
+		return Outcome{Reason: saasv1alpha1.EventRedeemed, Result: "code forgotten"}, nil
+	case RotateLogin:
+		return rotateLogin(t, in)
+	case RerunBootstrap:
+		return rerunBootstrap(t, in)
+	}
+	return Outcome{}, badRequest("%s is not a change of a tenant", in.Kind)
+}
+
+// errDestroyed refuses a change of a destroyed tenant: destruction is final.
+func errDestroyed(name string) error {
+	return &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be renewed or changed", name)}
+}
+
+// appendOrder adds an order id to the tenant's list once, keeping the newest MaxOrders.
+func appendOrder(t *saasv1alpha1.Tenant, orderID string) {
+	if orderID == "" || slices.Contains(t.Spec.Marketplace.OrderIDs, orderID) {
+		return
+	}
+	ids := append(t.Spec.Marketplace.OrderIDs, orderID)
+	if len(ids) > MaxOrders {
+		ids = ids[len(ids)-MaxOrders:]
+	}
+	t.Spec.Marketplace.OrderIDs = ids
+}
+
+// applied reports whether the intent's order was applied to the tenant already: a late repeat
+// of a plan or quantity change must not undo a later one.
+func applied(t *saasv1alpha1.Tenant, in *Intent) bool {
+	return in.OrderID != "" && slices.Contains(t.Spec.Marketplace.OrderIDs, in.OrderID)
+}
+
+// resumeIfPaid resumes a suspended tenant whose expiry lies ahead (or that has none): a renewal
+// or a plan change paid for it. A frozen tenant stays frozen: only the marketplace's unfreeze
+// lifts that (it is not an expiry).
+func resumeIfPaid(t *saasv1alpha1.Tenant, now time.Time, result string) string {
+	if t.Spec.State == saasv1alpha1.TenantStateSuspended && (t.Spec.ExpiresAt == nil || t.Spec.ExpiresAt.After(now)) {
+		t.Spec.State = saasv1alpha1.TenantStateActive
+		return result + "; resumed"
+	}
+	return result
+}
+
+// renew moves the expiry to the term's end: never backwards, unless the term may move back
+// (a refund, by the marketplace's contract); a period counts from the expiry in force, or from
+// now once that has passed. It resumes a suspended tenant whose new expiry lies ahead.
+func renew(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, errDestroyed(t.Name)
+	}
+	appendOrder(t, in.OrderID)
+	var expires time.Time
+	switch {
+	case in.Term.Invalid != nil:
+		return Outcome{}, badRequest("%v", in.Term.Invalid)
+	case !in.Term.Until.IsZero():
+		expires = in.Term.Until.UTC()
+	case in.Term.Period != nil:
+		base := now
+		if t.Spec.ExpiresAt != nil && t.Spec.ExpiresAt.After(now) {
+			base = t.Spec.ExpiresAt.In(now.Location())
+		}
+		e, err := in.Term.from(base, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		expires = e.Time
+	case in.Term.Unlimited:
+		if t.Spec.ExpiresAt == nil {
+			return ignored("the tenant has no expiry already")
+		}
+		t.Spec.ExpiresAt = nil
+		return Outcome{Reason: saasv1alpha1.EventRenewed, Result: resumeIfPaid(t, now, "renewed without time limit")}, nil
+	default:
+		return Outcome{}, badRequest("the renewal says no new expiry")
+	}
+	current := t.Spec.ExpiresAt
+	switch {
+	case current != nil && expires.Equal(current.Time):
+		return ignored("not later than the expiry in force " + current.UTC().Format(time.RFC3339))
+	case current != nil && expires.Before(current.Time) && !in.Term.MayMoveBack:
+		return ignored("not later than the expiry in force " + current.UTC().Format(time.RFC3339))
+	}
+	result := "renewed to " + expires.Format(time.RFC3339)
+	if current != nil && expires.Before(current.Time) {
+		result = "expiry moved back to " + expires.Format(time.RFC3339) + " (refund)"
+	}
+	t.Spec.ExpiresAt = &metav1.Time{Time: expires}
+	return Outcome{Reason: saasv1alpha1.EventRenewed, Result: resumeIfPaid(t, now, result)}, nil
+}
+
+// changePlan switches the plan (and on trial conversion the expiry). An order already applied
+// is not applied again, so a late repeat cannot undo a later change.
+func changePlan(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if in.Plan == "" {
+		return Outcome{}, badRequest("the plan is missing")
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, errDestroyed(t.Name)
+	}
+	if applied(t, in) {
+		return ignored("order " + in.OrderID + " was already applied")
+	}
+	appendOrder(t, in.OrderID)
+	result := fmt.Sprintf("plan %s → %s", t.Spec.Plan, in.Plan)
+	t.Spec.Plan = in.Plan
+	if t.Spec.Trial && in.ConvertsTrial {
+		t.Spec.Trial = false
+		result = "converted to paid, " + result
+	}
+	if !in.Term.IsZero() {
+		expires, err := in.Term.from(now, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		t.Spec.ExpiresAt = expires
+	}
+	if in.Quantity > 0 && in.Quantity != t.Spec.Quantity {
+		result += fmt.Sprintf(", quantity %d → %d", quantityOf(t), in.Quantity)
+		t.Spec.Quantity = in.Quantity
+	}
+	if t.Spec.ExpiresAt != nil {
+		result += ", expires " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return Outcome{Reason: saasv1alpha1.EventPlanChangeRequested, Result: resumeIfPaid(t, now, result)}, nil
+}
+
+// quantityOf is the units a tenant holds: 1 when unset (the API's default).
+func quantityOf(t *saasv1alpha1.Tenant) int32 {
+	if t.Spec.Quantity <= 0 {
+		return 1
+	}
+	return t.Spec.Quantity
+}
+
+// changeQuantity sets the units bought; like a plan change, an order is applied once.
+func changeQuantity(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if in.Quantity <= 0 {
+		return Outcome{}, badRequest("quantity %d is not a number of units", in.Quantity)
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, errDestroyed(t.Name)
+	}
+	if applied(t, in) {
+		return ignored("order " + in.OrderID + " was already applied")
+	}
+	appendOrder(t, in.OrderID)
+	if in.Quantity == quantityOf(t) {
+		t.Spec.Quantity = in.Quantity
+		return ignored(fmt.Sprintf("the quantity is %d already", in.Quantity))
+	}
+	result := fmt.Sprintf("quantity %d → %d", quantityOf(t), in.Quantity)
+	t.Spec.Quantity = in.Quantity
+	if !in.Term.IsZero() {
+		expires, err := in.Term.from(now, now)
+		if err != nil {
+			return Outcome{}, err
+		}
+		t.Spec.ExpiresAt = expires
+	}
+	return Outcome{Reason: saasv1alpha1.EventPlanChangeRequested, Result: result}, nil
+}
+
+// suspend scales the tenant to zero. For an expiry, it is ignored when a renewal already moved
+// the expiry well ahead (the call is older than the state in force) or the tenant is destroyed;
+// a person's suspension of a destroyed tenant is refused.
+func suspend(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	switch in.Cause {
+	case CauseSupport:
+		switch t.Spec.State {
+		case saasv1alpha1.TenantStateDestroyed:
+			return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be suspended", t.Name)}
+		case saasv1alpha1.TenantStateSuspended:
+			return ignored("already suspended")
+		}
+		t.Spec.State = saasv1alpha1.TenantStateSuspended
+		return Outcome{Reason: saasv1alpha1.EventSupportAction, Result: withReason("suspended by "+in.Actor, in.Reason)}, nil
+	case CauseFrozen:
+		appendOrder(t, in.OrderID)
+		switch t.Spec.State {
+		case saasv1alpha1.TenantStateDestroyed:
+			return ignored("already destroyed")
+		case saasv1alpha1.TenantStateSuspended:
+			return ignored("already suspended")
+		}
+		t.Spec.State = saasv1alpha1.TenantStateSuspended
+		return Outcome{Reason: saasv1alpha1.EventExpiryRequested, Result: "suspended: frozen by the marketplace"}, nil
+	}
+	appendOrder(t, in.OrderID)
+	switch {
+	case t.Spec.State == saasv1alpha1.TenantStateDestroyed:
+		return ignored("already destroyed")
+	case t.Spec.ExpiresAt != nil && t.Spec.ExpiresAt.After(now.Add(StaleExpiryMargin)):
+		return ignored("the expiry in force " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339) + " is ahead")
+	case t.Spec.State == saasv1alpha1.TenantStateSuspended:
+		return ignored("already suspended")
+	}
+	t.Spec.State = saasv1alpha1.TenantStateSuspended
+	return Outcome{Reason: saasv1alpha1.EventExpiryRequested, Result: "suspended: expired"}, nil
+}
+
+// resume brings a suspended tenant back: refused when it is destroyed, or expired (extend or
+// renew it first).
+func resume(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		if in.Cause == CauseFrozen {
+			return ignored("already destroyed")
+		}
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be resumed", t.Name)}
+	}
+	appendOrder(t, in.OrderID)
+	if exp := t.Spec.ExpiresAt; exp != nil && !exp.After(now) {
+		if in.Cause == CauseFrozen {
+			// Unfrozen, but its period is over: the lifecycle keeps it suspended until renewed.
+			return ignored("unfrozen, but expired at " + exp.UTC().Format(time.RFC3339))
+		}
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrExpired, Msg: fmt.Sprintf("instance %s expired at %s; extend it first", t.Name, exp.UTC().Format(time.RFC3339))}
+	}
+	if t.Spec.State == saasv1alpha1.TenantStateActive || t.Spec.State == "" {
+		return ignored("already active")
+	}
+	t.Spec.State = saasv1alpha1.TenantStateActive
+	if in.Cause == CauseFrozen {
+		return Outcome{Reason: saasv1alpha1.EventRenewed, Result: "resumed: unfrozen by the marketplace"}, nil
+	}
+	return Outcome{Reason: saasv1alpha1.EventSupportAction, Result: "resumed by " + in.Actor}, nil
+}
+
+// destroy marks the tenant for destruction. It is final: nothing brings a destroyed tenant back.
+func destroy(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
+	appendOrder(t, in.OrderID)
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return ignored("already destroyed")
+	}
+	t.Spec.State = saasv1alpha1.TenantStateDestroyed
+	if in.Cause == CauseRefunded {
+		return Outcome{Reason: saasv1alpha1.EventRedemptionRefunded, Result: "destroyed: the code was refunded before it could be consumed"}, nil
+	}
+	return Outcome{Reason: saasv1alpha1.EventDestroyRequested, Result: "destroy requested"}, nil
+}
+
+// extend moves the expiry forward by a period from the expiry in force (support). It does not
+// resume a suspended tenant.
+func extend(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be extended", t.Name)}
+	}
+	if t.Spec.ExpiresAt == nil {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrNoExpiry, Msg: fmt.Sprintf("instance %s has no expiry; nothing to extend", t.Name)}
+	}
+	if in.Term.Period == nil {
+		return Outcome{}, badRequest("the extension says no period")
+	}
+	expires, err := in.Term.from(t.Spec.ExpiresAt.In(now.Location()), now)
+	if err != nil {
+		return Outcome{}, err
+	}
+	t.Spec.ExpiresAt = expires
+	result := fmt.Sprintf("extended to %s (+%d%s)", expires.UTC().Format(time.RFC3339), in.Term.Period.Count, in.Term.Period.Unit)
+	return Outcome{Reason: saasv1alpha1.EventSupportAction, Result: result, Note: result + " by " + in.Actor}, nil
+}
+
+// redeemed activates a Redeeming tenant with the plan and the period its code bought, counted
+// from when the code was consumed. Any other state is left: the code was consumed before.
+func redeemed(t *saasv1alpha1.Tenant, in *Intent, _ time.Time) (Outcome, error) {
+	r := in.Redemption
+	if r == nil {
+		return Outcome{}, badRequest("the redemption says nothing of the code")
+	}
+	if t.Spec.State != saasv1alpha1.TenantStateRedeeming {
+		return ignored("the code was consumed already")
+	}
+	if in.Plan == "" {
+		return Outcome{}, badRequest("the plan is missing")
+	}
+	expires := r.Period.AddTo(r.UsedAt).UTC()
+	t.Spec.State = saasv1alpha1.TenantStateActive
+	t.Spec.Plan = in.Plan
+	t.Spec.ExpiresAt = &metav1.Time{Time: expires}
+	if t.Spec.Voucher == nil {
+		t.Spec.Voucher = &saasv1alpha1.VoucherReference{}
+	}
+	t.Spec.Voucher.RedeemedAt = &metav1.Time{Time: r.UsedAt.UTC()}
+	return Outcome{Reason: saasv1alpha1.EventRedeemed, Result: "redeemed: plan " + in.Plan + ", expires " + expires.Format(time.RFC3339)}, nil
+}
+
+// rotateLogin raises the login generation (support): every earlier login link stops working.
+func rotateLogin(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it has no login links", t.Name)}
+	}
+	if t.Spec.LoginGeneration == math.MaxInt32 {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last login generation (%d)", t.Name, t.Spec.LoginGeneration)}
+	}
+	t.Spec.LoginGeneration++
+	g := t.Spec.LoginGeneration
+	return Outcome{Reason: saasv1alpha1.EventSupportAction,
+		Result: withReason(fmt.Sprintf("login links revoked; generation %d", g), in.Reason),
+		Note:   withReason(fmt.Sprintf("login links revoked by %s; generation %d", in.Actor, g), in.Reason)}, nil
+}
+
+// rerunBootstrap raises the bootstrap generation (support): the bootstrap Job runs again.
+func rerunBootstrap(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be bootstrapped", t.Name)}
+	}
+	if t.Spec.BootstrapGeneration == math.MaxInt32 {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last bootstrap generation (%d)", t.Name, t.Spec.BootstrapGeneration)}
+	}
+	t.Spec.BootstrapGeneration++
+	return Outcome{Reason: saasv1alpha1.EventSupportAction,
+		Result: withReason(fmt.Sprintf("bootstrap run %d requested by %s", t.Spec.BootstrapGeneration, in.Actor), in.Reason)}, nil
+}
+
+func withReason(result, reason string) string {
+	if reason != "" {
+		return result + ": " + reason
+	}
+	return result
+}
+
+// truncate shortens s to at most n bytes without splitting a UTF-8 character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Describe is the history result of a Create.
+func Describe(t *saasv1alpha1.Tenant) string {
+	s := "created with plan " + t.Spec.Plan
+	if t.Spec.Trial {
+		s = "created as a trial of plan " + t.Spec.Plan
+	}
+	if t.Spec.ExpiresAt != nil {
+		s += ", expires " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return s
+}
