@@ -157,6 +157,43 @@ func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// marketplaceLogin ends a free login a marketplace adapter authenticated (Alibaba's verify):
+// the same checks and token as a link login, under the adapter's mode label.
+func (h *loginHandler) marketplaceLogin(w http.ResponseWriter, r *http.Request, name, mode string) {
+	if !h.limiter.allow(r, h.deps.Clock.Now()) {
+		h.outcome(w, r, mode, "rate_limited", "", pageTooMany, nil)
+		return
+	}
+	t, p, _, err := h.tenantFor(r.Context(), name)
+	switch {
+	case apierrors.IsNotFound(err):
+		h.outcome(w, r, mode, "unknown_tenant", "", pageUnknownTenant, nil)
+		return
+	case err != nil:
+		h.outcome(w, r, mode, "error", name, pageInternal, err)
+		return
+	case p.LoginSettings().Mode == saasv1alpha1.LoginModeDisabled:
+		h.outcome(w, r, mode, "disabled", name, pageLoginDisabled, nil)
+		return
+	}
+	if pg, result, ok := availability(t); !ok {
+		h.outcome(w, r, mode, result, name, pg, nil)
+		return
+	}
+	keys, err := h.keys.Get(r.Context())
+	if err != nil {
+		h.outcome(w, r, mode, "error", name, pageInternal, err)
+		return
+	}
+	h.finish(w, r, keys, t, p, mode, "")
+}
+
+// marketplaceLoginRefused answers a free login an adapter could not authenticate: the bad-link
+// page, with the reason in the log and the metric, never in the page.
+func (h *loginHandler) marketplaceLoginRefused(w http.ResponseWriter, r *http.Request, mode, reason string) {
+	h.outcome(w, r, mode, "bad_link", "", pageBadMarketplaceLink, errors.New(reason))
+}
+
 // callback serves GET /login/callback, where Tencent sends the buyer back with a code.
 //
 // A code whose signature verifies is exchanged with Tencent before any refusal is answered

@@ -6,17 +6,6 @@ import (
 )
 
 var (
-	callbacksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tenant_operator_callbacks_total",
-		Help: "Marketplace callbacks answered, by action and result (success, failure, unauthorized, malformed, unavailable).",
-	}, []string{"action", "result"})
-
-	callbackDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "tenant_operator_callback_duration_seconds",
-		Help:    "Time from a marketplace callback's arrival to its answer, by action.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"action"})
-
 	loginsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenant_operator_logins_total",
 		Help: "Free-login attempts, by mode (oauth, link) and result (success, or why it was refused: bad_link, bad_state, bad_signature, code_replayed, code_refused, exchange_failed, wrong_account, unknown_tenant, suspended, destroyed, not_ready, disabled, no_app, rate_limited, error).",
@@ -34,5 +23,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, loginsTotal, redemptionsTotal, redemptionBudgetExhausted)
+	metrics.Registry.MustRegister(loginsTotal, redemptionsTotal, redemptionBudgetExhausted)
 }

@@ -136,6 +136,9 @@ var (
 	pageBadLink = page{status: http.StatusForbidden,
 		zh: text{"登录链接无效", []string{"此登录链接无效或已被更换。请从腾讯云控制台「云市场 › 已购服务」重新打开实例；如仍无法登录，请联系服务商。"}},
 		en: text{"This login link is not valid", []string{"This login link is invalid or was replaced. Open the instance again from the Tencent Cloud console under Cloud Marketplace › Purchased services; if that fails too, contact the vendor."}}}
+	pageBadMarketplaceLink = page{status: http.StatusForbidden,
+		zh: text{"登录链接无效", []string{"此登录链接无效、已使用或已过期。请从云市场控制台的已购服务重新打开实例；如仍无法登录，请联系服务商。"}},
+		en: text{"This login link is not valid", []string{"This login link is invalid, was used already or has expired. Open the instance again from your purchased services in the marketplace console; if that fails too, contact the vendor."}}}
 	pageBadState = page{status: http.StatusBadRequest,
 		zh: text{"登录已过期", []string{"登录请求已过期，或是在另一个浏览器中发起的。请从腾讯云控制台重新点击登录。"}},
 		en: text{"The login has expired", []string{"This login request expired or was started in another browser. Click the login link in the Tencent Cloud console again."}}}

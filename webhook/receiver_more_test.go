@@ -81,7 +81,7 @@ func TestMeteredActionsAreRefusedClearly(t *testing.T) {
 func TestCallbackMetrics(t *testing.T) {
 	g := NewWithT(t)
 	count := func(action, result string) float64 {
-		return counterValue("tenant_operator_callbacks_total", map[string]string{"action": action, "result": result})
+		return counterValue("tenant_operator_callbacks_total", map[string]string{"marketplace": "Tencent", "action": action, "result": result})
 	}
 	ok, unauthorized := count("verifyInterface", "success"), count("unknown", "unauthorized")
 	_, _, err := newSim(token).Verify(context.Background())

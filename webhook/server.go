@@ -26,6 +26,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
@@ -229,6 +230,9 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	mux.HandleFunc("GET /login/callback", l.callback)
 	mux.HandleFunc("GET /login/{tenant}", l.entry)
 	mux.HandleFunc("GET /.well-known/jwks.json", l.jwks)
+	mountAdapters(mux, marketplace.Env{Intake: writer, Client: deps.Client, APIReader: deps.APIReader, Clock: deps.Clock, Log: log,
+		Namespace: opts.Namespace, Window: opts.Window, Deadline: opts.Deadline, Location: opts.Location, PublicURL: opts.PublicURL,
+		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused})
 	mux.HandleFunc("GET /redeem/{product}", rd.form)
 	mux.HandleFunc("POST /redeem/{product}", rd.submit)
 	// Everything else arrives through a suspended tenant's route.

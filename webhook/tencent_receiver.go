@@ -15,6 +15,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -100,8 +101,7 @@ func (t *tencentReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.log.Info("Callback refused: authentication failed", "product", truncate(r.PathValue("product"), 64), "reason", ce.detail)
 		}
 	}
-	callbacksTotal.WithLabelValues(action, result).Inc()
-	callbackDuration.WithLabelValues(action).Observe(t.deps.Clock.Since(start).Seconds())
+	marketplace.Observe(saasv1alpha1.MarketplaceTencent, action, result, t.deps.Clock.Since(start))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(answer)

@@ -80,6 +80,8 @@ type Response struct {
 	JSON map[string]any
 	// Elapsed is the time from sending to the full answer.
 	Elapsed time.Duration
+	// Header is the answer's header (a redirect's Location).
+	Header http.Header
 }
 
 // Field returns a top-level string field of the answer ("" when absent or not a string).
