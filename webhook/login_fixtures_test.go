@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
 )
 
@@ -24,6 +25,9 @@ var (
 	tenantApp          *appServer
 	marketAPI          *marketsim.MarketAPI
 	marketAPIServer    *httptest.Server
+	// huaweiOrders is KooGallery's order-query API the Huawei adapter reads.
+	huaweiOrders      *huaweisim.OrderAPI
+	huaweiOrderServer *httptest.Server
 )
 
 // Market API keys of the redemption test product.
@@ -53,7 +57,14 @@ func startLoginFixtures() func() {
 	tenantApp = newAppServer()
 	marketAPI = &marketsim.MarketAPI{SecretID: marketSecretID, SecretKey: marketSecretKey, ProductName: "Notes"}
 	marketAPIServer = httptest.NewServer(marketAPI)
-	return func() { openPlatformServer.Close(); tenantApp.server.Close(); marketAPIServer.Close() }
+	huaweiOrders = &huaweisim.OrderAPI{AccessKeyID: hwAPIKeyID, SecretAccessKey: hwAPISecret}
+	huaweiOrderServer = httptest.NewServer(huaweiOrders)
+	return func() {
+		openPlatformServer.Close()
+		tenantApp.server.Close()
+		marketAPIServer.Close()
+		huaweiOrderServer.Close()
+	}
 }
 
 // appServer serves the demo app, which verifies tokens as a vendor's app would.

@@ -5,18 +5,22 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // adapters are the marketplace adapters the front door mounts, besides Tencent's receiver (in
 // this package). Adding a marketplace is one line here and one package (docs/marketplaces.md).
-var adapters = map[saasv1alpha1.Marketplace]marketplace.Factory{
-	saasv1alpha1.MarketplaceAlibaba: alibaba.New,
+func adapters(opts Options) map[saasv1alpha1.Marketplace]marketplace.Factory {
+	return map[saasv1alpha1.Marketplace]marketplace.Factory{
+		saasv1alpha1.MarketplaceAlibaba: alibaba.New,
+		saasv1alpha1.MarketplaceHuawei:  func(env marketplace.Env) marketplace.Adapter { return huawei.New(env, opts.Huawei) },
+	}
 }
 
 // mountAdapters builds every adapter with the front door's environment and mounts its routes.
-func mountAdapters(mux *http.ServeMux, env marketplace.Env) {
-	for _, factory := range adapters {
+func mountAdapters(mux *http.ServeMux, env marketplace.Env, opts Options) {
+	for _, factory := range adapters(opts) {
 		for _, route := range factory(env).Routes() {
 			mux.Handle(route.Pattern, route.Handler)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
@@ -82,6 +83,9 @@ type Options struct {
 	// already redeemed still show their tenant). It slows guessing that spreads over many
 	// addresses down to this rate. DefaultRedemptionFailureBudget when 0; negative disables it.
 	RedemptionFailureBudget int
+	// Huawei are the Huawei adapter's settings (--huawei-* flags).
+	Huawei huawei.Options
+
 	// ClientIPv6Prefix is the IPv6 prefix length one client is keyed by for rate limits
 	// (DefaultClientIPv6Prefix, 64, when 0; 128 for whole addresses).
 	ClientIPv6Prefix int
@@ -232,7 +236,7 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	mux.HandleFunc("GET /.well-known/jwks.json", l.jwks)
 	mountAdapters(mux, marketplace.Env{Intake: writer, Client: deps.Client, APIReader: deps.APIReader, Clock: deps.Clock, Log: log,
 		Namespace: opts.Namespace, Window: opts.Window, Deadline: opts.Deadline, Location: opts.Location, PublicURL: opts.PublicURL,
-		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused})
+		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused}, opts)
 	mux.HandleFunc("GET /redeem/{product}", rd.form)
 	mux.HandleFunc("POST /redeem/{product}", rd.submit)
 	// Everything else arrives through a suspended tenant's route.

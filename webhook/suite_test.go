@@ -88,6 +88,7 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.ClientIPHeader = clientHeader
 	opts.FrontDoor.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // the tests' clients; 127.0.0.2 is not a proxy
 	opts.FrontDoor.MarketAPIEndpoint = marketAPIServer.URL + "/v2/index.php"
+	opts.FrontDoor.Huawei.OrderAPI = huaweiOrderServer.URL
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		return 0, err

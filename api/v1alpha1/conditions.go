@@ -229,6 +229,10 @@ const (
 	// by it; it is never changed.
 	OriginAnnotation = "saas.cloudmarket.dev/origin"
 
+	// MarketplaceDebugAnnotation ("true") marks a tenant a marketplace's debugging tools created
+	// (Huawei's testFlag=1), not a buyer's order.
+	MarketplaceDebugAnnotation = "saas.cloudmarket.dev/marketplace-debug"
+
 	// RetainedLabel marks a namespace (and its PersistentVolumeClaims) kept after its tenant was
 	// destroyed under the Retain policy. The operator never deletes a namespace with this label
 	// when its Tenant is deleted; see docs/lifecycle.md for restoring one.

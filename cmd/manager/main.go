@@ -56,6 +56,7 @@ func main() {
 	flag.StringVar(&fd.AuthorizeURL, "tencent-authorize-url", webhook.DefaultAuthorizeURL, "Tencent Cloud Open Platform's OAuth authorize page.")
 	flag.StringVar(&fd.OpenAPIEndpoint, "tencent-open-api-endpoint", webhook.DefaultOpenAPIEndpoint,
 		"Tencent Cloud API 3.0 endpoint for GetUserAccessToken; a scheme may be given (http://host:port for a simulator).")
+	fd.Huawei.AddFlags(flag.CommandLine)
 	flag.StringVar(&fd.MarketAPIEndpoint, "tencent-market-api-url", voucher.DefaultEndpoint,
 		"Tencent Cloud Market API 2.0 URL, for redemption codes (QueryVoucherData, UseVoucherData).")
 	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,

@@ -60,6 +60,9 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 		},
 	}
 	t.Spec.Buyer.ContactSecretName = ""
+	if in.Debug {
+		t.Annotations[saasv1alpha1.MarketplaceDebugAnnotation] = "true"
+	}
 	if in.OrderID != "" || in.ResourceID != "" {
 		t.Spec.Marketplace = saasv1alpha1.MarketplaceReference{ResourceID: in.ResourceID}
 		if in.OrderID != "" {
