@@ -624,8 +624,8 @@ func (s *AppStorage) Modes() []corev1.PersistentVolumeAccessMode {
 
 // Plan is one spec (规格) of the listing, such as 基础版 or 高级版.
 type Plan struct {
-	// name is the spec name exactly as the marketplace sends it (productInfo.spec), e.g. 基础版.
-	// 1 to 64 characters.
+	// name is the plan exactly as the marketplace names what was bought: Tencent's spec name
+	// (productInfo.spec, e.g. 基础版), Alibaba's skuId, Huawei's skuCode. 1 to 64 characters.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64

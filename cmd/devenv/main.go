@@ -1,9 +1,9 @@
 // Command devenv is what `make run` starts. With a kubeconfig pointing at a reachable cluster it
 // runs the operator against that cluster. Otherwise it starts the simulated cluster
 // (hack/simcluster.sh: a real control plane with KWOK nodes), installs the CRDs, the admission
-// policies and the sample Product, serves the marketplace's simulated Open Platform and Market
-// API and a demo app next to the operator, buys one tenant as the marketplace would, and prints
-// what a newcomer needs. Ctrl-C stops everything it started.
+// policies and the sample Products (one per marketplace), serves the marketplaces' simulated Open
+// Platform, Market API and order-query API and a demo app next to the operator, buys one tenant on
+// each marketplace as it would, and prints what a newcomer needs. Ctrl-C stops everything it started.
 package main
 
 import (
@@ -33,6 +33,8 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 )
 
 // sims are the stand-ins devenv runs next to the simulated cluster.
@@ -40,7 +42,9 @@ var sims = &simulators{}
 
 type settings struct {
 	crdDir, policyDir, sample, script string
-	local, purchase                   bool
+	// marketSamples are Products of the other marketplaces, a tenant of each bought too.
+	marketSamples   string
+	local, purchase bool
 }
 
 func main() {
@@ -48,6 +52,10 @@ func main() {
 	flag.StringVar(&s.crdDir, "crd-dir", "config/crd/bases", "Directory of the CRD manifests to install.")
 	flag.StringVar(&s.policyDir, "policy-dir", "config/policy", "Directory of the admission policies to install.")
 	flag.StringVar(&s.sample, "sample-product", "config/samples/product.yaml", "Product installed into the simulated cluster.")
+	flag.StringVar(&s.marketSamples, "marketplace-samples", "config/samples/product-alibaba.yaml,config/samples/product-huawei.yaml",
+		"Comma-separated Products of the other marketplaces (Alibaba, Huawei) installed beside the sample; empty for none.")
+	flag.StringVar(&sims.huaweiOrderAddr, "huawei-order-api-bind-address", "127.0.0.1:8093",
+		"Where the simulated Huawei Cloud KooGallery order-query API listens (simulated cluster only).")
 	flag.StringVar(&s.script, "simcluster", "hack/simcluster.sh", "Script that starts and stops the simulated cluster.")
 	flag.BoolVar(&s.local, "local", false, "Use the simulated cluster even when a kubeconfig points at a cluster.")
 	flag.BoolVar(&s.purchase, "purchase", true, "Buy one tenant through the marketplace simulator once the operator runs (simulated cluster only).")
@@ -112,6 +120,17 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	if err != nil {
 		return err
 	}
+	var others []*saasv1alpha1.Product
+	for _, path := range strings.Split(s.marketSamples, ",") {
+		if path = strings.TrimSpace(path); path == "" {
+			continue
+		}
+		p, err := installSample(ctx, cfg, path, opts.FrontDoor.Namespace)
+		if err != nil {
+			return err
+		}
+		others = append(others, p)
+	}
 	if err := sims.start(ctx, &opts); err != nil {
 		return err
 	}
@@ -121,7 +140,7 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
-	welcome(ctx, cfg, kubeconfig, opts, s.purchase, product)
+	welcome(ctx, cfg, kubeconfig, opts, s.purchase, product, others)
 	return <-errc
 }
 
@@ -166,7 +185,22 @@ func existingCluster() (*rest.Config, error) {
 // devToken is the delivery Token of the sample Product in the simulated cluster.
 const devToken = "dev-delivery-token"
 
-// installSample creates the sample Product and its credentials Secret, keeping ones that exist.
+// devCredentials are the credentials Secret of a sample Product, by its marketplace.
+func devCredentials(p *saasv1alpha1.Product) map[string]string {
+	switch p.Spec.Marketplace {
+	case saasv1alpha1.MarketplaceAlibaba:
+		return map[string]string{alibaba.KeyKey: devAlibabaKey}
+	case saasv1alpha1.MarketplaceHuawei:
+		return map[string]string{huawei.AccessKeyKey: devHuaweiKey, huawei.APIAccessKeyIDKey: devHuaweiOrders.AccessKeyID,
+			huawei.APISecretAccessKeyKey: devHuaweiOrders.SecretAccessKey}
+	}
+	return map[string]string{webhook.DeliveryTokenKey: devToken,
+		login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
+		login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey,
+		redeem.SecretIDKey: devMarketAPI.SecretID, redeem.SecretKeyKey: devMarketAPI.SecretKey}
+}
+
+// installSample creates a sample Product and its credentials Secret, keeping ones that exist.
 func installSample(ctx context.Context, cfg *rest.Config, path, namespace string) (*saasv1alpha1.Product, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -183,10 +217,7 @@ func installSample(ctx context.Context, cfg *rest.Config, path, namespace string
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: product.Spec.CredentialsSecretName, Namespace: namespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: devToken,
-				login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
-				login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey,
-				redeem.SecretIDKey: devMarketAPI.SecretID, redeem.SecretKeyKey: devMarketAPI.SecretKey}},
+			StringData: devCredentials(product)},
 		product,
 	} {
 		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 )
 
@@ -18,11 +19,21 @@ const devBuyer = "o-dev-buyer"
 // devOpenPlatform is the sample Product's Open Platform application in a local control plane.
 var devOpenPlatform = marketsim.OpenPlatform{AppID: "1250000000", SecretID: "AKIDdevsecretid", SecretKey: "dev-secret-key", EncryKey: "dev-encry-key"}
 
-// simulators stand in for what cannot run here: Tencent's Open Platform and Market API, and the
-// tenants' app.
+// simulators stand in for what cannot run here: Tencent's Open Platform and Market API,
+// KooGallery's order-query API, and the tenants' app.
 type simulators struct {
-	openPlatformAddr, appAddr, marketAPIAddr string
+	openPlatformAddr, appAddr, marketAPIAddr, huaweiOrderAddr string
 }
+
+// The other marketplaces' sample credentials in a local control plane.
+const (
+	devAlibabaKey = "dev-alibaba-spi-key"
+	devHuaweiKey  = "dev-huawei-access-key"
+)
+
+// devHuaweiOrders is the simulated KooGallery order-query API (and its AK/SK) the Huawei sample
+// reads its orders from.
+var devHuaweiOrders = &huaweisim.OrderAPI{AccessKeyID: "HWDEVAPIKEYID", SecretAccessKey: "dev-huawei-api-secret"}
 
 // devMarketAPI is the sample Product's Market API keys in a local control plane.
 var devMarketAPI = marketsim.MarketAPI{SecretID: "AKIDdevmarketapi", SecretKey: "dev-market-secret-key"}
@@ -39,7 +50,8 @@ func (s *simulators) start(ctx context.Context, opts *operator.Options) error {
 		SecretKey: devOpenPlatform.SecretKey, EncryKey: devOpenPlatform.EncryKey,
 		Users: []marketsim.User{{OpenID: devBuyer, UnionID: "u-dev-buyer", Name: "开发买家 Dev buyer"}}, SignedIn: devBuyer}
 	market := &marketsim.MarketAPI{SecretID: devMarketAPI.SecretID, SecretKey: devMarketAPI.SecretKey, ProductName: "notes"}
-	for addr, h := range map[string]http.Handler{s.openPlatformAddr: op, s.appAddr: &demoapp.App{Issuer: publicURL}, s.marketAPIAddr: market} {
+	for addr, h := range map[string]http.Handler{s.openPlatformAddr: op, s.appAddr: &demoapp.App{Issuer: publicURL}, s.marketAPIAddr: market,
+		s.huaweiOrderAddr: devHuaweiOrders} {
 		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -52,5 +64,6 @@ func (s *simulators) start(ctx context.Context, opts *operator.Options) error {
 	opts.FrontDoor.AuthorizeURL = "http://" + s.openPlatformAddr + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = "http://" + s.openPlatformAddr
 	opts.FrontDoor.MarketAPIEndpoint = "http://" + s.marketAPIAddr + "/v2/index.php"
+	opts.FrontDoor.Huawei.OrderAPI = "http://" + s.huaweiOrderAddr
 	return nil
 }

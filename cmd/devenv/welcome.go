@@ -12,18 +12,27 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	alibabasim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/alibaba"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 )
 
 // welcome buys one tenant as the marketplace would (when asked), waits for it to run, and
 // prints what a newcomer needs.
-func welcome(ctx context.Context, cfg *rest.Config, kubeconfig string, opts operator.Options, purchase bool, product *saasv1alpha1.Product) {
+func welcome(ctx context.Context, cfg *rest.Config, kubeconfig string, opts operator.Options, purchase bool, product *saasv1alpha1.Product,
+	others []*saasv1alpha1.Product) {
 	_, port, _ := net.SplitHostPort(opts.FrontDoor.Addr)
 	front := "http://localhost:" + port
 	kubectl := os.Getenv("KUBEBUILDER_ASSETS")
-	var tenantLines string
+	var tenantLines, otherLines string
 	if purchase {
 		tenantLines = buyOne(ctx, cfg, front, product)
+		for _, p := range others {
+			otherLines += buyOther(ctx, cfg, front, p)
+		}
+	}
+	for _, p := range others {
+		otherLines += conformanceLine(front, p)
 	}
 	fmt.Printf(`
 ==============================================================================================
@@ -49,9 +58,97 @@ Redemption codes: issue one and redeem it at %[5]s/redeem/%[11]s:
 
     go run ./cmd/marketsim voucher issue --sim http://%[10]s --spec 基础版 --cycle 1年
 
+Other marketplaces (docs/marketplaces.md):
+%[12]s
 Ctrl-C stops the operator, the simulators and the cluster (hack/simcluster.sh down deletes it).
 ==============================================================================================
-`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name)
+`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name, otherLines)
+}
+
+// buyOther buys one tenant of another marketplace's Product as that marketplace would and waits
+// until it runs; it returns the lines to print.
+func buyOther(ctx context.Context, cfg *rest.Config, front string, p *saasv1alpha1.Product) string {
+	order := time.Now().Format("20060102150405")
+	sku := p.Spec.Plans[0].Name
+	var send func() (string, error)
+	switch p.Spec.Marketplace {
+	case saasv1alpha1.MarketplaceAlibaba:
+		sim := &alibabasim.Sim{URL: front + "/alibaba/" + p.Name, Key: devAlibabaKey, ProductCode: p.Spec.ProductID}
+		send = func() (string, error) {
+			r, err := sim.Create(ctx, alibabasim.Order{BizID: order, ID: order + "01", AliUID: "1234567890123456", SkuID: sku, ExpiredOn: time.Now().AddDate(0, 1, 0)})
+			if err != nil || !alibabasim.Succeeded(r) {
+				return "", fmt.Errorf("createInstance: %v %s", err, body(r))
+			}
+			return fmt.Sprint(r.JSON["instanceId"]), nil
+		}
+	case saasv1alpha1.MarketplaceHuawei:
+		sim := &huaweisim.Sim{URL: front + "/huawei/" + p.Name, AccessKey: devHuaweiKey, ProductID: p.Spec.ProductID, Orders: devHuaweiOrders}
+		send = func() (string, error) {
+			r, err := sim.NewInstance(ctx, huaweisim.Order{ID: "CS" + order, LineID: "CS" + order + "-000001", Sku: sku, Units: 10,
+				Expires: time.Now().AddDate(0, 1, 0), CustomerID: "0123456789abcdef0123456789abcdef"})
+			if err != nil || huaweisim.Code(r) != "000000" {
+				return "", fmt.Errorf("newInstance: %v %s", err, body(r))
+			}
+			return r.Field("instanceId"), nil
+		}
+	default:
+		return ""
+	}
+	var name string
+	var err error
+	for i := 0; i < 60 && name == ""; i++ { // until the front door's cache holds the Product
+		if name, err = send(); name == "" {
+			select {
+			case <-ctx.Done():
+				return ""
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	if name == "" {
+		return fmt.Sprintf("\n    (The simulated %s purchase failed: %v)\n", p.Spec.Marketplace, err)
+	}
+	t, took := waitActive(ctx, cfg, name)
+	return fmt.Sprintf("\n    %s: tenant %s of %s is %s after %s (plan %s, %d units), URL %s\n",
+		p.Spec.Marketplace, name, p.Name, t.Status.Phase, took.Round(100*time.Millisecond), t.Spec.Plan, t.Spec.Quantity, t.Status.URL)
+}
+
+// conformanceLine is the marketsim command that runs a marketplace's must-pass list.
+func conformanceLine(front string, p *saasv1alpha1.Product) string {
+	switch p.Spec.Marketplace {
+	case saasv1alpha1.MarketplaceAlibaba:
+		return fmt.Sprintf("\n    go run ./cmd/marketsim conformance --marketplace alibaba --url %s/alibaba/%s --token %s --product-id %s --spec %s\n",
+			front, p.Name, devAlibabaKey, p.Spec.ProductID, p.Spec.Plans[0].Name)
+	case saasv1alpha1.MarketplaceHuawei:
+		return fmt.Sprintf("    (Huawei's conformance run serves its own order-query API: stop make run's, or give --order-api-addr and the operator's --huawei-order-api-url)\n"+
+			"    go run ./cmd/marketsim conformance --marketplace huawei --url %s/huawei/%s --token %s --product-id %s --spec %s --api-key-id %s --api-secret %s --order-api-addr %s\n",
+			front, p.Name, devHuaweiKey, p.Spec.ProductID, p.Spec.Plans[0].Name, devHuaweiOrders.AccessKeyID, devHuaweiOrders.SecretAccessKey, sims.huaweiOrderAddr)
+	}
+	return ""
+}
+
+func body(r *marketsim.Response) string {
+	if r == nil {
+		return ""
+	}
+	return string(r.Body)
+}
+
+// waitActive waits up to 90 s for a tenant to be Active and returns it and how long it took.
+func waitActive(ctx context.Context, cfg *rest.Config, name string) (*saasv1alpha1.Tenant, time.Duration) {
+	t := &saasv1alpha1.Tenant{}
+	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return t, 0
+	}
+	start := time.Now()
+	for time.Since(start) < 90*time.Second && ctx.Err() == nil {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, t); err == nil && t.Status.Phase == saasv1alpha1.TenantPhaseActive {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return t, time.Since(start)
 }
 
 // buyOne sends a createInstance and waits until the tenant runs; it returns the lines to print.

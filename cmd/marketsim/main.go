@@ -1,12 +1,16 @@
 // Command marketsim plays Tencent Cloud Marketplace against a vendor's delivery URL: it sends
 // signed callbacks for purchases, trials, renewals, conversions, expiry and destruction, and runs
-// the conformance checklist a vendor should pass before submitting the product for review.
+// the conformance checklist a vendor should pass before submitting the product for review;
+// `marketsim conformance --marketplace alibaba|huawei` plays Alibaba Cloud Marketplace and Huawei
+// Cloud KooGallery the same way.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -14,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	alibabasim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/alibaba"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 )
 
 func main() {
@@ -292,32 +298,85 @@ func (g *globals) destroyCommand() *cobra.Command {
 }
 
 func (g *globals) conformanceCommand() *cobra.Command {
-	var o marketsim.ConformanceOptions
+	var (
+		o                           marketsim.ConformanceOptions
+		market, orderAPI            string
+		apiKeyID, apiSecret, prefix string
+	)
 	cmd := &cobra.Command{
-		Use:   "conformance --url URL --token TOKEN --spec 基础版",
-		Short: "Run the online debugger's checklist and the negative cases; exit non-zero on any failure",
-		Long: `conformance sends what Tencent's online interface debugger sends (verify, create, renew, modify,
-expire, destroy) and the cases a delivery URL must survive in production: repeated and
-concurrent createInstance, create after destroy, bad signatures, stale and future timestamps,
-a signature replayed with another body, an oversized body, malformed JSON and an unknown action.
+		Use:   "conformance --marketplace tencent|alibaba|huawei --url URL --token TOKEN --spec SPEC",
+		Short: "Run a marketplace's must-pass list and the negative cases; exit non-zero on any failure",
+		Long: `conformance plays one marketplace against its delivery URL and checks every answer.
+
+  tencent  what Tencent's online interface debugger sends (verify, create, renew, modify, expire,
+           destroy) and the cases a delivery URL must survive in production: repeated and
+           concurrent createInstance, create after destroy, bad signatures, stale and future
+           timestamps, a signature replayed with another body, an oversized body, malformed JSON
+           and an unknown action. --token is the delivery Token, --spec a spec the product sells.
+  alibaba  every SPI action of Alibaba Cloud Marketplace (createInstance repeated and concurrent,
+           renewInstance, refundRenewInstance, upgradeInstance, expiredInstance, releaseInstance)
+           and the refusals (another key, no token, a billing item added after signing, unknown
+           action and instance, a malformed time). --token is the SPI key, --product-id the
+           productCode, --spec a skuId.
+  huawei   every v2 activity of Huawei Cloud KooGallery (newInstance resent with new businessIds
+           and concurrently, queryInstance, refreshInstance's scenes, upgradeInstance,
+           updateInstanceStatus, releaseInstance) and the refusals. --token is the access key,
+           --spec a skuCode. marketsim serves the order-query API on --order-api-addr, with the
+           AK/SK --api-key-id and --api-secret: run the operator with --huawei-order-api-url
+           pointing there and those keys in the Product's credentials Secret.
+
 It creates real instances on the target: point it at a test deployment.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.sim()
-			if err != nil {
-				return err
+			if g.url == "" || g.token == "" {
+				return fmt.Errorf("--url and --token are required (or MARKETSIM_URL and MARKETSIM_TOKEN)")
 			}
-			checks := s.Conformance(cmd.Context(), o)
+			var checks []marketsim.Check
+			switch market {
+			case "tencent":
+				s, err := g.sim()
+				if err != nil {
+					return err
+				}
+				checks = s.Conformance(cmd.Context(), o)
+			case "alibaba":
+				s := &alibabasim.Sim{URL: g.url, Key: g.token, ProductCode: g.productID}
+				checks = s.Conformance(cmd.Context(), alibabasim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,
+					Concurrency: o.Concurrency, OrderPrefix: prefix})
+			case "huawei":
+				if apiKeyID == "" || apiSecret == "" {
+					return fmt.Errorf("--api-key-id and --api-secret are required: the operator reads orders from marketsim's order-query API with them")
+				}
+				orders := &huaweisim.OrderAPI{AccessKeyID: apiKeyID, SecretAccessKey: apiSecret}
+				ln, err := net.Listen("tcp", orderAPI)
+				if err != nil {
+					return fmt.Errorf("--order-api-addr: %w", err)
+				}
+				srv := &http.Server{Handler: orders, ReadHeaderTimeout: 5 * time.Second}
+				go func() { _ = srv.Serve(ln) }()
+				defer srv.Close()
+				fmt.Fprintf(cmd.ErrOrStderr(), "serving the order-query API on http://%s\n", ln.Addr())
+				s := &huaweisim.Sim{URL: g.url, AccessKey: g.token, ProductID: g.productID, Orders: orders}
+				checks = s.Conformance(cmd.Context(), huaweisim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,
+					Concurrency: o.Concurrency, OrderPrefix: prefix})
+			default:
+				return fmt.Errorf("--marketplace %q: want tencent, alibaba or huawei", market)
+			}
 			if failed := marketsim.PrintChecks(cmd.OutOrStdout(), checks); failed > 0 {
 				return fmt.Errorf("%d checks failed", failed)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.Spec, "spec", "", "a spec the product sells")
-	cmd.Flags().StringVar(&o.UpgradeSpec, "upgrade-spec", "", "a second spec for modifyInstance (default: --spec)")
-	cmd.Flags().BoolVar(&o.Trial, "trial", false, "also check a trial and its conversion (the product has a trial)")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one createInstance sent at once")
+	cmd.Flags().StringVar(&market, "marketplace", "tencent", "the marketplace to play: tencent, alibaba or huawei")
+	cmd.Flags().StringVar(&o.Spec, "spec", "", "a spec (Tencent), skuId (Alibaba) or skuCode (Huawei) the product sells")
+	cmd.Flags().StringVar(&o.UpgradeSpec, "upgrade-spec", "", "a second one for the plan change (default: --spec)")
+	cmd.Flags().BoolVar(&o.Trial, "trial", false, "also check a trial (and on Tencent and Huawei its conversion)")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one create call sent at once")
+	cmd.Flags().StringVar(&prefix, "order-prefix", "", "prefix of this run's order ids (default: from the clock)")
+	cmd.Flags().StringVar(&orderAPI, "order-api-addr", "127.0.0.1:8093", "huawei: where to serve KooGallery's order-query API")
+	cmd.Flags().StringVar(&apiKeyID, "api-key-id", os.Getenv("MARKETSIM_API_KEY_ID"), "huawei: the order-query API's access key id")
+	cmd.Flags().StringVar(&apiSecret, "api-secret", os.Getenv("MARKETSIM_API_SECRET"), "huawei: the order-query API's secret access key")
 	_ = cmd.MarkFlagRequired("spec")
 	return cmd
 }

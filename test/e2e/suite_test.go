@@ -28,6 +28,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/demoapp"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
@@ -46,6 +47,7 @@ var (
 	frontDoor    string // http://127.0.0.1:port
 	openPlatform *marketsim.OpenPlatform
 	marketAPI    *marketsim.MarketAPI
+	huaweiOrders *huaweisim.OrderAPI
 	appAddr      string
 	runID        = time.Now().Format("0102150405")
 )
@@ -97,6 +99,9 @@ func run(m *testing.M) (int, error) {
 	marketAPI = &marketsim.MarketAPI{SecretID: "AKIDe2emarket", SecretKey: "e2e-market-secret", ProductName: "notes"}
 	marketSrv := httptest.NewServer(marketAPI)
 	defer marketSrv.Close()
+	huaweiOrders = &huaweisim.OrderAPI{AccessKeyID: "HWE2EAPIKEY", SecretAccessKey: "e2e-huawei-api-secret"}
+	hwSrv := httptest.NewServer(huaweiOrders)
+	defer hwSrv.Close()
 	app := httptest.NewServer(&demoapp.App{Issuer: frontDoor})
 	defer app.Close()
 	appAddr = app.Listener.Addr().String()
@@ -112,6 +117,7 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.AuthorizeURL = opSrv.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = opSrv.URL
 	opts.FrontDoor.MarketAPIEndpoint = marketSrv.URL + "/v2/index.php"
+	opts.FrontDoor.Huawei.OrderAPI = hwSrv.URL
 	mgr, err := operator.New(ctx, cfg, opts)
 	if err != nil {
 		return 0, err
