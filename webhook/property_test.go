@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,9 +25,13 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	alibabasim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/alibaba"
+	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
@@ -66,10 +71,12 @@ type model struct {
 }
 
 // TestPropertyRandomSequences sends random but realistic per-order histories (renewals,
-// spec changes, expiry, destruction), each call delivered one to three times, copies
-// concurrently, with late retries of earlier calls mixed in, and checks the invariants: one
-// Tenant per order, the same signId in every answer, no resurrection after destroy, and a final
-// state equal to the marketplace's latest intent.
+// spec changes, expiry, destruction; on Alibaba refunded renewals, on Huawei unsubscribed renewal
+// periods, freezes and unfreezes), each call delivered one to three times, copies concurrently,
+// with late retries of earlier calls mixed in, to the three marketplaces' adapters in turn (one
+// intake behind them), and checks the invariants: one Tenant per order, the same instance id in
+// every answer, no resurrection after destroy, and a final state equal to the marketplace's
+// latest intent.
 func TestPropertyRandomSequences(t *testing.T) {
 	sequences, seed := propertySettings(t)
 	t.Logf("seed %d (replay: PROPERTY_SEED=%d go test ./webhook -run TestPropertyRandomSequences)", seed, seed)
@@ -104,8 +111,11 @@ func TestPropertyRandomSequences(t *testing.T) {
 	c := mgr.GetClient()
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: operatorNamespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: operatorNamespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token,
+			alibaba.KeyKey: aliKey, huawei.AccessKeyKey: hwKey, huawei.APIAccessKeyIDKey: hwAPIKeyID, huawei.APISecretAccessKeyKey: hwAPISecret}},
 		testProduct(productName, productID, "creds"),
+		propertyProduct(aliProduct, saasv1alpha1.MarketplaceAlibaba, aliCode),
+		propertyProduct(hwProduct, saasv1alpha1.MarketplaceHuawei, hwProductID),
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
@@ -114,12 +124,18 @@ func TestPropertyRandomSequences(t *testing.T) {
 	// The front door reads the Product and its Secret from the cache: wait until it has them.
 	deadline := time.Now().Add(30 * time.Second)
 	for c.Get(ctx, client.ObjectKey{Name: productName}, &saasv1alpha1.Product{}) != nil ||
+		c.Get(ctx, client.ObjectKey{Name: hwProduct}, &saasv1alpha1.Product{}) != nil ||
 		c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "creds"}, &corev1.Secret{}) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the cache never saw the Product and its Secret")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+
+	// KooGallery's order-query API, which the Huawei adapter reads orders from.
+	orders := &huaweisim.OrderAPI{AccessKeyID: hwAPIKeyID, SecretAccessKey: hwAPISecret}
+	ordersSrv := httptest.NewServer(orders)
+	defer ordersSrv.Close()
 
 	const workers = 16
 	var next, violations atomic.Int64
@@ -135,17 +151,30 @@ func TestPropertyRandomSequences(t *testing.T) {
 			clock := clocktesting.NewFakePassiveClock(time.Date(2027, 1, 1, 0, 0, 0, 0, shanghai))
 			fdOpts := operator.DefaultOptions().FrontDoor
 			fdOpts.Namespace = operatorNamespace
+			fdOpts.Huawei.OrderAPI = ordersSrv.URL
 			srv := webhook.NewServer(fdOpts, webhook.Dependencies{Client: c, APIReader: mgr.GetAPIReader(), Recorder: &events.FakeRecorder{}, Clock: clock})
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
 			sim := &marketsim.Sim{URL: ts.URL + "/tencent/" + productName, Token: token, ProductID: productID, Now: clock.Now}
+			ali := &alibabasim.Sim{URL: ts.URL + "/alibaba/" + aliProduct, Key: aliKey, ProductCode: aliCode}
+			hw := &huaweisim.Sim{URL: ts.URL + "/huawei/" + hwProduct, AccessKey: hwKey, ProductID: hwProductID, Orders: orders, Now: clock.Now}
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(sequences) {
 					return
 				}
 				rng := rand.New(rand.NewPCG(seed, uint64(i)))
-				if msg := runSequence(ctx, mgr.GetAPIReader(), sim, clock, rng, fmt.Sprintf("p%d-%d", seed%100000, i)); msg != "" {
+				id := fmt.Sprintf("p%d-%d", seed%100000, i)
+				var msg string
+				switch i % 3 {
+				case 0:
+					msg = runSequence(ctx, mgr.GetAPIReader(), sim, clock, rng, id)
+				case 1:
+					msg = runAlibabaSequence(ctx, mgr.GetAPIReader(), ali, clock, rng, id)
+				case 2:
+					msg = runHuaweiSequence(ctx, mgr.GetAPIReader(), hw, clock, rng, "CS"+strings.ToUpper(strings.ReplaceAll(id, "-", "X")))
+				}
+				if msg != "" {
 					violations.Add(1)
 					mu.Lock()
 					failures = append(failures, fmt.Sprintf("sequence %d: %s", i, msg))

@@ -233,6 +233,14 @@ const (
 	// (Huawei's testFlag=1), not a buyer's order.
 	MarketplaceDebugAnnotation = "saas.cloudmarket.dev/marketplace-debug"
 
+	// MarketplaceStatusAtAnnotation is when the marketplace sent the freeze or unfreeze in force
+	// (RFC 3339): a late copy of an earlier one is ignored (webhook/intake).
+	MarketplaceStatusAtAnnotation = "saas.cloudmarket.dev/marketplace-status-at"
+
+	// MarketplaceFrozenAnnotation ("true") marks a tenant the marketplace froze (Huawei's FREEZE):
+	// a renewal or plan change does not resume it, only the unfreeze (or a person) does.
+	MarketplaceFrozenAnnotation = "saas.cloudmarket.dev/marketplace-frozen"
+
 	// RetainedLabel marks a namespace (and its PersistentVolumeClaims) kept after its tenant was
 	// destroyed under the Retain policy. The operator never deletes a namespace with this label
 	// when its Tenant is deleted; see docs/lifecycle.md for restoring one.

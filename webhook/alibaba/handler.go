@@ -309,6 +309,11 @@ func lifecycleIntent(req *Request) (*intake.Intent, error) {
 			return nil, intake.BadRequestf("expiredOn is missing")
 		}
 		in.Kind, in.Term = intake.Renew, intake.Term{Until: req.ExpiredOn, MayMoveBack: true}
+		if in.OrderID == "" {
+			// The call carries no order id: its expiry stands for it, so a late copy of a refund
+			// (after a later renewal) is a repeat, not a second refund.
+			in.OrderID = "refund:" + req.ExpiredOn.Format(TimeLayout)
+		}
 	case ActionUpgrade:
 		if req.SkuID == "" {
 			return nil, intake.BadRequestf("skuId is missing")

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,7 +34,8 @@ const (
 // New builds the Huawei adapter.
 func New(env marketplace.Env, opts Options) marketplace.Adapter {
 	return &adapter{env: env, log: env.Log.WithValues("marketplace", saasv1alpha1.MarketplaceHuawei),
-		orders: &OrderClient{Endpoint: opts.OrderAPI, Now: env.Clock.Now}}
+		// The order-query API checks X-Sdk-Date against the wall clock, not the marketplace's.
+		orders: &OrderClient{Endpoint: opts.OrderAPI}}
 }
 
 type adapter struct {
@@ -164,9 +167,18 @@ func (a *adapter) call(r *http.Request, action *string) (any, error) {
 	case ActivityQuery:
 		return a.query(ctx, p, req)
 	case ActivityRefresh, ActivityUpgrade, ActivityStatus, ActivityRelease:
-		return a.change(ctx, log, p, apiKeys, req)
+		return a.change(ctx, log, p, apiKeys, req, sentAt(r))
 	}
 	return nil, fail(CodeBadParams, "malformed", "unknown activity %q", truncate(string(req.Activity), 64))
+}
+
+// sentAt is the signed timestamp of a verified call.
+func sentAt(r *http.Request) time.Time {
+	ms, err := strconv.ParseInt(r.URL.Query().Get("timestamp"), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 func knownActivity(a Activity) string {
@@ -305,7 +317,7 @@ func (a *adapter) appInfo(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) AppIn
 }
 
 // change applies refreshInstance, upgradeInstance, updateInstanceStatus and releaseInstance.
-func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, keys APIKeys, req *Request) (any, error) {
+func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, keys APIKeys, req *Request, at time.Time) (any, error) {
 	if req.InstanceID == "" {
 		return nil, fail(CodeBadParams, "malformed", "instanceId is missing")
 	}
@@ -314,7 +326,7 @@ func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 	if err := a.env.Client.Get(ctx, client.ObjectKey{Name: req.InstanceID}, t); err == nil && t.Spec.Product != p.Name {
 		return nil, fail(CodeNoInstance, "failure", "no instance %s of product %s", truncate(req.InstanceID, 64), p.Name)
 	}
-	intents, err := a.intents(ctx, p, keys, req)
+	intents, err := a.intents(ctx, p, keys, req, at)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +347,7 @@ func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 }
 
 // intents translates a call on an existing instance; a renewal with a change is two.
-func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys APIKeys, req *Request) ([]*intake.Intent, error) {
+func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys APIKeys, req *Request, at time.Time) ([]*intake.Intent, error) {
 	in := &intake.Intent{Source: source(req), OrderID: req.OrderID, RequestID: req.BusinessID, Debug: req.Test}
 	switch req.Activity {
 	case ActivityRefresh:
@@ -390,9 +402,9 @@ func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys API
 	case ActivityStatus:
 		switch req.Status {
 		case StatusFreeze:
-			in.Kind, in.Cause = intake.Suspend, intake.CauseFrozen
+			in.Kind, in.Cause, in.SentAt = intake.Suspend, intake.CauseFrozen, at
 		case StatusUnfreeze:
-			in.Kind, in.Cause = intake.Resume, intake.CauseFrozen
+			in.Kind, in.Cause, in.SentAt = intake.Resume, intake.CauseFrozen, at
 		default:
 			return nil, fail(CodeBadParams, "malformed", "status %q is not FREEZE or UNFREEZE", truncate(req.Status, 32))
 		}

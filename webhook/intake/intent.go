@@ -151,6 +151,10 @@ type Intent struct {
 	Actor, Reason string
 	// Redemption is what a redemption code bought (Create of a code's tenant, Redeemed).
 	Redemption *Redemption
+	// SentAt is when the marketplace sent the call, where its signature covers a time (Huawei's
+	// timestamp). A freeze or unfreeze carries no order id; SentAt orders them, so a late copy of
+	// an earlier one changes nothing.
+	SentAt time.Time
 }
 
 // ErrorKind is the neutral class of a refusal, which each adapter answers in its own shape.

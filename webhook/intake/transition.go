@@ -199,9 +199,12 @@ func applied(t *saasv1alpha1.Tenant, in *Intent) bool {
 }
 
 // resumeIfPaid resumes a suspended tenant whose expiry lies ahead (or that has none): a renewal
-// or a plan change paid for it. A frozen tenant stays frozen: only the marketplace's unfreeze
-// lifts that (it is not an expiry).
+// or a plan change paid for it, whether an expiry or a person suspended it (kubectl tenant's
+// docs say so). A tenant the marketplace froze stays frozen: only its unfreeze lifts that.
 func resumeIfPaid(t *saasv1alpha1.Tenant, now time.Time, result string) string {
+	if t.Annotations[saasv1alpha1.MarketplaceFrozenAnnotation] == "true" {
+		return result
+	}
 	if t.Spec.State == saasv1alpha1.TenantStateSuspended && (t.Spec.ExpiresAt == nil || t.Spec.ExpiresAt.After(now)) {
 		t.Spec.State = saasv1alpha1.TenantStateActive
 		return result + "; resumed"
@@ -215,6 +218,11 @@ func resumeIfPaid(t *saasv1alpha1.Tenant, now time.Time, result string) string {
 func renew(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
 	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
 		return Outcome{}, errDestroyed(t.Name)
+	}
+	if applied(t, in) {
+		// A late copy of a renewal applied before: after a refund moved the expiry back, it must
+		// not move it forward again.
+		return ignored("order " + in.OrderID + " was already applied")
 	}
 	appendOrder(t, in.OrderID)
 	var expires time.Time
@@ -329,6 +337,35 @@ func changeQuantity(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome,
 	return Outcome{Reason: saasv1alpha1.EventPlanChangeRequested, Result: result}, nil
 }
 
+// older reports whether a freeze or unfreeze was sent before the last one applied, and else
+// records its time on the tenant: calls without an order id are ordered by the time the
+// marketplace signed.
+func older(t *saasv1alpha1.Tenant, in *Intent) bool {
+	if in.SentAt.IsZero() {
+		return false
+	}
+	if last, err := time.Parse(time.RFC3339Nano, t.Annotations[saasv1alpha1.MarketplaceStatusAtAnnotation]); err == nil && !in.SentAt.After(last) {
+		return true
+	}
+	if t.Annotations == nil {
+		t.Annotations = map[string]string{}
+	}
+	t.Annotations[saasv1alpha1.MarketplaceStatusAtAnnotation] = in.SentAt.UTC().Format(time.RFC3339Nano)
+	return false
+}
+
+// setFrozen records on the tenant whether the marketplace froze it.
+func setFrozen(t *saasv1alpha1.Tenant, frozen bool) {
+	if !frozen {
+		delete(t.Annotations, saasv1alpha1.MarketplaceFrozenAnnotation)
+		return
+	}
+	if t.Annotations == nil {
+		t.Annotations = map[string]string{}
+	}
+	t.Annotations[saasv1alpha1.MarketplaceFrozenAnnotation] = "true"
+}
+
 // suspend scales the tenant to zero. For an expiry, it is ignored when a renewal already moved
 // the expiry well ahead (the call is older than the state in force) or the tenant is destroyed;
 // a person's suspension of a destroyed tenant is refused.
@@ -344,13 +381,18 @@ func suspend(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error)
 		t.Spec.State = saasv1alpha1.TenantStateSuspended
 		return Outcome{Reason: saasv1alpha1.EventSupportAction, Result: withReason("suspended by "+in.Actor, in.Reason)}, nil
 	case CauseFrozen:
+		if older(t, in) {
+			return ignored("a status call older than the one in force")
+		}
 		appendOrder(t, in.OrderID)
 		switch t.Spec.State {
 		case saasv1alpha1.TenantStateDestroyed:
 			return ignored("already destroyed")
 		case saasv1alpha1.TenantStateSuspended:
+			setFrozen(t, true) // suspended for its expiry, and now frozen too
 			return ignored("already suspended")
 		}
+		setFrozen(t, true)
 		t.Spec.State = saasv1alpha1.TenantStateSuspended
 		return Outcome{Reason: saasv1alpha1.EventExpiryRequested, Result: "suspended: frozen by the marketplace"}, nil
 	}
@@ -376,6 +418,11 @@ func resume(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) 
 		}
 		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be resumed", t.Name)}
 	}
+	if in.Cause == CauseFrozen && older(t, in) {
+		return ignored("a status call older than the one in force")
+	}
+	// An unfreeze, or a person's resume, lifts the freeze.
+	setFrozen(t, false)
 	appendOrder(t, in.OrderID)
 	if exp := t.Spec.ExpiresAt; exp != nil && !exp.After(now) {
 		if in.Cause == CauseFrozen {

@@ -272,3 +272,66 @@ func TestNewTenant(t *testing.T) {
 		})
 	}
 }
+
+// TestLateCopies: a copy of an earlier call delivered after a later one changes nothing, for calls
+// with an order id (a renewal after the refund that undid it) and for the freezes and unfreezes
+// that carry none (ordered by the time the marketplace signed them).
+func TestLateCopies(t *testing.T) {
+	now := at("2027-01-10 12:00").Time
+	tn := tenant(saasv1alpha1.TenantStateActive, "2027-02-01 00:00")
+	renewal := &Intent{Kind: Renew, OrderID: "r1", Term: Term{Until: at("2027-03-01 00:00").Time}}
+	refund := &Intent{Kind: Renew, OrderID: "refund:2027-02-01", Term: Term{Until: at("2027-02-01 00:00").Time, MayMoveBack: true}}
+	for i, in := range []*Intent{renewal, refund, renewal, refund} {
+		if _, err := Apply(tn, in, now); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if !tn.Spec.ExpiresAt.Equal(at("2027-02-01 00:00")) {
+		t.Fatalf("after renewal, refund and their late copies the expiry is %v, want the refunded 2027-02-01", tn.Spec.ExpiresAt)
+	}
+
+	tn = tenant(saasv1alpha1.TenantStateActive, "2028-01-01 00:00")
+	freeze := &Intent{Kind: Suspend, Cause: CauseFrozen, SentAt: now}
+	unfreeze := &Intent{Kind: Resume, Cause: CauseFrozen, SentAt: now.Add(time.Second)}
+	for i, in := range []*Intent{freeze, unfreeze, freeze} {
+		if _, err := Apply(tn, in, now); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if tn.Spec.State != saasv1alpha1.TenantStateActive {
+		t.Fatalf("a late copy of the freeze froze the tenant again")
+	}
+	if out, _ := Apply(tn, &Intent{Kind: Suspend, Cause: CauseFrozen, SentAt: now.Add(2 * time.Second)}, now); tn.Spec.State != saasv1alpha1.TenantStateSuspended {
+		t.Fatalf("a later freeze was %s", out.Result)
+	}
+}
+
+// TestFrozen: a freeze is lifted only by the unfreeze (or a person's resume), not by a renewal or
+// a plan change, which resume a tenant suspended for its expiry.
+func TestFrozen(t *testing.T) {
+	now := at("2027-01-10 12:00").Time
+	tn := tenant(saasv1alpha1.TenantStateActive, "2027-02-01 00:00")
+	for _, in := range []*Intent{
+		{Kind: Suspend, Cause: CauseFrozen},
+		{Kind: Renew, OrderID: "r1", Term: Term{Until: at("2028-01-01 00:00").Time}},
+		{Kind: ChangePlan, OrderID: "c1", Plan: "pro"},
+	} {
+		if _, err := Apply(tn, in, now); err != nil {
+			t.Fatal(err)
+		}
+		if tn.Spec.State != saasv1alpha1.TenantStateSuspended {
+			t.Fatalf("%s resumed a frozen tenant", in.Kind)
+		}
+	}
+	if _, err := Apply(tn, &Intent{Kind: Resume, Cause: CauseSupport, Actor: "ana"}, now); err != nil || tn.Spec.State != saasv1alpha1.TenantStateActive {
+		t.Fatalf("a person's resume: %v, %s", err, tn.Spec.State)
+	}
+	if tn.Annotations[saasv1alpha1.MarketplaceFrozenAnnotation] != "" {
+		t.Fatal("the resume left the freeze recorded")
+	}
+	// Suspended for its expiry, a renewal resumes it.
+	tn = tenant(saasv1alpha1.TenantStateSuspended, "2027-01-01 00:00")
+	if _, err := Apply(tn, &Intent{Kind: Renew, OrderID: "r2", Term: Term{Until: at("2028-01-01 00:00").Time}}, now); err != nil || tn.Spec.State != saasv1alpha1.TenantStateActive {
+		t.Fatalf("renewal of an expired tenant: %v, %s", err, tn.Spec.State)
+	}
+}

@@ -178,7 +178,7 @@ func (w *Writer) storeContact(ctx context.Context, origin string, contact map[st
 // set, is the Product the tenant must be of (another Product's tenant is not found). check,
 // when set, may refuse the fresh tenant before the intent is applied. It returns the tenant as
 // written (or as read when nothing changed, or the transition refused it), the outcome, and
-// whether the spec changed. Nothing is recorded: the caller records the outcome (Record).
+// whether the spec (or the intake's annotation) changed. Nothing is recorded: the caller records the outcome (Record).
 func (w *Writer) Change(ctx context.Context, name, product string, in *Intent, now time.Time,
 	check func(*saasv1alpha1.Tenant) error) (*saasv1alpha1.Tenant, Outcome, bool, error) {
 	tenant := &saasv1alpha1.Tenant{}
@@ -202,17 +202,27 @@ func (w *Writer) Change(ctx context.Context, name, product string, in *Intent, n
 				return err
 			}
 		}
-		before := tenant.Spec.DeepCopy()
+		before := tenant.DeepCopy()
 		var err error
 		if out, err = Apply(tenant, in, now); err != nil {
 			return err
 		}
-		if changed = !equality.Semantic.DeepEqual(before, &tenant.Spec); !changed {
+		if changed = !equality.Semantic.DeepEqual(before.Spec, tenant.Spec) || annotationsChanged(before, tenant); !changed {
 			return nil
 		}
 		return w.Client.Update(ctx, tenant)
 	})
 	return tenant, out, changed, err
+}
+
+// annotationsChanged reports whether a transition changed one of the annotations the intake keeps.
+func annotationsChanged(before, after *saasv1alpha1.Tenant) bool {
+	for _, k := range []string{saasv1alpha1.MarketplaceStatusAtAnnotation, saasv1alpha1.MarketplaceFrozenAnnotation} {
+		if before.Annotations[k] != after.Annotations[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // RecordAsync records the call (Record) after the answer has gone: the intent is already
