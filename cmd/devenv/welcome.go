@@ -120,9 +120,8 @@ func conformanceLine(front string, p *saasv1alpha1.Product) string {
 		return fmt.Sprintf("\n    go run ./cmd/marketsim conformance --marketplace alibaba --url %s/alibaba/%s --token %s --product-id %s --spec %s\n",
 			front, p.Name, devAlibabaKey, p.Spec.ProductID, p.Spec.Plans[0].Name)
 	case saasv1alpha1.MarketplaceHuawei:
-		return fmt.Sprintf("    (Huawei's conformance run serves its own order-query API: stop make run's, or give --order-api-addr and the operator's --huawei-order-api-url)\n"+
-			"    go run ./cmd/marketsim conformance --marketplace huawei --url %s/huawei/%s --token %s --product-id %s --spec %s --api-key-id %s --api-secret %s --order-api-addr %s\n",
-			front, p.Name, devHuaweiKey, p.Spec.ProductID, p.Spec.Plans[0].Name, devHuaweiOrders.AccessKeyID, devHuaweiOrders.SecretAccessKey, sims.huaweiOrderAddr)
+		return fmt.Sprintf("    go run ./cmd/marketsim conformance --marketplace huawei --url %s/huawei/%s --token %s --product-id %s --spec %s --order-api-url http://%s\n",
+			front, p.Name, devHuaweiKey, p.Spec.ProductID, p.Spec.Plans[0].Name, sims.huaweiOrderAddr)
 	}
 	return ""
 }

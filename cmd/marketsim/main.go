@@ -299,9 +299,9 @@ func (g *globals) destroyCommand() *cobra.Command {
 
 func (g *globals) conformanceCommand() *cobra.Command {
 	var (
-		o                           marketsim.ConformanceOptions
-		market, orderAPI            string
-		apiKeyID, apiSecret, prefix string
+		o                             marketsim.ConformanceOptions
+		market, orderAPI, orderAPIURL string
+		apiKeyID, apiSecret, prefix   string
 	)
 	cmd := &cobra.Command{
 		Use:   "conformance --marketplace tencent|alibaba|huawei --url URL --token TOKEN --spec SPEC",
@@ -323,7 +323,8 @@ func (g *globals) conformanceCommand() *cobra.Command {
            updateInstanceStatus, releaseInstance) and the refusals. --token is the access key,
            --spec a skuCode. marketsim serves the order-query API on --order-api-addr, with the
            AK/SK --api-key-id and --api-secret: run the operator with --huawei-order-api-url
-           pointing there and those keys in the Product's credentials Secret.
+           pointing there and those keys in the Product's credentials Secret. Against make run,
+           --order-api-url http://127.0.0.1:8093 records the orders in its simulator instead.
 
 It creates real instances on the target: point it at a test deployment.`,
 		Args: cobra.NoArgs,
@@ -344,6 +345,14 @@ It creates real instances on the target: point it at a test deployment.`,
 				checks = s.Conformance(cmd.Context(), alibabasim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,
 					Concurrency: o.Concurrency, OrderPrefix: prefix})
 			case "huawei":
+				s := &huaweisim.Sim{URL: g.url, AccessKey: g.token, ProductID: g.productID}
+				if orderAPIURL != "" {
+					// Another process serves the order-query API the operator reads (make run's).
+					s.Orders = huaweisim.RemoteOrders{URL: orderAPIURL}
+					checks = s.Conformance(cmd.Context(), huaweisim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,
+						Concurrency: o.Concurrency, OrderPrefix: prefix})
+					break
+				}
 				if apiKeyID == "" || apiSecret == "" {
 					return fmt.Errorf("--api-key-id and --api-secret are required: the operator reads orders from marketsim's order-query API with them")
 				}
@@ -356,7 +365,7 @@ It creates real instances on the target: point it at a test deployment.`,
 				go func() { _ = srv.Serve(ln) }()
 				defer srv.Close()
 				fmt.Fprintf(cmd.ErrOrStderr(), "serving the order-query API on http://%s\n", ln.Addr())
-				s := &huaweisim.Sim{URL: g.url, AccessKey: g.token, ProductID: g.productID, Orders: orders}
+				s.Orders = orders
 				checks = s.Conformance(cmd.Context(), huaweisim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,
 					Concurrency: o.Concurrency, OrderPrefix: prefix})
 			default:
@@ -375,6 +384,7 @@ It creates real instances on the target: point it at a test deployment.`,
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one create call sent at once")
 	cmd.Flags().StringVar(&prefix, "order-prefix", "", "prefix of this run's order ids (default: from the clock)")
 	cmd.Flags().StringVar(&orderAPI, "order-api-addr", "127.0.0.1:8093", "huawei: where to serve KooGallery's order-query API")
+	cmd.Flags().StringVar(&orderAPIURL, "order-api-url", "", "huawei: the order-query API simulator another process serves (make run's, http://127.0.0.1:8093); marketsim records its orders there instead of serving its own")
 	cmd.Flags().StringVar(&apiKeyID, "api-key-id", os.Getenv("MARKETSIM_API_KEY_ID"), "huawei: the order-query API's access key id")
 	cmd.Flags().StringVar(&apiSecret, "api-secret", os.Getenv("MARKETSIM_API_SECRET"), "huawei: the order-query API's secret access key")
 	_ = cmd.MarkFlagRequired("spec")

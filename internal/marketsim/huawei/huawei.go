@@ -33,9 +33,10 @@ type Sim struct {
 	AccessKey string
 	// ProductID is the listing's product id.
 	ProductID string
-	// Orders is the order-query API the vendor reads orders from; NewInstance and Upgrade record
-	// their orders in it.
-	Orders *OrderAPI
+	// Orders is where the order-query API the vendor reads keeps its orders (an *OrderAPI, or
+	// RemoteOrders of one another process serves); NewInstance, Refresh and Upgrade record their
+	// orders in it.
+	Orders OrderBook
 	HTTP   *http.Client
 	Now    func() time.Time
 }

@@ -1,11 +1,13 @@
 package huawei
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -49,11 +51,41 @@ func (a *OrderAPI) Put(o OrderRecord) {
 	a.orders[o.OrderID+"/"+o.OrderLineID] = o
 }
 
+// OrdersPath is the simulator's own endpoint where another process (marketsim conformance
+// against make run's order API) records orders: POST a JSON OrderRecord. KooGallery has none.
+const OrdersPath = "/_marketsim/orders"
+
+// OrderBook is where a Sim records the orders it sends: an OrderAPI in this process, or a
+// RemoteOrders of another's.
+type OrderBook interface{ Put(OrderRecord) }
+
+// RemoteOrders records orders in an OrderAPI served by another process, at its base URL.
+type RemoteOrders struct{ URL string }
+
+// Put posts the order to the remote OrderAPI; a failure shows as the order not being found.
+func (o RemoteOrders) Put(r OrderRecord) {
+	body, _ := json.Marshal(r)
+	resp, err := http.Post(strings.TrimRight(o.URL, "/")+OrdersPath, "application/json", bytes.NewReader(body))
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+}
+
 func (a *OrderAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply := func(status int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(v)
+	}
+	if r.URL.Path == OrdersPath && r.Method == http.MethodPost {
+		var o OrderRecord
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&o); err != nil || o.OrderID == "" {
+			reply(http.StatusBadRequest, map[string]string{"error": "want a JSON order record"})
+			return
+		}
+		a.Put(o)
+		reply(http.StatusOK, map[string]string{"recorded": o.OrderID})
+		return
 	}
 	if r.URL.Path != "/api/mkp-openapi-public/global/v1/order/query" || r.Method != http.MethodGet {
 		reply(http.StatusNotFound, map[string]string{"error_code": "APIG.0101", "error_msg": "no such API"})
