@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
@@ -133,39 +131,6 @@ func FuzzClientAddr(f *testing.F) {
 		now := fuzzNow
 		if !l.allow(r, now) || !l.allow(r, now) || l.allow(r, now) {
 			t.Fatal("the burst of 2 is not exactly 2")
-		}
-	})
-}
-
-// FuzzPurchaseExpiry: timeSpan and timeUnit of a paid order, read by the receiver and counted by
-// the intake. An expiry is strictly after the purchase, or absent only for count-based purchases
-// (unit t).
-func FuzzPurchaseExpiry(f *testing.F) {
-	for _, s := range []struct {
-		span int64
-		unit string
-	}{{1, "m"}, {12, "y"}, {1000, "d"}, {1001, "d"}, {0, "m"}, {-1, "y"}, {1, "t"}, {1, "M"}, {24, "h"}, {1, ""}} {
-		f.Add(s.span, s.unit)
-	}
-	now := time.Date(2027, 1, 31, 12, 0, 0, 0, fuzzChina)
-	f.Fuzz(func(t *testing.T, span int64, unit string) {
-		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
-		tn, err := intake.NewTenant(p, &intake.Intent{Kind: intake.Create, Plan: "a", Term: purchaseTerm(span, unit)}, "o", now)
-		var exp *metav1.Time
-		if err == nil {
-			exp = tn.Spec.ExpiresAt
-		}
-		switch {
-		case err != nil:
-			if exp != nil {
-				t.Fatalf("error %v with an expiry %v", err, exp)
-			}
-		case exp == nil:
-			if unit != "t" {
-				t.Fatalf("no expiry for %d %q", span, unit)
-			}
-		case !exp.After(now):
-			t.Fatalf("%d %q from %v expires at %v", span, unit, now, exp.Time)
 		}
 	})
 }

@@ -23,6 +23,8 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 // The fuzz targets of the front door's handlers run them on a fake client: they fuzz what the
@@ -105,7 +107,7 @@ func fuzzObjects(tb testing.TB) []client.Object {
 			Plans: plans, Exposure: exposure,
 			Trial: &saasv1alpha1.Trial{Plan: "基础版", Duration: saasv1alpha1.CalendarDuration{Count: 7, Unit: saasv1alpha1.DurationDay}}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-creds", Namespace: fuzzNamespace}, Data: map[string][]byte{
-			DeliveryTokenKey: []byte(fuzzToken), DeliveryDebugTokenKey: []byte("debug-token"),
+			tencent.DeliveryTokenKey: []byte(fuzzToken), tencent.DeliveryDebugTokenKey: []byte("debug-token"),
 			login.AppIDKey: []byte("1250000042"), login.SecretIDKey: []byte("AKIDfuzz"), login.SecretKeyKey: []byte("fuzz-secret-key"),
 			login.EncryKeyKey: []byte(fuzzEncryKey)}},
 		fuzzTenant("t1", "notes", saasv1alpha1.TenantPhaseActive, fuzzBuyerOpenID),
@@ -116,7 +118,7 @@ func fuzzObjects(tb testing.TB) []client.Object {
 			Marketplace: saasv1alpha1.MarketplaceTencent, ProductID: "2000000003", CredentialsSecretName: "redeem-creds",
 			Plans: plans, Exposure: exposure, Redemption: &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "redeem-creds", Namespace: fuzzNamespace}, Data: map[string][]byte{
-			DeliveryTokenKey: []byte("redeem-token")}},
+			tencent.DeliveryTokenKey: []byte("redeem-token")}},
 	}
 }
 
@@ -124,7 +126,7 @@ func fuzzObjects(tb testing.TB) []client.Object {
 func fuzzClient(tb testing.TB, objs ...client.Object) client.WithWatch {
 	return fake.NewClientBuilder().WithScheme(fuzzScheme(tb)).WithObjects(objs...).
 		WithStatusSubresource(&saasv1alpha1.Tenant{}).
-		WithIndex(&saasv1alpha1.Product{}, productIDIndex, func(o client.Object) []string {
+		WithIndex(&saasv1alpha1.Product{}, marketplace.ProductIDIndex, func(o client.Object) []string {
 			return []string{o.(*saasv1alpha1.Product).Spec.ProductID}
 		}).
 		WithIndex(&saasv1alpha1.Tenant{}, tenantHostIndex, tenantHost).
@@ -144,7 +146,7 @@ func fuzzServer(c client.Client, now time.Time, openAPI string) *Server {
 func serve(s *Server, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, r)
-	s.receiver.intake.Wait()
+	s.intake.Wait()
 	return w
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +26,8 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // Free login (免登): GET /login/<tenant> is each tenant's status.loginURL and the authUrl given to
@@ -68,7 +71,7 @@ func newLoginHandler(opts Options, deps Dependencies, log logr.Logger) *loginHan
 // names the tenant and the reason, never a code, state, link secret or token.
 func (h *loginHandler) outcome(w http.ResponseWriter, r *http.Request, mode, result, tenant string, p page, err error) {
 	loginsTotal.WithLabelValues(mode, result).Inc()
-	tenant = truncate(tenant, 64)
+	tenant = intake.Truncate(tenant, 64)
 	if err != nil {
 		h.log.Info("Login refused", "tenant", tenant, "mode", mode, "reason", result, "error", err.Error())
 	} else {
@@ -154,6 +157,29 @@ func (h *loginHandler) entry(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.opts.authorizeURL()+"?"+q.Encode(), http.StatusFound)
 	default:
 		h.outcome(w, r, label, "disabled", name, pageLoginDisabled, nil)
+	}
+}
+
+// loginURL is the buyer's free-login address given to a marketplace: the front door's login
+// entry (in Link mode with the tenant's link secret, which is derived, never stored), or the
+// app's URL when free login is off. Every delivery of an order answers the same address.
+func (h *loginHandler) loginURL(ctx context.Context, p *saasv1alpha1.Product, tenant *saasv1alpha1.Tenant) (string, error) {
+	if h.opts.PublicURL == "" {
+		return p.Spec.Exposure.URL(tenant.Name), nil
+	}
+	// A Secret that cannot be read decides like a missing one: the mode without Open Platform keys.
+	creds, _ := credentials.Secret(ctx, h.deps.Client, h.opts.Namespace, p)
+	switch login.Mode(p, creds, tenant) {
+	case saasv1alpha1.LoginModeOAuth:
+		return login.EntryURL(h.opts.PublicURL, tenant.Name), nil
+	case saasv1alpha1.LoginModeLink:
+		keys, err := h.keys.Get(ctx)
+		if err != nil {
+			return "", fmt.Errorf("login keys: %w", err)
+		}
+		return login.LinkURL(h.opts.PublicURL, tenant.Name, keys.LinkSecret(tenant.Name, tenant.Spec.LoginGeneration)), nil
+	default:
+		return p.Spec.Exposure.URL(tenant.Name), nil
 	}
 }
 

@@ -24,8 +24,8 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/logintoken"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -48,10 +48,10 @@ func loginProducts(t *testing.T) {
 		link.Spec.Login = &saasv1alpha1.Login{Mode: saasv1alpha1.LoginModeLink, TokenTTL: &metav1.Duration{Duration: 30 * time.Second}}
 		for _, obj := range []client.Object{
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-sso-marketplace", Namespace: operatorNamespace},
-				StringData: map[string]string{webhook.DeliveryTokenKey: token, login.AppIDKey: opAppID, login.SecretIDKey: opSecretID,
+				StringData: map[string]string{tencent.DeliveryTokenKey: token, login.AppIDKey: opAppID, login.SecretIDKey: opSecretID,
 					login.SecretKeyKey: opSecretKey, login.EncryKeyKey: opEncryKey}},
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-link-marketplace", Namespace: operatorNamespace},
-				StringData: map[string]string{webhook.DeliveryTokenKey: token}},
+				StringData: map[string]string{tencent.DeliveryTokenKey: token}},
 			sso, link,
 		} {
 			if err := k8s.Create(ctx, obj); err != nil {

@@ -7,12 +7,14 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
-// adapters are the marketplace adapters the front door mounts, besides Tencent's receiver (in
-// this package). Adding a marketplace is one line here and one package (docs/marketplaces.md).
+// adapters are the marketplace adapters the front door mounts. Adding a marketplace is one line
+// here and one package (docs/marketplaces.md).
 func adapters(opts Options) map[saasv1alpha1.Marketplace]marketplace.Factory {
 	return map[saasv1alpha1.Marketplace]marketplace.Factory{
+		saasv1alpha1.MarketplaceTencent: tencent.New,
 		saasv1alpha1.MarketplaceAlibaba: alibaba.New,
 		saasv1alpha1.MarketplaceHuawei:  func(env marketplace.Env) marketplace.Adapter { return huawei.New(env, opts.Huawei) },
 	}

@@ -145,8 +145,8 @@ func runAlibabaSequence(ctx context.Context, c client.Reader, s *alibabasim.Sim,
 			m.expires, m.state = renewedBy(rng, m, clock.Now()), saasv1alpha1.TenantStateActive
 			until, o := m.expires, fmt.Sprintf("%s-r%d", bizID, step)
 			p.deliver(intent{"renew", func(ctx context.Context) (*marketsim.Response, error) { return s.Renew(ctx, id, o, until) }})
-		case 1: // the last renewal refunded
-			if beforeRenewal == nil {
+		case 1: // the last renewal refunded, before it took effect (so the period before it still runs)
+			if beforeRenewal == nil || !beforeRenewal.After(clock.Now().Add(time.Hour)) {
 				continue
 			}
 			target := *beforeRenewal

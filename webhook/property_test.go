@@ -33,6 +33,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 // The property run is sized by the environment, so one `go test ./...` can set it for this package
@@ -111,7 +112,7 @@ func TestPropertyRandomSequences(t *testing.T) {
 	c := mgr.GetClient()
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: operatorNamespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: operatorNamespace}, StringData: map[string]string{tencent.DeliveryTokenKey: token,
 			alibaba.KeyKey: aliKey, huawei.AccessKeyKey: hwKey, huawei.APIAccessKeyIDKey: hwAPIKeyID, huawei.APISecretAccessKeyKey: hwAPISecret}},
 		testProduct(productName, productID, "creds"),
 		propertyProduct(aliProduct, saasv1alpha1.MarketplaceAlibaba, aliCode),

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // maxLimitedClients bounds the per-client limiter's memory; past it the least recently seen
@@ -111,7 +113,7 @@ func (k clientKeys) of(r *http.Request) string {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		// Not a network peer (a test's httptest request, a unix socket): one bucket for all.
-		return "peer:" + truncate(r.RemoteAddr, maxClientKey)
+		return "peer:" + intake.Truncate(r.RemoteAddr, maxClientKey)
 	}
 	client := peer.Addr().Unmap()
 	if k.header == "" || !k.isTrusted(client) {

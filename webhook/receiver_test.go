@@ -18,8 +18,8 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -252,10 +252,10 @@ func TestTokenRotationNeedsNoRestart(t *testing.T) {
 	ctx := context.Background()
 	secret := &corev1.Secret{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "notes-marketplace"}, secret)).To(Succeed())
-	secret.Data[webhook.DeliveryTokenKey] = []byte("rotated-token")
+	secret.Data[tencent.DeliveryTokenKey] = []byte("rotated-token")
 	g.Expect(k8s.Update(ctx, secret)).To(Succeed())
 	defer func() {
-		secret.Data[webhook.DeliveryTokenKey] = []byte(token)
+		secret.Data[tencent.DeliveryTokenKey] = []byte(token)
 		g.Expect(k8s.Update(ctx, secret)).To(Succeed())
 		g.Eventually(func() int { r, _, _ := newSim(token).Verify(ctx); return r.Status }, timeout, interval).Should(Equal(200))
 	}()

@@ -43,16 +43,17 @@ type redeemHandler struct {
 	opts     Options
 	deps     Dependencies
 	log      logr.Logger
-	receiver *tencentReceiver
 	intake   *intake.Writer
+	loginURL func(ctx context.Context, p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) (string, error)
 	keys     *login.KeyCache
 	redeemer *redeem.Redeemer
 	limiter  *clientLimiter
 	failures *failureBudget
 }
 
-func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, receiver *tencentReceiver, keys *login.KeyCache, redeemer *redeem.Redeemer) *redeemHandler {
-	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), receiver: receiver, intake: receiver.intake, keys: keys, redeemer: redeemer,
+func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, writer *intake.Writer,
+	loginURL func(context.Context, *saasv1alpha1.Product, *saasv1alpha1.Tenant) (string, error), keys *login.KeyCache, redeemer *redeem.Redeemer) *redeemHandler {
+	return &redeemHandler{opts: opts, deps: deps, log: log.WithName("redeem"), intake: writer, loginURL: loginURL, keys: keys, redeemer: redeemer,
 		// Stricter than login: each submission may cost a call to Tencent and a guess at a code.
 		limiter:  newClientLimiter(time.Minute/10, 5, opts.clientKeys()),
 		failures: newFailureBudget(opts.RedemptionFailureBudget)}
@@ -126,7 +127,7 @@ func csrfToken(key []byte, product, nonce string) string {
 func (h *redeemHandler) page(w http.ResponseWriter, r *http.Request, product, result string, p page, err error) {
 	redemptionsTotal.WithLabelValues(result).Inc()
 	if result != "success" {
-		kv := []any{"product", truncate(product, 64), "result", result}
+		kv := []any{"product", intake.Truncate(product, 64), "result", result}
 		if err != nil {
 			kv = append(kv, "error", err.Error())
 		}
@@ -285,7 +286,7 @@ func (h *redeemHandler) success(w http.ResponseWriter, r *http.Request, p *saasv
 		h.page(w, r, p.Name, "destroyed", pageDestroyed.withTenant(t.Name), nil)
 		return
 	}
-	link, err := h.receiver.authURL(r.Context(), p, t)
+	link, err := h.loginURL(r.Context(), p, t)
 	if err != nil {
 		h.page(w, r, p.Name, "error", pageInternal, err)
 		return

@@ -27,6 +27,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const redeemProduct, redeemProductID = "notes-redeem", "2000000003"
@@ -51,7 +52,7 @@ func redemptionProduct(t *testing.T) {
 		p.Spec.Redemption.Vouchers = []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}} // a spec named differently from the plan
 		for _, obj := range []client.Object{
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-redeem-marketplace", Namespace: operatorNamespace},
-				StringData: map[string]string{webhook.DeliveryTokenKey: token, redeem.SecretIDKey: marketSecretID, redeem.SecretKeyKey: marketSecretKey}},
+				StringData: map[string]string{tencent.DeliveryTokenKey: token, redeem.SecretIDKey: marketSecretID, redeem.SecretKeyKey: marketSecretKey}},
 			p,
 		} {
 			if err := k8s.Create(context.Background(), obj); err != nil {

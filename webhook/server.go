@@ -30,8 +30,8 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
-// MaxBodyBytes caps a request body: callbacks are a few hundred bytes.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes caps a request body: callbacks are a few hundred bytes (every adapter's bound).
+const MaxBodyBytes = marketplace.MaxBodyBytes
 
 // Options configure the front door. cmd/manager's flags set them; docs/configuration.md lists them.
 type Options struct {
@@ -173,11 +173,12 @@ func (o Options) openAPIEndpoint() string {
 // Server is the marketplace-facing HTTP server. It runs on every replica (it only writes intent
 // to the API server), so it does not need leader election.
 type Server struct {
-	opts     Options
-	deps     Dependencies
-	handler  http.Handler
-	log      logr.Logger
-	receiver *tencentReceiver
+	opts    Options
+	deps    Dependencies
+	handler http.Handler
+	log     logr.Logger
+	// intake writes the tenants of every adapter.
+	intake *intake.Writer
 }
 
 // Dependencies are what the front door reads and writes through.
@@ -202,7 +203,7 @@ func (s *Server) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 
 // PrepareCache registers the index and informers the front door reads through.
 func PrepareCache(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productIDIndex,
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, marketplace.ProductIDIndex,
 		func(o client.Object) []string { return []string{o.(*saasv1alpha1.Product).Spec.ProductID} }); err != nil {
 		return fmt.Errorf("index products by productId: %w", err)
 	}
@@ -226,23 +227,20 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	log := ctrl.Log.WithName("frontdoor")
 	l := newLoginHandler(opts, deps, log)
 	writer := &intake.Writer{Client: deps.Client, APIReader: deps.APIReader, Recorder: deps.Recorder, Namespace: opts.Namespace}
-	t := &tencentReceiver{opts: opts, deps: deps, replay: newReplayGuard(opts.Window), log: log, keys: l.keys, intake: writer}
-	rd := newRedeemHandler(opts, deps, log, t, l.keys, NewRedeemer(opts, deps.Client, deps.APIReader, deps.Clock))
+	rd := newRedeemHandler(opts, deps, log, writer, l.loginURL, l.keys, NewRedeemer(opts, deps.Client, deps.APIReader, deps.Clock))
 	mux := http.NewServeMux()
-	mux.Handle("POST /tencent/{product}", t)
-	mux.Handle("POST /tencent", t)
 	mux.HandleFunc("GET /login/callback", l.callback)
 	mux.HandleFunc("GET /login/{tenant}", l.entry)
 	mux.HandleFunc("GET /.well-known/jwks.json", l.jwks)
 	mountAdapters(mux, marketplace.Env{Intake: writer, Client: deps.Client, APIReader: deps.APIReader, Clock: deps.Clock, Log: log,
 		Namespace: opts.Namespace, Window: opts.Window, Deadline: opts.Deadline, Location: opts.Location, PublicURL: opts.PublicURL,
-		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused}, opts)
+		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused, LoginURL: l.loginURL}, opts)
 	mux.HandleFunc("GET /redeem/{product}", rd.form)
 	mux.HandleFunc("POST /redeem/{product}", rd.submit)
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, deps.Client, mux), log: log, receiver: t}
+	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, deps.Client, mux), log: log, intake: writer}
 }
 
 // hstsMaxAge is how long browsers keep to https for the front door's host once told: a year.
@@ -365,6 +363,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	s.receiver.intake.Wait()
+	s.intake.Wait()
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -102,7 +102,7 @@ func run(m *testing.M) (int, error) {
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-marketplace", Namespace: operatorNamespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: token, webhook.DeliveryDebugTokenKey: debugToken}},
+			StringData: map[string]string{tencent.DeliveryTokenKey: token, tencent.DeliveryDebugTokenKey: debugToken}},
 		testProduct(productName, productID, "notes-marketplace"),
 	} {
 		if err := k8s.Create(ctx, obj); err != nil {

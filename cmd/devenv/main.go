@@ -32,9 +32,9 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/alibaba"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 // sims are the stand-ins devenv runs next to the simulated cluster.
@@ -194,7 +194,7 @@ func devCredentials(p *saasv1alpha1.Product) map[string]string {
 		return map[string]string{huawei.AccessKeyKey: devHuaweiKey, huawei.APIAccessKeyIDKey: devHuaweiOrders.AccessKeyID,
 			huawei.APISecretAccessKeyKey: devHuaweiOrders.SecretAccessKey}
 	}
-	return map[string]string{webhook.DeliveryTokenKey: devToken,
+	return map[string]string{tencent.DeliveryTokenKey: devToken,
 		login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
 		login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey,
 		redeem.SecretIDKey: devMarketAPI.SecretID, redeem.SecretKeyKey: devMarketAPI.SecretKey}

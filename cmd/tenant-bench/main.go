@@ -49,7 +49,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -333,7 +333,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func fixtures(ctx context.Context, c client.Client) error {
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-marketplace", Namespace: namespace}, StringData: map[string]string{webhook.DeliveryTokenKey: token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-marketplace", Namespace: namespace}, StringData: map[string]string{tencent.DeliveryTokenKey: token}},
 		&saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: saasv1alpha1.ProductSpec{
 			ProductID: productID, CredentialsSecretName: "bench-marketplace",
 			App:      &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},

@@ -33,7 +33,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 	"github.com/cloudmarket-dev/tenant-operator/internal/simstorage"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -143,7 +143,7 @@ func fixtures(ctx context.Context) error {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "e2e-marketplace", Namespace: operatorNamespace}, StringData: map[string]string{
-			webhook.DeliveryTokenKey: token,
+			tencent.DeliveryTokenKey: token,
 			login.AppIDKey:           openPlatform.AppID, login.SecretIDKey: openPlatform.SecretID,
 			login.SecretKeyKey: openPlatform.SecretKey, login.EncryKeyKey: openPlatform.EncryKey,
 			redeem.SecretIDKey: marketAPI.SecretID, redeem.SecretKeyKey: marketAPI.SecretKey}},

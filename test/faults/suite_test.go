@@ -28,7 +28,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
-	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 const (
@@ -106,7 +106,7 @@ func fixtures(ctx context.Context) error {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "faults-marketplace", Namespace: operatorNamespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: token}},
+			StringData: map[string]string{tencent.DeliveryTokenKey: token}},
 	}
 	for name, id := range products {
 		objs = append(objs, &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: saasv1alpha1.ProductSpec{

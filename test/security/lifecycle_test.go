@@ -38,6 +38,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 // The credentials of the run: distinctive values, so that finding one anywhere is a leak.
@@ -373,10 +374,10 @@ func createFixtures(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: registrySecret, Namespace: operatorNamespace}, Type: corev1.SecretTypeDockerConfigJson,
 			StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.example.com":{"username":"vendor","password":"` + registryPassword + `"}}}`}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-sso-marketplace", Namespace: operatorNamespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: ssoDeliveryToken, webhook.DeliveryDebugTokenKey: ssoDebugToken,
+			StringData: map[string]string{tencent.DeliveryTokenKey: ssoDeliveryToken, tencent.DeliveryDebugTokenKey: ssoDebugToken,
 				login.AppIDKey: opAppID, login.SecretIDKey: opSecretID, login.SecretKeyKey: opSecretKey, login.EncryKeyKey: opEncryKey}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "notes-link-marketplace", Namespace: operatorNamespace},
-			StringData: map[string]string{webhook.DeliveryTokenKey: linkDeliveryToken,
+			StringData: map[string]string{tencent.DeliveryTokenKey: linkDeliveryToken,
 				redeem.SecretIDKey: marketSecretID, redeem.SecretKeyKey: marketSecretKey}},
 		sso, lnk,
 	} {

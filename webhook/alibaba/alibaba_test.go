@@ -95,7 +95,7 @@ func FuzzToken(f *testing.F) {
 	f.Add("p1", "1", "p2", "2", "isvkey")
 	f.Add("action", "createInstance", "Count", "", "k")
 	f.Fuzz(func(t *testing.T, n1, v1, n2, v2, key string) {
-		if key == "" || n1 == n2 || n1 == TokenParam || n2 == TokenParam {
+		if key == "" || n1 == n2 || n1 == AuthParam || n2 == AuthParam {
 			return
 		}
 		params, err := Params(url.Values{n1: {v1}, n2: {v2}})
@@ -106,7 +106,7 @@ func FuzzToken(f *testing.F) {
 		if len(tok) != 32 || !ValidToken(params, key, tok) {
 			t.Fatalf("own token %q refused", tok)
 		}
-		params[TokenParam] = tok
+		params[AuthParam] = tok
 		if !ValidToken(params, key, tok) {
 			t.Fatal("the token parameter is signed")
 		}

@@ -104,9 +104,9 @@ func (a *adapter) serveSPI(w http.ResponseWriter, r *http.Request) {
 		f := failureOf(err)
 		status, result = f.status, f.result
 		if f.status == http.StatusUnauthorized {
-			a.log.Info("Call refused: authentication failed", "product", truncate(r.PathValue("product"), 64), "reason", f.detail)
+			a.log.Info("Call refused: authentication failed", "product", intake.Truncate(r.PathValue("product"), 64), "reason", f.detail)
 		} else {
-			a.log.Info("Call failed", "product", truncate(r.PathValue("product"), 64), "action", action, "error", err.Error())
+			a.log.Info("Call failed", "product", intake.Truncate(r.PathValue("product"), 64), "action", action, "error", err.Error())
 		}
 		switch {
 		case Action(action) == ActionCreate && f.status == http.StatusServiceUnavailable:
@@ -150,7 +150,7 @@ func (a *adapter) authenticate(ctx context.Context, name string, ps map[string]s
 	p := &saasv1alpha1.Product{}
 	if err := a.env.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, unauthorized("no product " + truncate(name, 64))
+			return nil, unauthorized("no product " + intake.Truncate(name, 64))
 		}
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (a *adapter) authenticate(ctx context.Context, name string, ps map[string]s
 	if key == "" {
 		return nil, unauthorized("product " + p.Name + " has no " + KeyKey + " in its credentials Secret")
 	}
-	if !ValidToken(ps, key, ps[TokenParam]) {
+	if !ValidToken(ps, key, ps[AuthParam]) {
 		return nil, unauthorized("wrong or missing token")
 	}
 	return p, nil
@@ -212,7 +212,7 @@ func (a *adapter) spi(r *http.Request, action *string) (any, error) {
 	case ActionRenew, ActionUpgrade, ActionExpired, ActionRelease, ActionRefundRenew, ActionResume:
 		return a.lifecycle(ctx, log, p, req)
 	}
-	return nil, &failure{status: http.StatusBadRequest, result: "malformed", msg: fmt.Sprintf("unknown action %q", truncate(string(req.Action), 64))}
+	return nil, &failure{status: http.StatusBadRequest, result: "malformed", msg: fmt.Sprintf("unknown action %q", intake.Truncate(string(req.Action), 64))}
 }
 
 func knownAction(a Action) string {
@@ -385,13 +385,13 @@ func (a *adapter) serveLogin(w http.ResponseWriter, r *http.Request) {
 	case req.TimeStamp.Sub(now) > LoginWindow || now.Sub(req.TimeStamp) > LoginWindow:
 		fail("timeStamp is outside the login window")
 		return
-	case !a.logins.first(ps[TokenParam], now):
+	case !a.logins.first(ps[AuthParam], now):
 		fail("this login link was used already")
 		return
 	}
 	tenant := &saasv1alpha1.Tenant{}
 	if err := a.env.Client.Get(ctx, client.ObjectKey{Name: req.InstanceID}, tenant); err != nil || tenant.Spec.Product != p.Name {
-		fail("no instance " + truncate(req.InstanceID, 64) + " of product " + p.Name)
+		fail("no instance " + intake.Truncate(req.InstanceID, 64) + " of product " + p.Name)
 		return
 	}
 	a.env.Login(w, r, tenant.Name, loginMode)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // Action is an SPI action.
@@ -62,7 +64,7 @@ type Request struct {
 }
 
 // known are the parameters the contract names.
-var known = map[string]bool{"action": true, TokenParam: true, "aliUid": true, "orderBizId": true, "orderId": true,
+var known = map[string]bool{"action": true, AuthParam: true, "aliUid": true, "orderBizId": true, "orderId": true,
 	"productCode": true, "skuId": true, "trial": true, "expiredOn": true, "instanceId": true, "isRefund": true, "timeStamp": true}
 
 // Params flattens a call's query (or form) to one value per name, refusing a name given twice
@@ -74,16 +76,16 @@ func Params(values url.Values) (map[string]string, error) {
 	params := make(map[string]string, len(values))
 	for name, vs := range values {
 		if len(vs) != 1 {
-			return nil, fmt.Errorf("parameter %q is given %d times", truncate(name, 64), len(vs))
+			return nil, fmt.Errorf("parameter %q is given %d times", intake.Truncate(name, 64), len(vs))
 		}
 		if len(name) > 64 || len(vs[0]) > maxValue {
-			return nil, fmt.Errorf("parameter %q is too long", truncate(name, 64))
+			return nil, fmt.Errorf("parameter %q is too long", intake.Truncate(name, 64))
 		}
 		// The token's base string joins name=value pairs with & unescaped, so a & in a value (or
 		// a & or = in a name) could move a pair's boundary and keep the token: {a: "1&b=2"} signs
 		// like {a: "1", b: "2"}. No parameter of the contract holds one.
 		if name == "" || strings.ContainsAny(name, "&=") || strings.Contains(vs[0], "&") {
-			return nil, fmt.Errorf("parameter %q holds & or =, which the token cannot sign unambiguously", truncate(name, 64))
+			return nil, fmt.Errorf("parameter %q holds & or =, which the token cannot sign unambiguously", intake.Truncate(name, 64))
 		}
 		params[name] = vs[0]
 	}
@@ -99,7 +101,7 @@ func Parse(params map[string]string, loc *time.Location) (*Request, error) {
 	}
 	for name, value := range params {
 		if !utf8.ValidString(value) {
-			return nil, fmt.Errorf("parameter %q is not UTF-8", truncate(name, 64))
+			return nil, fmt.Errorf("parameter %q is not UTF-8", intake.Truncate(name, 64))
 		}
 		if !known[name] {
 			if r.Items == nil {
@@ -137,7 +139,7 @@ func parseBool(name, v string) (bool, error) {
 	case "true":
 		return true, nil
 	}
-	return false, fmt.Errorf("%s %q is not true or false", name, truncate(v, 32))
+	return false, fmt.Errorf("%s %q is not true or false", name, intake.Truncate(v, 32))
 }
 
 func parseTime(name, v string, loc *time.Location) (time.Time, error) {
@@ -146,18 +148,7 @@ func parseTime(name, v string, loc *time.Location) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(TimeLayout, v, loc)
 	if err != nil || t.IsZero() {
-		return time.Time{}, fmt.Errorf("%s %q is not yyyy-MM-dd HH:mm:ss", name, truncate(v, 32))
+		return time.Time{}, fmt.Errorf("%s %q is not yyyy-MM-dd HH:mm:ss", name, intake.Truncate(v, 32))
 	}
 	return t, nil
-}
-
-// truncate shortens s to at most n bytes without splitting a UTF-8 character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

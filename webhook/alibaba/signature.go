@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// TokenParam is the parameter carrying the token; it is the one parameter not signed.
-const TokenParam = "token"
+// AuthParam ("token") is the parameter carrying the token; it is the one parameter not signed.
+const AuthParam = "token"
 
 // Token is the SPI token of a call's parameters under the vendor's key (SPI 安全令牌): the
 // parameters other than token, sorted by name, joined as name=value with &, followed by
@@ -19,7 +19,7 @@ const TokenParam = "token"
 func Token(params map[string]string, key string) string {
 	names := make([]string, 0, len(params))
 	for name := range params {
-		if name != TokenParam {
+		if name != AuthParam {
 			names = append(names, name)
 		}
 	}
@@ -41,10 +41,10 @@ func Token(params map[string]string, key string) string {
 
 // ValidToken reports, in constant time, whether token is the parameters' token under key. Hex
 // case is not significant (Alibaba's pages do not say which it sends).
-func ValidToken(params map[string]string, key, token string) bool {
-	if key == "" || len(token) != 2*md5.Size {
+func ValidToken(params map[string]string, key, presented string) bool {
+	if key == "" || len(presented) != 2*md5.Size {
 		return false
 	}
 	want := Token(params, key)
-	return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(token))) == 1
+	return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(presented))) == 1
 }

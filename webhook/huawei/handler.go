@@ -98,9 +98,9 @@ func (a *adapter) serve(w http.ResponseWriter, r *http.Request) {
 		f := failureOf(err)
 		result, answer = f.result, Failed(f.code, f.msg)
 		if f.code == CodeAuthFailed {
-			a.log.Info("Call refused: authentication failed", "product", truncate(r.PathValue("product"), 64), "reason", f.detail)
+			a.log.Info("Call refused: authentication failed", "product", intake.Truncate(r.PathValue("product"), 64), "reason", f.detail)
 		} else {
-			a.log.Info("Call failed", "product", truncate(r.PathValue("product"), 64), "activity", action, "error", err.Error(), "detail", f.detail)
+			a.log.Info("Call failed", "product", intake.Truncate(r.PathValue("product"), 64), "activity", action, "error", err.Error(), "detail", f.detail)
 		}
 	}
 	marketplace.Observe(saasv1alpha1.MarketplaceHuawei, action, result, a.env.Clock.Since(start))
@@ -135,7 +135,7 @@ func (a *adapter) call(r *http.Request, action *string) (any, error) {
 	name := r.PathValue("product")
 	if err := a.env.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, refuse("no product " + truncate(name, 64))
+			return nil, refuse("no product " + intake.Truncate(name, 64))
 		}
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (a *adapter) call(r *http.Request, action *string) (any, error) {
 	}
 	*action = knownActivity(req.Activity)
 	if req.ProductID != "" && req.ProductID != p.Spec.ProductID {
-		return nil, fail(CodeBadParams, "malformed", "productId %s is not the id of product %s (%s)", truncate(req.ProductID, 64), p.Name, p.Spec.ProductID)
+		return nil, fail(CodeBadParams, "malformed", "productId %s is not the id of product %s (%s)", intake.Truncate(req.ProductID, 64), p.Name, p.Spec.ProductID)
 	}
 	log := a.log.WithValues("product", p.Name, "activity", req.Activity, "orderId", req.OrderID, "instanceId", req.InstanceID, "test", req.Test)
 	switch req.Activity {
@@ -169,7 +169,7 @@ func (a *adapter) call(r *http.Request, action *string) (any, error) {
 	case ActivityRefresh, ActivityUpgrade, ActivityStatus, ActivityRelease:
 		return a.change(ctx, log, p, apiKeys, req, sentAt(r))
 	}
-	return nil, fail(CodeBadParams, "malformed", "unknown activity %q", truncate(string(req.Activity), 64))
+	return nil, fail(CodeBadParams, "malformed", "unknown activity %q", intake.Truncate(string(req.Activity), 64))
 }
 
 // sentAt is the signed timestamp of a verified call.
@@ -208,7 +208,7 @@ func (a *adapter) order(ctx context.Context, p *saasv1alpha1.Product, keys APIKe
 		return nil, err
 	}
 	if o.ProductID != "" && o.ProductID != p.Spec.ProductID {
-		return nil, fail(CodeBadParams, "malformed", "order %s is for product %s, not %s", truncate(req.OrderID, 64), truncate(o.ProductID, 64), p.Spec.ProductID)
+		return nil, fail(CodeBadParams, "malformed", "order %s is for product %s, not %s", intake.Truncate(req.OrderID, 64), intake.Truncate(o.ProductID, 64), p.Spec.ProductID)
 	}
 	return o, nil
 }
@@ -301,7 +301,7 @@ func (a *adapter) query(ctx context.Context, p *saasv1alpha1.Product, req *Reque
 		answer.Info = append(answer.Info, InstanceInfo{InstanceID: t.Name, AppInfo: a.appInfo(p, t)})
 	}
 	if len(answer.Info) == 0 {
-		return nil, fail(CodeNoInstance, "failure", "no instance %s of product %s", truncate(strings.Join(req.InstanceIDs, ","), 128), p.Name)
+		return nil, fail(CodeNoInstance, "failure", "no instance %s of product %s", intake.Truncate(strings.Join(req.InstanceIDs, ","), 128), p.Name)
 	}
 	return answer, nil
 }
@@ -324,7 +324,7 @@ func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 	// Refuse a call for another Product's instance before asking KooGallery anything.
 	t := &saasv1alpha1.Tenant{}
 	if err := a.env.Client.Get(ctx, client.ObjectKey{Name: req.InstanceID}, t); err == nil && t.Spec.Product != p.Name {
-		return nil, fail(CodeNoInstance, "failure", "no instance %s of product %s", truncate(req.InstanceID, 64), p.Name)
+		return nil, fail(CodeNoInstance, "failure", "no instance %s of product %s", intake.Truncate(req.InstanceID, 64), p.Name)
 	}
 	intents, err := a.intents(ctx, p, keys, req, at)
 	if err != nil {
@@ -371,7 +371,7 @@ func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys API
 					in.Quantity = int32(o.LinearValue)
 				}
 				if in.Plan == "" {
-					return nil, fail(CodeBadParams, "malformed", "order %s names no skuCode", truncate(req.OrderID, 64))
+					return nil, fail(CodeBadParams, "malformed", "order %s names no skuCode", intake.Truncate(req.OrderID, 64))
 				}
 				return []*intake.Intent{in}, nil
 			}
@@ -385,7 +385,7 @@ func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys API
 			}
 			return []*intake.Intent{&renew, &plan}, nil
 		default:
-			return nil, fail(CodeBadParams, "malformed", "unknown scene %q", truncate(req.Scene, 64))
+			return nil, fail(CodeBadParams, "malformed", "unknown scene %q", intake.Truncate(req.Scene, 64))
 		}
 	case ActivityUpgrade:
 		o, err := a.order(ctx, p, keys, req)
@@ -393,7 +393,7 @@ func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys API
 			return nil, err
 		}
 		if o.SkuCode == "" {
-			return nil, fail(CodeBadParams, "malformed", "order %s names no skuCode", truncate(req.OrderID, 64))
+			return nil, fail(CodeBadParams, "malformed", "order %s names no skuCode", intake.Truncate(req.OrderID, 64))
 		}
 		in.Kind, in.Plan = intake.ChangePlan, o.SkuCode
 		if o.LinearValue > 0 && o.LinearValue <= 1_000_000 {
@@ -406,7 +406,7 @@ func (a *adapter) intents(ctx context.Context, p *saasv1alpha1.Product, keys API
 		case StatusUnfreeze:
 			in.Kind, in.Cause, in.SentAt = intake.Resume, intake.CauseFrozen, at
 		default:
-			return nil, fail(CodeBadParams, "malformed", "status %q is not FREEZE or UNFREEZE", truncate(req.Status, 32))
+			return nil, fail(CodeBadParams, "malformed", "status %q is not FREEZE or UNFREEZE", intake.Truncate(req.Status, 32))
 		}
 	case ActivityRelease:
 		in.Kind, in.Cause = intake.Destroy, intake.CauseOrder

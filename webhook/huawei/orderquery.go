@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // DefaultOrderAPI is KooGallery's order-query endpoint (the Chinese mainland site).
@@ -138,7 +140,7 @@ func (c *OrderClient) Query(ctx context.Context, keys APIKeys, orderID, orderLin
 		return nil, fmt.Errorf("%w: HTTP %d, not JSON", ErrOrderAPI, resp.StatusCode)
 	}
 	if reply.ResultCode != "MKT.0000" || reply.OrderInfo == nil {
-		return nil, fmt.Errorf("%w: HTTP %d, %s %s", ErrOrderAPI, resp.StatusCode, truncate(reply.ResultCode, 32), truncate(reply.ResultMsg, 128))
+		return nil, fmt.Errorf("%w: HTTP %d, %s %s", ErrOrderAPI, resp.StatusCode, intake.Truncate(reply.ResultCode, 32), intake.Truncate(reply.ResultMsg, 128))
 	}
 	info := reply.OrderInfo
 	for _, line := range info.OrderLine {
@@ -156,13 +158,13 @@ func (c *OrderClient) Query(ctx context.Context, keys APIKeys, orderID, orderLin
 			o.ProductID, o.SkuCode = p.ProductID, p.SkuCode
 			if v := strings.Trim(string(p.LinearValue), `"`); v != "" && v != "null" {
 				if o.LinearValue, err = strconv.ParseInt(v, 10, 64); err != nil {
-					return nil, fmt.Errorf("%w: linearValue %q is not a number", ErrOrderAPI, truncate(v, 32))
+					return nil, fmt.Errorf("%w: linearValue %q is not a number", ErrOrderAPI, intake.Truncate(v, 32))
 				}
 			}
 		}
 		return o, nil
 	}
-	return nil, fmt.Errorf("%w: order %s has no line %s", ErrOrderAPI, truncate(orderID, 64), truncate(orderLineID, 64))
+	return nil, fmt.Errorf("%w: order %s has no line %s", ErrOrderAPI, intake.Truncate(orderID, 64), intake.Truncate(orderLineID, 64))
 }
 
 // SignAPIRequest signs a request to a Huawei Cloud API with an AK/SK (APIG's SDK-HMAC-SHA256):

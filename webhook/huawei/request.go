@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // Activity is a v2 call's action.
@@ -138,16 +140,5 @@ func ParseTime(v string) (time.Time, error) {
 	case 17:
 		return time.ParseInLocation("20060102150405.000", v[:14]+"."+v[14:], time.UTC)
 	}
-	return time.Time{}, fmt.Errorf("%q is not yyyyMMddHHmmss", truncate(v, 32))
-}
-
-// truncate shortens s to at most n bytes without splitting a UTF-8 character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return time.Time{}, fmt.Errorf("%q is not yyyyMMddHHmmss", intake.Truncate(v, 32))
 }

@@ -1,5 +1,7 @@
 package huawei
 
+import "github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+
 // Result codes of the v2 interface.
 const (
 	CodeOK            = "000000"
@@ -39,4 +41,6 @@ type AppInfo struct {
 func OK() Answer { return Answer{ResultCode: CodeOK, ResultMsg: defaultSuccessMsg} }
 
 // Failed is a refusal with a code and a message (at most 255 characters).
-func Failed(code, msg string) Answer { return Answer{ResultCode: code, ResultMsg: truncate(msg, 255)} }
+func Failed(code, msg string) Answer {
+	return Answer{ResultCode: code, ResultMsg: intake.Truncate(msg, 255)}
+}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 )
 
 // Window is how far a call's timestamp may lie from now (Huawei: 60 s). Huawei's sample checks
@@ -68,7 +70,7 @@ func Verify(accessKey, signature, timestamp, nonce string, body []byte, now time
 	}
 	ms, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("timestamp %q is not milliseconds", truncate(timestamp, 32))
+		return nil, fmt.Errorf("timestamp %q is not milliseconds", intake.Truncate(timestamp, 32))
 	}
 	if d := now.Sub(time.UnixMilli(ms)); d > Window || d < -Window {
 		return nil, fmt.Errorf("timestamp is %s from now, beyond %s", d.Round(time.Second), Window)

@@ -6,8 +6,6 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 func TestTenantName(t *testing.T) {
@@ -18,8 +16,8 @@ func TestTenantName(t *testing.T) {
 	seen := map[string]bool{}
 	for attempt := 0; attempt < maxNameAttempts; attempt++ {
 		name := TenantName(origin, attempt)
-		if len(name) != tencent.MaxSignIDLength {
-			t.Errorf("%q has %d characters, want %d", name, len(name), tencent.MaxSignIDLength)
+		if len(name) != 11 /* Tencent's signId limit (webhook/tencent.MaxSignIDLength) */ {
+			t.Errorf("%q has %d characters, want %d", name, len(name), 11 /* Tencent's signId limit (webhook/tencent.MaxSignIDLength) */)
 		}
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			t.Errorf("%q: %v", name, errs)
@@ -40,12 +38,12 @@ func TestTenantName(t *testing.T) {
 func TestTruncateKeepsUTF8(t *testing.T) {
 	s := "plan 基础版 → 高级版"
 	for n := 0; n <= len(s); n++ {
-		got := truncate(s, n)
+		got := Truncate(s, n)
 		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) {
-			t.Fatalf("truncate(%q, %d) = %q", s, n, got)
+			t.Fatalf("Truncate(%q, %d) = %q", s, n, got)
 		}
 	}
-	if got := truncate(s, 7); got != "plan " {
+	if got := Truncate(s, 7); got != "plan " {
 		t.Errorf("truncate at a split character = %q, want %q", got, "plan ")
 	}
 }

@@ -76,7 +76,7 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 		// Nothing is provisioned until the code is consumed (Redeemed).
 		t.Spec.State = saasv1alpha1.TenantStateRedeeming
 		t.Spec.Plan = in.Plan
-		t.Spec.Voucher = &saasv1alpha1.VoucherReference{Spec: truncate(r.Spec, 64), Cycle: truncate(r.Cycle, 64),
+		t.Spec.Voucher = &saasv1alpha1.VoucherReference{Spec: Truncate(r.Spec, 64), Cycle: Truncate(r.Cycle, 64),
 			CodeSecretName: r.CodeSecretName}
 		return t, nil
 	}
@@ -534,8 +534,8 @@ func withReason(result, reason string) string {
 	return result
 }
 
-// truncate shortens s to at most n bytes without splitting a UTF-8 character.
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes without splitting a UTF-8 character.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -251,7 +251,7 @@ func (w *Writer) Wait() { w.records.Wait() }
 func (w *Writer) Record(ctx context.Context, tenant *saasv1alpha1.Tenant, in *Intent, now time.Time, out Outcome) error {
 	call := saasv1alpha1.MarketplaceCall{
 		Action: in.Source.Action, OrderID: in.OrderID, RequestID: in.RequestID,
-		Time: metav1.NewTime(now), Result: truncate(out.Result, MaxResult),
+		Time: metav1.NewTime(now), Result: Truncate(out.Result, MaxResult),
 	}
 	current := tenant.DeepCopy()
 	err := retry.RetryOnConflict(Backoff, func() error {

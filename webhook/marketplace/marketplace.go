@@ -7,6 +7,7 @@
 package marketplace
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -46,10 +47,17 @@ type Env struct {
 	// with a fresh login token, or shows why it cannot (suspended, not ready, …). mode names
 	// the way the buyer was authenticated (metrics, the token's claims).
 	Login func(w http.ResponseWriter, r *http.Request, tenant string, mode string)
+	// LoginURL is the buyer's free-login address for a tenant, as the front door serves it (its
+	// login entry, with the link secret in Link mode), or the app's URL when free login is off.
+	LoginURL func(ctx context.Context, p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) (string, error)
 	// LoginRefused answers a free login the adapter could not authenticate (the reason is
 	// logged, not shown).
 	LoginRefused func(w http.ResponseWriter, r *http.Request, mode, reason string)
 }
+
+// ProductIDIndex indexes Products by spec.productId in the front door's cache (Tencent's one
+// delivery URL for every product finds the Product by it).
+const ProductIDIndex = "spec.productId"
 
 // Route is one pattern an adapter serves, as http.ServeMux reads it ("POST /huawei/{product}").
 type Route struct {

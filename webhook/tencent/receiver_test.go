@@ -1,4 +1,4 @@
-package webhook
+package tencent
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
-	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -24,10 +23,10 @@ func at(s string) *metav1.Time {
 }
 
 // mutation is one Tencent lifecycle call, translated by the receiver and decided by the intake.
-type mutation func(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (reason, result string, err error)
+type mutation func(t *saasv1alpha1.Tenant, req *Request, now time.Time) (reason, result string, err error)
 
-func viaIntake(action tencent.Action) mutation {
-	return func(t *saasv1alpha1.Tenant, req *tencent.Request, now time.Time) (string, string, error) {
+func viaIntake(action Action) mutation {
+	return func(t *saasv1alpha1.Tenant, req *Request, now time.Time) (string, string, error) {
 		req.Action = action
 		in, err := lifecycleIntent(req)
 		if err != nil {
@@ -42,14 +41,14 @@ func viaIntake(action tencent.Action) mutation {
 }
 
 var (
-	renew   = viaIntake(tencent.ActionRenew)
-	modify  = viaIntake(tencent.ActionModify)
-	expire  = viaIntake(tencent.ActionExpire)
-	destroy = viaIntake(tencent.ActionDestroy)
+	renew   = viaIntake(ActionRenew)
+	modify  = viaIntake(ActionModify)
+	expire  = viaIntake(ActionExpire)
+	destroy = viaIntake(ActionDestroy)
 )
 
 // newTenant is the Tenant a createInstance call asks for, as the receiver translates it.
-func newTenant(p *saasv1alpha1.Product, req *tencent.Request, origin string, now time.Time, loc *time.Location) (*saasv1alpha1.Tenant, error) {
+func newTenant(p *saasv1alpha1.Product, req *Request, origin string, now time.Time, loc *time.Location) (*saasv1alpha1.Tenant, error) {
 	in, err := createIntent(req)
 	if err != nil {
 		return nil, err
@@ -79,7 +78,7 @@ func TestMutations(t *testing.T) {
 		name       string
 		apply      mutation
 		tenant     *saasv1alpha1.Tenant
-		req        tencent.Request
+		req        Request
 		reason     string
 		wantState  saasv1alpha1.TenantState
 		wantPlan   string
@@ -88,38 +87,38 @@ func TestMutations(t *testing.T) {
 		wantStatus int // of the error, 0 for none
 	}{
 		{name: "renew later", apply: renew, tenant: active("2027-02-01 00:00"),
-			req:    tencent.Request{OrderID: "o2", ExpireTime: at("2027-03-01 00:00").Time},
+			req:    Request{OrderID: "o2", ExpireTime: at("2027-03-01 00:00").Time},
 			reason: saasv1alpha1.EventRenewed, wantState: saasv1alpha1.TenantStateActive, wantPlan: "基础版", wantExpiry: at("2027-03-01 00:00")},
 		{name: "renew earlier is ignored", apply: renew, tenant: active("2027-03-01 00:00"),
-			req:    tencent.Request{OrderID: "o2", ExpireTime: at("2027-02-01 00:00").Time},
+			req:    Request{OrderID: "o2", ExpireTime: at("2027-02-01 00:00").Time},
 			reason: saasv1alpha1.EventCallIgnored, wantState: saasv1alpha1.TenantStateActive, wantPlan: "基础版", wantExpiry: at("2027-03-01 00:00")},
 		{name: "renew resumes a suspended tenant", apply: renew,
 			tenant: with(active("2027-01-01 00:00"), func(s *saasv1alpha1.TenantSpec) { s.State = saasv1alpha1.TenantStateSuspended }),
-			req:    tencent.Request{OrderID: "o2", ExpireTime: at("2027-02-01 00:00").Time},
+			req:    Request{OrderID: "o2", ExpireTime: at("2027-02-01 00:00").Time},
 			reason: saasv1alpha1.EventRenewed, wantState: saasv1alpha1.TenantStateActive, wantPlan: "基础版", wantExpiry: at("2027-02-01 00:00")},
-		{name: "renew without expiry is malformed", apply: renew, tenant: active(""), req: tencent.Request{OrderID: "o2"}, wantStatus: http.StatusBadRequest},
+		{name: "renew without expiry is malformed", apply: renew, tenant: active(""), req: Request{OrderID: "o2"}, wantStatus: http.StatusBadRequest},
 		{name: "renew of a destroyed tenant is refused", apply: renew,
 			tenant: with(active(""), func(s *saasv1alpha1.TenantSpec) { s.State = saasv1alpha1.TenantStateDestroyed }),
-			req:    tencent.Request{OrderID: "o2", ExpireTime: at("2028-01-01 00:00").Time}, wantStatus: http.StatusConflict},
+			req:    Request{OrderID: "o2", ExpireTime: at("2028-01-01 00:00").Time}, wantStatus: http.StatusConflict},
 		{name: "spec change", apply: modify, tenant: active("2027-02-01 00:00"),
-			req:    tencent.Request{OrderID: "o2", Spec: "高级版"},
+			req:    Request{OrderID: "o2", Spec: "高级版"},
 			reason: saasv1alpha1.EventPlanChangeRequested, wantState: saasv1alpha1.TenantStateActive, wantPlan: "高级版", wantExpiry: at("2027-02-01 00:00")},
 		{name: "repeat of an applied order is ignored", apply: modify, tenant: active("2027-02-01 00:00"),
-			req:    tencent.Request{OrderID: "o1", Spec: "高级版"},
+			req:    Request{OrderID: "o1", Spec: "高级版"},
 			reason: saasv1alpha1.EventCallIgnored, wantState: saasv1alpha1.TenantStateActive, wantPlan: "基础版", wantExpiry: at("2027-02-01 00:00")},
 		{name: "trial converted with an absolute expiry", apply: modify,
 			tenant: with(active("2027-01-17 12:00"), func(s *saasv1alpha1.TenantSpec) { s.Trial = true }),
-			req:    tencent.Request{OrderID: "o2", Spec: "高级版", TimeSpan: 1, TimeUnit: "y", ExpireTime: at("2028-01-10 12:00").Time},
+			req:    Request{OrderID: "o2", Spec: "高级版", TimeSpan: 1, TimeUnit: "y", ExpireTime: at("2028-01-10 12:00").Time},
 			reason: saasv1alpha1.EventPlanChangeRequested, wantState: saasv1alpha1.TenantStateActive, wantPlan: "高级版", wantExpiry: at("2028-01-10 12:00")},
 		{name: "trial converted with a span only (calendar months in CST)", apply: modify,
 			tenant: with(active("2027-01-17 12:00"), func(s *saasv1alpha1.TenantSpec) { s.Trial = true }),
-			req:    tencent.Request{OrderID: "o2", Spec: "高级版", TimeSpan: 2, TimeUnit: "m"},
+			req:    Request{OrderID: "o2", Spec: "高级版", TimeSpan: 2, TimeUnit: "m"},
 			reason: saasv1alpha1.EventPlanChangeRequested, wantState: saasv1alpha1.TenantStateActive, wantPlan: "高级版", wantExpiry: at("2027-03-10 12:00")},
 		{name: "expired trial converted resumes", apply: modify,
 			tenant: with(active("2027-01-01 00:00"), func(s *saasv1alpha1.TenantSpec) { s.Trial = true; s.State = saasv1alpha1.TenantStateSuspended }),
-			req:    tencent.Request{OrderID: "o2", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"},
+			req:    Request{OrderID: "o2", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"},
 			reason: saasv1alpha1.EventPlanChangeRequested, wantState: saasv1alpha1.TenantStateActive, wantPlan: "基础版", wantExpiry: at("2027-02-10 12:00")},
-		{name: "modify without spec is malformed", apply: modify, tenant: active(""), req: tencent.Request{OrderID: "o2"}, wantStatus: http.StatusBadRequest},
+		{name: "modify without spec is malformed", apply: modify, tenant: active(""), req: Request{OrderID: "o2"}, wantStatus: http.StatusBadRequest},
 		{name: "expire suspends", apply: expire, tenant: active("2027-01-10 11:59"),
 			reason: saasv1alpha1.EventExpiryRequested, wantState: saasv1alpha1.TenantStateSuspended, wantPlan: "基础版", wantExpiry: at("2027-01-10 11:59")},
 		{name: "expire within the margin suspends", apply: expire, tenant: active("2027-01-10 12:09"),
@@ -166,21 +165,21 @@ func TestNewTenant(t *testing.T) {
 	cases := []struct {
 		name      string
 		product   *saasv1alpha1.Product
-		req       tencent.Request
+		req       Request
 		plan      string
 		trial     bool
 		expiry    *metav1.Time
 		badRequst bool
 	}{
-		{name: "one month from 31 January (calendar, CST)", product: p, req: tencent.Request{Spec: "高级版", TimeSpan: 1, TimeUnit: "m"}, plan: "高级版", expiry: at("2027-03-03 10:00")},
-		{name: "one year", product: p, req: tencent.Request{Spec: "高级版", TimeSpan: 1, TimeUnit: "y"}, plan: "高级版", expiry: at("2028-01-31 10:00")},
-		{name: "hours", product: p, req: tencent.Request{Spec: "高级版", TimeSpan: 36, TimeUnit: "h"}, plan: "高级版", expiry: at("2027-02-01 22:00")},
-		{name: "count-based: no expiry", product: p, req: tencent.Request{Spec: "高级版", TimeSpan: 100, TimeUnit: "t"}, plan: "高级版"},
-		{name: "trial", product: p, req: tencent.Request{IsTrial: true}, plan: "基础版", trial: true, expiry: at("2027-02-14 10:00")},
-		{name: "trial of a product without one", product: &saasv1alpha1.Product{Spec: saasv1alpha1.ProductSpec{ProductID: "1"}}, req: tencent.Request{IsTrial: true}, plan: "trial", trial: true},
-		{name: "paid without spec", product: p, req: tencent.Request{TimeSpan: 1, TimeUnit: "m"}, badRequst: true},
-		{name: "unknown unit", product: p, req: tencent.Request{Spec: "a", TimeSpan: 1, TimeUnit: "w"}, badRequst: true},
-		{name: "zero span", product: p, req: tencent.Request{Spec: "a", TimeSpan: 0, TimeUnit: "m"}, badRequst: true},
+		{name: "one month from 31 January (calendar, CST)", product: p, req: Request{Spec: "高级版", TimeSpan: 1, TimeUnit: "m"}, plan: "高级版", expiry: at("2027-03-03 10:00")},
+		{name: "one year", product: p, req: Request{Spec: "高级版", TimeSpan: 1, TimeUnit: "y"}, plan: "高级版", expiry: at("2028-01-31 10:00")},
+		{name: "hours", product: p, req: Request{Spec: "高级版", TimeSpan: 36, TimeUnit: "h"}, plan: "高级版", expiry: at("2027-02-01 22:00")},
+		{name: "count-based: no expiry", product: p, req: Request{Spec: "高级版", TimeSpan: 100, TimeUnit: "t"}, plan: "高级版"},
+		{name: "trial", product: p, req: Request{IsTrial: true}, plan: "基础版", trial: true, expiry: at("2027-02-14 10:00")},
+		{name: "trial of a product without one", product: &saasv1alpha1.Product{Spec: saasv1alpha1.ProductSpec{ProductID: "1"}}, req: Request{IsTrial: true}, plan: "trial", trial: true},
+		{name: "paid without spec", product: p, req: Request{TimeSpan: 1, TimeUnit: "m"}, badRequst: true},
+		{name: "unknown unit", product: p, req: Request{Spec: "a", TimeSpan: 1, TimeUnit: "w"}, badRequst: true},
+		{name: "zero span", product: p, req: Request{Spec: "a", TimeSpan: 0, TimeUnit: "m"}, badRequst: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,4 +203,39 @@ func TestNewTenant(t *testing.T) {
 			}
 		})
 	}
+}
+
+var china = time.FixedZone("CST", 8*3600)
+
+// FuzzPurchaseExpiry: timeSpan and timeUnit of a paid order, read by the receiver and counted by
+// the intake. An expiry is strictly after the purchase, or absent only for count-based purchases
+// (unit t).
+func FuzzPurchaseExpiry(f *testing.F) {
+	for _, s := range []struct {
+		span int64
+		unit string
+	}{{1, "m"}, {12, "y"}, {1000, "d"}, {1001, "d"}, {0, "m"}, {-1, "y"}, {1, "t"}, {1, "M"}, {24, "h"}, {1, ""}} {
+		f.Add(s.span, s.unit)
+	}
+	now := time.Date(2027, 1, 31, 12, 0, 0, 0, china)
+	f.Fuzz(func(t *testing.T, span int64, unit string) {
+		p := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+		tn, err := intake.NewTenant(p, &intake.Intent{Kind: intake.Create, Plan: "a", Term: purchaseTerm(span, unit)}, "o", now)
+		var exp *metav1.Time
+		if err == nil {
+			exp = tn.Spec.ExpiresAt
+		}
+		switch {
+		case err != nil:
+			if exp != nil {
+				t.Fatalf("error %v with an expiry %v", err, exp)
+			}
+		case exp == nil:
+			if unit != "t" {
+				t.Fatalf("no expiry for %d %q", span, unit)
+			}
+		case !exp.After(now):
+			t.Fatalf("%d %q from %v expires at %v", span, unit, now, exp.Time)
+		}
+	})
 }
