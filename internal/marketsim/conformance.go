@@ -46,16 +46,8 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	if o.OrderPrefix == "" {
 		o.OrderPrefix = strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	var checks []Check
-	add := func(name string, passed bool, format string, args ...any) {
-		checks = append(checks, Check{Name: name, Passed: passed, Detail: fmt.Sprintf(format, args...)})
-	}
-	describe := func(r *Response, err error) string {
-		if err != nil {
-			return err.Error()
-		}
-		return fmt.Sprintf("HTTP %d %s (%s)", r.Status, strings.TrimSpace(string(r.Body)), r.Elapsed.Round(time.Millisecond))
-	}
+	var cl Checklist
+	add, describe := cl.Add, Describe
 	answeredInTime := func(r *Response) bool { return r.Elapsed < 5*time.Second }
 
 	// The debugger's checklist.
@@ -71,7 +63,7 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	add("createInstance answers a signId", err == nil && r.Succeeded() && len(signID) <= 11 && answeredInTime(r), "%s", describe(r, err))
 	if signID == "" {
 		add("lifecycle checks", false, "skipped: no signId")
-		return checks
+		return cl.Checks
 	}
 	r, err = s.Create(ctx, order)
 	add("createInstance repeated: same signId", err == nil && r.Field("signId") == signID, "%s", describe(r, err))
@@ -151,7 +143,7 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	refused("unknown action refused (400)", http.StatusBadRequest, []byte(`{"action":"launchRocket","requestId":"x"}`), s.NewSigned(now))
 	refused("renewInstance for an unknown signId refused (404)", http.StatusNotFound,
 		mustBody(s.Body("renew", Values{SignID: "tnotexist00", OrderID: "x", ExpireTime: now.AddDate(0, 1, 0)})), s.NewSigned(now))
-	return checks
+	return cl.Checks
 }
 
 func mustBody(b []byte, err error) []byte {
@@ -180,4 +172,20 @@ func PrintChecks(w io.Writer, checks []Check) int {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%d passed, %d failed\n", len(checks)-failed, failed)
 	return failed
+}
+
+// Checklist collects a conformance run's checks.
+type Checklist struct{ Checks []Check }
+
+// Add records one check.
+func (c *Checklist) Add(name string, passed bool, format string, args ...any) {
+	c.Checks = append(c.Checks, Check{Name: name, Passed: passed, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Describe is a check's detail: the answer's status, body and time, or the error.
+func Describe(r *Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("HTTP %d %s (%s)", r.Status, strings.TrimSpace(string(r.Body)), r.Elapsed.Round(time.Millisecond))
 }

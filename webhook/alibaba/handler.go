@@ -193,7 +193,7 @@ func (a *adapter) spi(r *http.Request, action *string) (any, error) {
 	if err != nil {
 		return nil, &failure{status: http.StatusBadRequest, result: "malformed", msg: err.Error()}
 	}
-	*action = knownAction(req.Action)
+	*action = marketplace.Label(req.Action, Actions)
 	if req.ProductCode != "" && req.ProductCode != p.Spec.ProductID {
 		return nil, &failure{status: http.StatusBadRequest, result: "malformed",
 			msg: fmt.Sprintf("productCode %s is not the code of product %s (%s)", req.ProductCode, p.Name, p.Spec.ProductID)}
@@ -213,15 +213,6 @@ func (a *adapter) spi(r *http.Request, action *string) (any, error) {
 		return a.lifecycle(ctx, log, p, req)
 	}
 	return nil, &failure{status: http.StatusBadRequest, result: "malformed", msg: fmt.Sprintf("unknown action %q", intake.Truncate(string(req.Action), 64))}
-}
-
-func knownAction(a Action) string {
-	for _, k := range Actions {
-		if a == k {
-			return string(a)
-		}
-	}
-	return "unknown"
 }
 
 func source(req *Request) intake.Source {
@@ -257,15 +248,9 @@ func (a *adapter) create(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 	}
 	origin := intake.Origin(string(saasv1alpha1.MarketplaceAlibaba), p.Spec.ProductID, req.OrderBizID)
 	now := a.env.Clock.Now()
-	tenant, created, err := a.env.Intake.Create(ctx, log, p, in, origin, now.In(a.env.Location), nil)
+	tenant, err := a.env.Intake.Order(ctx, log, p, in, origin, now, a.env.Location)
 	if err != nil {
 		return nil, err
-	}
-	if created {
-		log.Info("Created tenant for order", "tenant", tenant.Name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
-		a.env.Intake.RecordAsync(log, tenant, in, now, intake.Outcome{Reason: saasv1alpha1.EventPurchased, Result: intake.Describe(tenant)})
-	} else {
-		a.env.Intake.RecordIgnored(tenant, in, "repeated: answered the existing instance")
 	}
 	answer := CreateAnswer{InstanceID: tenant.Name}
 	if info := a.appInfo(p, tenant); info != (AppInfo{}) {
@@ -340,15 +325,8 @@ func (a *adapter) lifecycle(ctx context.Context, log logr.Logger, p *saasv1alpha
 		return nil, err
 	}
 	now := a.env.Clock.Now().In(a.env.Location)
-	tenant, out, changed, err := a.env.Intake.Change(ctx, req.InstanceID, p.Name, in, now, nil)
-	if err != nil {
+	if _, err := a.env.Intake.Call(ctx, log, req.InstanceID, p.Name, in, now); err != nil {
 		return nil, err
-	}
-	if changed {
-		log.Info("Applied marketplace call", "tenant", tenant.Name, "result", out.Result)
-		a.env.Intake.RecordAsync(log, tenant, in, now, out)
-	} else {
-		a.env.Intake.RecordIgnored(tenant, in, out.Result)
 	}
 	return Result{Success: true}, nil
 }

@@ -156,7 +156,7 @@ func (a *adapter) call(r *http.Request, action *string) (any, error) {
 	if err != nil {
 		return nil, fail(CodeBadParams, "malformed", "%v", err)
 	}
-	*action = knownActivity(req.Activity)
+	*action = marketplace.Label(req.Activity, Activities)
 	if req.ProductID != "" && req.ProductID != p.Spec.ProductID {
 		return nil, fail(CodeBadParams, "malformed", "productId %s is not the id of product %s (%s)", intake.Truncate(req.ProductID, 64), p.Name, p.Spec.ProductID)
 	}
@@ -179,15 +179,6 @@ func sentAt(r *http.Request) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
-}
-
-func knownActivity(a Activity) string {
-	for _, k := range Activities {
-		if a == k {
-			return string(a)
-		}
-	}
-	return "unknown"
 }
 
 func source(req *Request) intake.Source {
@@ -268,15 +259,9 @@ func (a *adapter) newInstance(ctx context.Context, log logr.Logger, p *saasv1alp
 		return nil, err
 	}
 	now := a.env.Clock.Now()
-	tenant, created, err := a.env.Intake.Create(ctx, log, p, in, origin, now.In(a.env.Location), nil)
+	tenant, err := a.env.Intake.Order(ctx, log, p, in, origin, now, a.env.Location)
 	if err != nil {
 		return nil, err
-	}
-	if created {
-		log.Info("Created tenant for order", "tenant", tenant.Name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
-		a.env.Intake.RecordAsync(log, tenant, in, now, intake.Outcome{Reason: saasv1alpha1.EventPurchased, Result: intake.Describe(tenant)})
-	} else {
-		a.env.Intake.RecordIgnored(tenant, in, "repeated: answered the existing instance")
 	}
 	return Answer{ResultCode: CodeOK, ResultMsg: defaultSuccessMsg, InstanceID: tenant.Name}, nil
 }
@@ -332,15 +317,8 @@ func (a *adapter) change(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 	}
 	now := a.env.Clock.Now().In(a.env.Location)
 	for _, in := range intents {
-		tenant, out, changed, err := a.env.Intake.Change(ctx, req.InstanceID, p.Name, in, now, nil)
-		if err != nil {
+		if _, err := a.env.Intake.Call(ctx, log, req.InstanceID, p.Name, in, now); err != nil {
 			return nil, err
-		}
-		if changed {
-			log.Info("Applied marketplace call", "tenant", tenant.Name, "result", out.Result)
-			a.env.Intake.RecordAsync(log, tenant, in, now, out)
-		} else {
-			a.env.Intake.RecordIgnored(tenant, in, out.Result)
 		}
 	}
 	return OK(), nil

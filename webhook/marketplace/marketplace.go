@@ -78,3 +78,13 @@ func Observe(m saasv1alpha1.Marketplace, action, result string, took time.Durati
 	CallbacksTotal.WithLabelValues(string(m), action, result).Inc()
 	CallbackDuration.WithLabelValues(string(m), action).Observe(took.Seconds())
 }
+
+// Label bounds a metric label's values: v when it is one of known, else "unknown".
+func Label[T ~string](v T, known []T) string {
+	for _, k := range known {
+		if v == k {
+			return string(v)
+		}
+	}
+	return "unknown"
+}

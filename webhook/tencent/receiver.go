@@ -143,7 +143,7 @@ func (t *receiver) serve(r *http.Request, action *string) (any, error) {
 	if parseErr != nil {
 		return nil, badRequest("%v", parseErr)
 	}
-	*action = knownAction(req.Action)
+	*action = marketplace.Label(req.Action, Actions)
 	log := t.log.WithValues("product", product.Name, "action", req.Action, "requestId", req.RequestID,
 		"orderId", req.OrderID, "signId", req.SignID)
 	if len(req.Unknown) > 0 {
@@ -215,16 +215,6 @@ func (t *receiver) authenticate(ctx context.Context, name, productID string, aut
 	return nil, unauthorized(lastErr)
 }
 
-// knownAction bounds the metric label's values.
-func knownAction(a Action) string {
-	for _, known := range Actions {
-		if a == known {
-			return string(a)
-		}
-	}
-	return "unknown"
-}
-
 func (t *receiver) dispatch(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, req *Request) (any, error) {
 	switch req.Action {
 	case ActionVerify:
@@ -260,15 +250,9 @@ func (t *receiver) createInstance(ctx context.Context, log logr.Logger, p *saasv
 	}
 	origin := intake.Origin(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
 	now := t.env.Clock.Now()
-	tenant, created, err := t.env.Intake.Create(ctx, log, p, in, origin, now.In(t.env.Location), nil)
-	switch {
-	case err != nil:
+	tenant, err := t.env.Intake.Order(ctx, log, p, in, origin, now, t.env.Location)
+	if err != nil {
 		return nil, err
-	case created:
-		log.Info("Created tenant for order", "tenant", tenant.Name, "plan", tenant.Spec.Plan, "trial", tenant.Spec.Trial)
-		t.env.Intake.RecordAsync(log, tenant, in, now, intake.Outcome{Reason: saasv1alpha1.EventPurchased, Result: intake.Describe(tenant)})
-	default:
-		t.env.Intake.RecordIgnored(tenant, in, "repeated: answered the existing instance")
 	}
 	return t.createAnswer(ctx, p, tenant)
 }
@@ -382,15 +366,9 @@ func (t *receiver) lifecycleCall(ctx context.Context, log logr.Logger, p *saasv1
 		return nil, err
 	}
 	now := t.env.Clock.Now().In(t.env.Location)
-	tenant, out, changed, err := t.env.Intake.Change(ctx, req.SignID, p.Name, in, now, nil)
+	tenant, err := t.env.Intake.Call(ctx, log, req.SignID, p.Name, in, now)
 	if err != nil {
 		return nil, err
-	}
-	if changed {
-		log.Info("Applied marketplace call", "tenant", tenant.Name, "result", out.Result)
-		t.env.Intake.RecordAsync(log, tenant, in, now, out)
-	} else {
-		t.env.Intake.RecordIgnored(tenant, in, out.Result)
 	}
 	answer := OK()
 	if req.Action == ActionModify {

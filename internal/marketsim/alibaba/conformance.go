@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,16 +37,8 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	if o.OrderPrefix == "" {
 		o.OrderPrefix = NewID()
 	}
-	var checks []marketsim.Check
-	add := func(name string, passed bool, format string, args ...any) {
-		checks = append(checks, marketsim.Check{Name: name, Passed: passed, Detail: fmt.Sprintf(format, args...)})
-	}
-	describe := func(r *marketsim.Response, err error) string {
-		if err != nil {
-			return err.Error()
-		}
-		return fmt.Sprintf("HTTP %d %s (%s)", r.Status, strings.TrimSpace(string(r.Body)), r.Elapsed.Round(time.Millisecond))
-	}
+	var cl marketsim.Checklist
+	add, describe := cl.Add, marketsim.Describe
 	instance := func(r *marketsim.Response) string {
 		if r == nil {
 			return ""
@@ -61,7 +52,7 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	add("createInstance answers an instanceId", err == nil && Succeeded(r) && r.Elapsed < 5*time.Second, "%s", describe(r, err))
 	if !Succeeded(r) {
 		add("lifecycle checks", false, "skipped: no instanceId")
-		return checks
+		return cl.Checks
 	}
 	info, _ := r.JSON["appInfo"].(map[string]any)
 	authURL, _ := info["authUrl"].(string)
@@ -138,5 +129,5 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	refused("renewInstance of an unknown instance refused (404)", http.StatusNotFound, r, err)
 	r, err = s.Call(ctx, "renewInstance", url.Values{"instanceId": {id}, "expiredOn": {"tomorrow"}})
 	refused("malformed expiredOn refused (400)", http.StatusBadRequest, r, err)
-	return checks
+	return cl.Checks
 }

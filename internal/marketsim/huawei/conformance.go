@@ -3,7 +3,6 @@ package huawei
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,16 +36,8 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	if o.OrderPrefix == "" {
 		o.OrderPrefix = NewID()
 	}
-	var checks []marketsim.Check
-	add := func(name string, passed bool, format string, args ...any) {
-		checks = append(checks, marketsim.Check{Name: name, Passed: passed, Detail: fmt.Sprintf(format, args...)})
-	}
-	describe := func(r *marketsim.Response, err error) string {
-		if err != nil {
-			return err.Error()
-		}
-		return fmt.Sprintf("HTTP %d %s (%s)", r.Status, strings.TrimSpace(string(r.Body)), r.Elapsed.Round(time.Millisecond))
-	}
+	var cl marketsim.Checklist
+	add, describe := cl.Add, marketsim.Describe
 	ok := func(r *marketsim.Response, err error) bool {
 		return err == nil && r.Status == 200 && Code(r) == "000000"
 	}
@@ -60,7 +51,7 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	add("newInstance answers 000000 and an instanceId", ok(r, err) && id != "" && len(id) <= 64 && r.Elapsed < 5*time.Second, "%s", describe(r, err))
 	if id == "" {
 		add("lifecycle checks", false, "skipped: no instanceId")
-		return checks
+		return cl.Checks
 	}
 	r, err = s.NewInstance(ctx, order)
 	add("newInstance resent (new businessId): same instanceId", ok(r, err) && r.Field("instanceId") == id, "%s", describe(r, err))
@@ -140,5 +131,5 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []marketsim
 	refused("releaseInstance of an unknown instance refused (000003)", "000003", r, err)
 	r, err = s.Status(ctx, ids[0], "MELT")
 	refused("unknown status refused (000002)", "000002", r, err)
-	return checks
+	return cl.Checks
 }
