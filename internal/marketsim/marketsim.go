@@ -157,7 +157,12 @@ func (s *Sim) Send(ctx context.Context, body []byte, sig Signed) (*Response, err
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	hc := s.HTTP
+	return Do(s.HTTP, req)
+}
+
+// Do sends a marketplace's request and reads the answer (at most 1 MiB), timing it; a client with
+// a 5 s timeout (the marketplaces') when hc is nil. Every simulator's calls go through it.
+func Do(hc *http.Client, req *http.Request) (*Response, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -171,7 +176,7 @@ func (s *Sim) Send(ctx context.Context, body []byte, sig Signed) (*Response, err
 	if err != nil {
 		return nil, err
 	}
-	r := &Response{Status: resp.StatusCode, Body: data, Elapsed: time.Since(start)}
+	r := &Response{Status: resp.StatusCode, Body: data, Elapsed: time.Since(start), Header: resp.Header}
 	_ = json.Unmarshal(data, &r.JSON)
 	return r, nil
 }

@@ -88,7 +88,7 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 		}
 		switch {
 		case !in.Term.IsZero():
-			expires, err := in.Term.from(now, now)
+			expires, err := in.Term.from(now)
 			if err != nil {
 				return nil, err
 			}
@@ -105,7 +105,7 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 		return nil, badRequest("the plan is missing for a paid order")
 	}
 	t.Spec.Plan = in.Plan
-	expires, err := in.Term.from(now, now)
+	expires, err := in.Term.from(now)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 
 // from is the expiry the term sets: a period counted from base (in base's zone), the absolute
 // end, or none. A term that says nothing is an unlimited one.
-func (t Term) from(base, _ time.Time) (*metav1.Time, error) {
+func (t Term) from(base time.Time) (*metav1.Time, error) {
 	switch {
 	case t.Invalid != nil:
 		return nil, badRequest("%v", t.Invalid)
@@ -236,7 +236,7 @@ func renew(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
 		if t.Spec.ExpiresAt != nil && t.Spec.ExpiresAt.After(now) {
 			base = t.Spec.ExpiresAt.In(now.Location())
 		}
-		e, err := in.Term.from(base, now)
+		e, err := in.Term.from(base)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -285,7 +285,7 @@ func changePlan(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, err
 		result = "converted to paid, " + result
 	}
 	if !in.Term.IsZero() {
-		expires, err := in.Term.from(now, now)
+		expires, err := in.Term.from(now)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -328,7 +328,7 @@ func changeQuantity(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome,
 	result := fmt.Sprintf("quantity %d → %d", quantityOf(t), in.Quantity)
 	t.Spec.Quantity = in.Quantity
 	if !in.Term.IsZero() {
-		expires, err := in.Term.from(now, now)
+		expires, err := in.Term.from(now)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -466,7 +466,7 @@ func extend(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) 
 	if in.Term.Period == nil {
 		return Outcome{}, badRequest("the extension says no period")
 	}
-	expires, err := in.Term.from(t.Spec.ExpiresAt.In(now.Location()), now)
+	expires, err := in.Term.from(t.Spec.ExpiresAt.In(now.Location()))
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -1,6 +1,5 @@
 // Package marketplace is the contract between the front door and its marketplace adapters. An
-// adapter is one package under webhook/ (webhook/alibaba, webhook/huawei; Tencent's receiver is
-// in package webhook): it parses and authenticates its marketplace's calls, turns them into
+// adapter is one package under webhook/ (webhook/tencent, webhook/alibaba, webhook/huawei): it parses and authenticates its marketplace's calls, turns them into
 // intake intents, and answers in its marketplace's shapes. The front door builds each adapter
 // registered in webhook/marketplaces.go with an Env and mounts its routes; an adapter serves only
 // Products whose spec.marketplace is its own. docs/marketplaces.md says how to add one.

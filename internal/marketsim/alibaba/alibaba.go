@@ -9,9 +9,7 @@ import (
 	"context"
 	"crypto/md5" //nolint:gosec // the SPI token is MD5 by Alibaba's contract
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -108,19 +106,7 @@ func (s *Sim) Get(ctx context.Context, target string) (*marketsim.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	resp, err := s.client().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	r := &marketsim.Response{Status: resp.StatusCode, Body: body, Elapsed: time.Since(start), Header: resp.Header}
-	_ = json.Unmarshal(body, &r.JSON)
-	return r, nil
+	return marketsim.Do(s.client(), req)
 }
 
 // Create sends createInstance for an order.

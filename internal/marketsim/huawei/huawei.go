@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -149,23 +148,7 @@ func (s *Sim) post(ctx context.Context, target string, body []byte) (*marketsim.
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf8")
-	client := s.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	r := &marketsim.Response{Status: resp.StatusCode, Body: data, Elapsed: time.Since(start), Header: resp.Header}
-	_ = json.Unmarshal(data, &r.JSON)
-	return r, nil
+	return marketsim.Do(s.HTTP, req)
 }
 
 // Call sends an activity with its fields, signed now.
