@@ -83,6 +83,20 @@ func purchaseActive(t *testing.T, product, id, openID string) (string, string) {
 	g.Eventually(func() error { return testenv.MarkDeploymentAvailable(ctx, k8s, ns, "app") }, timeout, interval).Should(Succeed())
 	g.Eventually(func() saasv1alpha1.TenantPhase { return getTenant(t, name).Status.Phase }, timeout, interval).
 		Should(Equal(saasv1alpha1.TenantPhaseActive))
+	// The front door reads tenants from its cache, which may hold the Tenant's status a moment
+	// after the API server does: a login in that moment gets the "being prepared" page (503).
+	// Wait until the front door sees it Active too, each try from a client of its own (a
+	// rate-limit bucket no test counts) that follows no redirect (an issued token is never spent).
+	g.Eventually(func() int {
+		noFollow := browser()
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := noFollow.Get(authURL)
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}, timeout, interval).Should(Equal(http.StatusFound), "the front door's cache must see the tenant Active")
 	return name, authURL
 }
 
