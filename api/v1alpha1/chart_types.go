@@ -179,7 +179,9 @@ type ProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: ChartReady (chart mode) says whether the chart could be fetched and loaded.
+	// conditions: Ready (the Product would pass the marketplace console: CredentialsReady,
+	// ListingValid, PricesMatchPlans and DeliveryEndpointReady, and ChartReady in chart mode),
+	// and each of those. docs/listing.md lists their reasons.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -193,6 +195,25 @@ type ProductStatus struct {
 	// rollout is where the rollout of the product's chart revision to its tenants stands.
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+
+	// tenants counts the Product's tenants by phase.
+	// +optional
+	Tenants *TenantCounts `json:"tenants,omitempty"`
+
+	// deliveryEndpoint is the last check of the public delivery URL (DeliveryEndpointReady).
+	// +optional
+	DeliveryEndpoint *EndpointCheck `json:"deliveryEndpoint,omitempty"`
+}
+
+// EndpointCheck is one check of a Product's public delivery URL.
+type EndpointCheck struct {
+	// url is the URL checked.
+	URL string `json:"url"`
+	// checkedAt is when it was checked.
+	CheckedAt metav1.Time `json:"checkedAt"`
+	// specHash identifies what was checked (the URL, the Tokens' fingerprints): a change checks again.
+	// +optional
+	SpecHash string `json:"specHash,omitempty"`
 }
 
 // RolloutStatus is where a fleet rollout stands.

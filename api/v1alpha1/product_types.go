@@ -37,6 +37,8 @@ const (
 
 // ProductSpec describes one marketplace listing and how each of its tenants is run.
 // +kubebuilder:validation:XValidation:rule="!has(self.trial) || self.plans.exists(p, p.name == self.trial.plan)",message="trial.plan must name one of plans"
+// +kubebuilder:validation:XValidation:rule="!has(self.sandbox) || !has(self.sandbox.plan) || self.plans.exists(p, p.name == self.sandbox.plan)",message="sandbox.plan must name one of plans",fieldPath=".sandbox.plan"
+// +kubebuilder:validation:XValidation:rule="!has(self.listing) || self.listing.accessMode != 'RedemptionCode' || (has(self.redemption) && has(self.redemption.enabled) && self.redemption.enabled)",message="listing.accessMode RedemptionCode needs redemption.enabled",fieldPath=".listing.accessMode"
 // +kubebuilder:validation:XValidation:rule="has(self.app) != has(self.chart)",message="a Product runs either the built-in app template or a Helm chart: set exactly one of app and chart"
 // +kubebuilder:validation:XValidation:rule="(has(self.app) && has(self.app.storage)) ? self.plans.all(p, has(p.storage)) : self.plans.all(p, !has(p.storage))",message="app.storage and plans[].storage go together: with app.storage every plan sizes the volume (plans[].storage), without it none does"
 // +kubebuilder:validation:XValidation:rule="has(self.chart) || self.plans.all(p, !has(p.values))",message="plans[].values are chart values: they need chart"
@@ -122,6 +124,17 @@ type ProductSpec struct {
 	// (mode Auto). See docs/login.md.
 	// +optional
 	Login *Login `json:"login,omitempty"`
+
+	// listing is the marketplace listing as the vendor console's form asks for it, checked by
+	// the operator (status conditions ListingValid and PricesMatchPlans) and printed by
+	// `kubectl tenant listing render`. See docs/listing.md.
+	// +optional
+	Listing *Listing `json:"listing,omitempty"`
+
+	// sandbox configures the tenants the marketplace's online debugger creates (calls signed
+	// with the debug Token). Omit for the defaults: the smallest plan, at most 3, 1h each.
+	// +optional
+	Sandbox *Sandbox `json:"sandbox,omitempty"`
 }
 
 // LoginMode is how buyers are authenticated on the login URL.
@@ -774,6 +787,10 @@ type LifecyclePolicy struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.app.image`,priority=1
 // +kubebuilder:printcolumn:name="Chart",type=string,JSONPath=`.status.chart.version`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Tenants",type=integer,JSONPath=`.status.tenants.total`
+// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.tenants.active`
+// +kubebuilder:printcolumn:name="Sandbox",type=integer,JSONPath=`.status.tenants.sandbox`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Product struct {
 	metav1.TypeMeta `json:",inline"`
@@ -784,7 +801,8 @@ type Product struct {
 	// +required
 	Spec ProductSpec `json:"spec"`
 
-	// status is what the operator observed of the product: its chart.
+	// status is what the operator observed of the product: its readiness to sell, its tenants
+	// and its chart.
 	// +optional
 	Status ProductStatus `json:"status,omitempty"`
 }

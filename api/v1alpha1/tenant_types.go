@@ -46,6 +46,7 @@ const (
 )
 
 // TenantSpec is one purchased instance of a Product.
+// +kubebuilder:validation:XValidation:rule="(has(self.sandbox) && self.sandbox) == (has(oldSelf.sandbox) && oldSelf.sandbox)",message="sandbox is immutable: a sandbox tenant stays one, and no tenant becomes one"
 type TenantSpec struct {
 	// product is the name of the Product this tenant was bought from. Immutable.
 	// +required
@@ -68,6 +69,14 @@ type TenantSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	Quantity int32 `json:"quantity,omitempty"`
+
+	// sandbox is true for a tenant the marketplace's online debugger created (a call signed with
+	// the debug Token): it runs the Product's sandbox plan, is never metered, and is destroyed
+	// after the Product's sandbox.ttl. Only debug calls address it, and debug calls address
+	// nothing else. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sandbox is immutable"
+	Sandbox bool `json:"sandbox,omitempty"`
 
 	// trial is true while the tenant is a free trial that has not been converted to a paid plan.
 	// +optional
@@ -311,6 +320,7 @@ type MarketplaceCall struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 56",message="a Tenant's name must be at most 56 characters (its namespace is tenant-<name>)"
 // +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.product`
 // +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`
+// +kubebuilder:printcolumn:name="Sandbox",type=boolean,JSONPath=`.spec.sandbox`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`
