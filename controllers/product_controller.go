@@ -24,47 +24,102 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // chartRetryInterval is how often a chart that could not be fetched is tried again, unless the
 // Product, its pull Secret, CA or package changes first.
 const chartRetryInterval = time.Minute
 
-// productChartSourceIndex indexes Products by the ConfigMaps and Secrets (operator namespace)
-// their chart is read with: package, pull Secret, CA.
-const productChartSourceIndex = "spec.chart.sources"
+// statusConflictRetry is how soon a Product whose status write met a newer version is
+// reconciled again.
+const statusConflictRetry = 200 * time.Millisecond
 
-// ProductReconciler resolves each chart Product's chart: a version to its digest, fetched,
-// verified and loaded once into the chart store the tenants are rendered from. The digest is
-// recorded in the Product's status (status.chart), which is what tenants are rendered from: a
-// version is resolved once per spec change, so pushing over a tag does not reach tenants.
+// productSourceIndex indexes Products by the ConfigMaps and Secrets (operator namespace) they
+// are read with (productSources).
+const productSourceIndex = "spec.sources"
+
+// ProductReconciler writes every Product's status, the only writer of it: its readiness to sell
+// (the credentials, the listing, the price table against the plans, the public delivery URL as
+// the marketplace's console checks it: product_readiness.go), its tenants by phase, and in chart
+// mode its chart: a version resolved to its digest, fetched, verified and loaded once into the
+// chart store the tenants are rendered from. The digest is recorded in status.chart, which is
+// what tenants are rendered from: a version is resolved once per spec change, so pushing over a
+// tag does not reach tenants.
 type ProductReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Charts   *chart.Store
-	// Namespace is the operator's namespace (pull Secrets, CA and packaged charts, and the
-	// chart revisions).
+	// Namespace is the operator's namespace (credentials, pull Secrets, CA, packaged charts,
+	// listing files, and the chart revisions).
 	Namespace string
-	// Clock times rollouts (progress deadlines); tests inject a fake one.
+	// Clock times rollouts (progress deadlines) and delivery checks; tests inject a fake one.
 	Clock clock.PassiveClock
+	// Readiness is each marketplace adapter's part of the readiness checks (webhook.Readiness).
+	Readiness map[saasv1alpha1.Marketplace]marketplace.Readiness
+	// Delivery configures the check of the public delivery URL.
+	Delivery DeliveryCheck
 }
 
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products/status,verbs=patch
 // +kubebuilder:rbac:groups=apps,namespace=system,resources=controllerrevisions,verbs=get;list;watch;create;delete
 
-// Reconcile resolves the Product's chart and records it.
+// Reconcile resolves the Product's chart, checks its readiness and records both.
 func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &saasv1alpha1.Product{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := p.DeepCopy()
+	result, chartEvent, err := r.reconcileChartSource(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	recheck, err := r.reconcileReadiness(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if recheck > 0 && (result.RequeueAfter == 0 || recheck < result.RequeueAfter) {
+		result.RequeueAfter = recheck
+	}
+	p.Status.ObservedGeneration = p.Generation
+	if err := r.patchStatus(ctx, before, p); err != nil {
+		if apierrors.IsConflict(err) {
+			// The cache has not seen this controller's last status write yet; the status
+			// change's own event is filtered out, so come back for it.
+			return ctrl.Result{RequeueAfter: statusConflictRetry}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if chartEvent != nil {
+		chartEvent()
+	}
+	r.readinessEvent(before, p)
+	return result, nil
+}
+
+// readinessEvent records a change of the Product's Ready condition.
+func (r *ProductReconciler) readinessEvent(before, p *saasv1alpha1.Product) {
+	was := meta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.ReadyCondition)
+	is := meta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.ReadyCondition)
+	if is == nil || (was != nil && was.Status == is.Status && was.Message == is.Message) {
+		return
+	}
+	if is.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventProductReady, "CheckReadiness", "%s", is.Message)
+	} else {
+		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, saasv1alpha1.EventProductNotReady, "CheckReadiness", "%s", is.Message)
+	}
+}
+
+// reconcileChartSource resolves a chart Product's chart into p's status (ChartReady,
+// status.chart, the rollout). It returns the Event to record once the status is written.
+func (r *ProductReconciler) reconcileChartSource(ctx context.Context, p *saasv1alpha1.Product) (ctrl.Result, func(), error) {
 	st := &p.Status
 	if p.Spec.Chart == nil {
 		st.Chart = nil
 		meta.RemoveStatusCondition(&st.Conditions, saasv1alpha1.ChartReadyCondition)
-		st.ObservedGeneration = p.Generation
-		return ctrl.Result{}, r.patchStatus(ctx, before, p)
+		return ctrl.Result{}, nil, nil
 	}
 
 	var loaded *chart.Loaded
@@ -83,7 +138,7 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		var ce *chart.Error
 		if !errors.As(err, &ce) {
-			return ctrl.Result{}, err // an API read: retried with backoff
+			return ctrl.Result{}, nil, err // an API read: retried with backoff
 		}
 		cond.Status, cond.Reason = metav1.ConditionFalse, ce.Reason
 		cond.Message = fmt.Sprintf("%s; tried again every %s. Tenants keep the chart they run", err, chartRetryInterval)
@@ -95,24 +150,23 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		st.Chart = &ref
 		recheck, err := r.reconcileRollout(ctx, p, loaded.Ref)
 		if err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, nil, err
 		}
 		result.RequeueAfter = recheck
 	}
-	st.ObservedGeneration = p.Generation
-	meta.SetStatusCondition(&st.Conditions, cond)
-	if err := r.patchStatus(ctx, before, p); err != nil {
-		return ctrl.Result{}, err
-	}
-	was := meta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.ChartReadyCondition)
+	was := meta.FindStatusCondition(st.Conditions, saasv1alpha1.ChartReadyCondition)
 	changed := was == nil || was.Status != cond.Status || was.Reason != cond.Reason || was.Message != cond.Message
-	switch {
-	case changed && cond.Status == metav1.ConditionFalse:
-		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, saasv1alpha1.EventChartFailed, "FetchChart", "%s", cond.Message)
-	case changed:
-		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventChartLoaded, "FetchChart", "%s", cond.Message)
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if !changed {
+		return result, nil, nil
 	}
-	return result, nil
+	return result, func() {
+		if cond.Status == metav1.ConditionFalse {
+			r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, saasv1alpha1.EventChartFailed, "FetchChart", "%s", cond.Message)
+		} else {
+			r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, saasv1alpha1.EventChartLoaded, "FetchChart", "%s", cond.Message)
+		}
+	}, nil
 }
 
 // reconcileRollout stores the spec's chart revision and moves the next tenants to it.
@@ -190,50 +244,63 @@ func (r *ProductReconciler) patchStatus(ctx context.Context, before, p *saasv1al
 		return nil
 	}
 	err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(err) {
-		return nil // the newer version's event brings the product back
-	}
 	return client.IgnoreNotFound(err)
 }
 
-// chartSources are the names of the operator-namespace objects a Product's chart is read with.
-func chartSources(p *saasv1alpha1.Product) []string {
-	c := p.Spec.Chart
-	if c == nil {
-		return nil
-	}
+// productSources are the names of the operator-namespace objects a Product is read with: its
+// credentials Secret, its listing's files, and its chart's package, pull Secret and CA. A change
+// of one reconciles the Product.
+func productSources(p *saasv1alpha1.Product) []string {
 	var names []string
 	add := func(kind, name string) {
 		if name != "" {
 			names = append(names, kind+"/"+name)
 		}
 	}
-	if c.OCI != nil {
-		add("Secret", c.OCI.PullSecretName)
-		add("ConfigMap", c.OCI.CAConfigMapName)
+	add("Secret", p.Spec.CredentialsSecretName)
+	if l := p.Spec.Listing; l != nil {
+		for _, a := range append([]saasv1alpha1.AssetReference{l.Logo}, documentFiles(l)...) {
+			add("Secret", a.SecretName)
+			add("ConfigMap", a.ConfigMapName)
+		}
 	}
-	if c.Package != nil {
-		add("Secret", c.Package.SecretName)
-		add("ConfigMap", c.Package.ConfigMapName)
+	if c := p.Spec.Chart; c != nil {
+		if c.OCI != nil {
+			add("Secret", c.OCI.PullSecretName)
+			add("ConfigMap", c.OCI.CAConfigMapName)
+		}
+		if c.Package != nil {
+			add("Secret", c.Package.SecretName)
+			add("ConfigMap", c.Package.ConfigMapName)
+		}
 	}
 	return names
+}
+
+func documentFiles(l *saasv1alpha1.Listing) []saasv1alpha1.AssetReference {
+	out := make([]saasv1alpha1.AssetReference, 0, len(l.Documents))
+	for _, d := range l.Documents {
+		out = append(out, d.File)
+	}
+	return out
 }
 
 // SetupWithManager registers the controller: Products, and the ConfigMaps and Secrets of the
 // operator's namespace their charts are read with.
 func (r *ProductReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productChartSourceIndex,
-		func(o client.Object) []string { return chartSources(o.(*saasv1alpha1.Product)) }); err != nil {
-		return fmt.Errorf("index products by chart sources: %w", err)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productSourceIndex,
+		func(o client.Object) []string { return productSources(o.(*saasv1alpha1.Product)) }); err != nil {
+		return fmt.Errorf("index products by sources: %w", err)
 	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	r.Delivery.defaults()
 	inNamespace := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("product").
 		For(&saasv1alpha1.Product{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&saasv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(productOfTenant), builder.WithPredicates(rolloutRelevant)).
+		Watches(&saasv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(productOfTenant), builder.WithPredicates(productRelevant)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("Secret")), inNamespace).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("ConfigMap")), inNamespace).
 		Complete(r)
@@ -242,7 +309,7 @@ func (r *ProductReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 func (r *ProductReconciler) productsOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		var list saasv1alpha1.ProductList
-		if err := r.List(ctx, &list, client.MatchingFields{productChartSourceIndex: kind + "/" + o.GetName()}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{productSourceIndex: kind + "/" + o.GetName()}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Failed to list products of chart source", "object", o.GetName())
 			return nil
 		}
@@ -259,9 +326,10 @@ func productOfTenant(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*saasv1alpha1.Tenant).Spec.Product}}}
 }
 
-// rolloutRelevant passes the Tenant changes a rollout decides on: tenants coming and going,
-// their revision, and their readiness on it.
-var rolloutRelevant = predicate.Funcs{
+// productRelevant passes the Tenant changes the Product's status is of: tenants coming and
+// going, their phase (the counts), and what a rollout decides on: their revision and their
+// readiness on it.
+var productRelevant = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		was, is := e.ObjectOld.(*saasv1alpha1.Tenant), e.ObjectNew.(*saasv1alpha1.Tenant)
 		revision := func(t *saasv1alpha1.Tenant) string {
@@ -270,7 +338,7 @@ var rolloutRelevant = predicate.Funcs{
 			}
 			return t.Status.Chart.Revision
 		}
-		return was.Spec.Product != is.Spec.Product || was.Spec.State != is.Spec.State ||
+		return was.Spec.Product != is.Spec.Product || was.Spec.State != is.Spec.State || was.Status.Phase != is.Status.Phase ||
 			was.Labels[saasv1alpha1.ChartRevisionLabel] != is.Labels[saasv1alpha1.ChartRevisionLabel] ||
 			revision(was) != revision(is) || tenantReady(was) != tenantReady(is) || !is.DeletionTimestamp.IsZero()
 	},

@@ -20,6 +20,16 @@ func adapters(opts Options) map[saasv1alpha1.Marketplace]marketplace.Factory {
 	}
 }
 
+// Readiness is each marketplace's part of a Product's readiness (the Product controller's
+// conditions), registered with its adapter.
+func Readiness() map[saasv1alpha1.Marketplace]marketplace.Readiness {
+	return map[saasv1alpha1.Marketplace]marketplace.Readiness{
+		saasv1alpha1.MarketplaceTencent: tencent.Readiness,
+		saasv1alpha1.MarketplaceAlibaba: alibaba.Readiness,
+		saasv1alpha1.MarketplaceHuawei:  huawei.Readiness,
+	}
+}
+
 // mountAdapters builds every adapter with the front door's environment and mounts its routes.
 func mountAdapters(mux *http.ServeMux, env marketplace.Env, opts Options) {
 	for _, factory := range adapters(opts) {

@@ -20,6 +20,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
@@ -89,6 +90,9 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // the tests' clients; 127.0.0.2 is not a proxy
 	opts.FrontDoor.MarketAPIEndpoint = marketAPIServer.URL + "/v2/index.php"
 	opts.FrontDoor.Huawei.OrderAPI = huaweiOrderServer.URL
+	checkClient, stopDelivery := startDeliveryFixtures(baseURL)
+	defer stopDelivery()
+	opts.DeliveryCheck = controllers.DeliveryCheck{PublicURL: "https://" + publicHost, Client: checkClient, RetryInterval: 2 * time.Second}
 	stopManager, err := cp.RunManager(ctx, opts)
 	if err != nil {
 		return 0, err

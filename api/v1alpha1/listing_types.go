@@ -391,6 +391,15 @@ const (
 	EventSandboxDestroyed = "SandboxDestroyed"
 )
 
+// Events of a Product's readiness.
+const (
+	// EventProductReady: the Product's Ready condition became True.
+	EventProductReady = "ProductReady"
+	// EventProductNotReady: the Product's Ready condition became (or stays, with another
+	// message) False; the note names the failing conditions.
+	EventProductNotReady = "ProductNotReady"
+)
+
 // TenantCounts are a Product's tenants by phase.
 type TenantCounts struct {
 	// total counts every Tenant of the Product, sandbox ones included.

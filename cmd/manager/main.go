@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
@@ -71,6 +72,8 @@ func main() {
 		"Leading bits of an IPv6 client address that rate limits key by (64: one bucket per /64; 128: per address).")
 	flag.IntVar(&fd.RedemptionFailureBudget, "redemption-failure-budget", webhook.DefaultRedemptionFailureBudget,
 		"Unknown redemption codes a Product accepts per hour from all clients together before refusing new codes for a while (slows guessing spread over many addresses); -1 disables it.")
+	flag.DurationVar(&opts.DeliveryCheck.Interval, "delivery-check-interval", controllers.DefaultDeliveryCheckInterval,
+		"How often each Product's public delivery URL is called as the marketplace console checks it (DeliveryEndpointReady); a failed check is repeated every minute, and a change of the URL or the credentials checks at once.")
 	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")
 	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
 		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")

@@ -76,6 +76,9 @@ type Options struct {
 	Clock clock.PassiveClock
 	// SkipControllerNameValidation allows more than one manager in a process (tests only).
 	SkipControllerNameValidation bool
+	// DeliveryCheck configures the Product controller's check of each Product's public delivery
+	// URL (DeliveryEndpointReady). An empty PublicURL takes FrontDoor.PublicURL.
+	DeliveryCheck controllers.DeliveryCheck
 }
 
 // DefaultOptions are the defaults of the manager's flags.
@@ -98,6 +101,15 @@ func DefaultOptions() Options {
 		},
 		SuspendedPage: controllers.SuspendedPage{Port: 80},
 	}
+}
+
+// deliveryCheck resolves the DeliveryCheck option.
+func (o Options) deliveryCheck() controllers.DeliveryCheck {
+	d := o.DeliveryCheck
+	if d.PublicURL == "" {
+		d.PublicURL = o.FrontDoor.PublicURL
+	}
+	return d
 }
 
 // frontDoorService is the name of the front door's Service in config/manager.
@@ -230,6 +242,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		Charts:    charts,
 		Namespace: opts.FrontDoor.Namespace,
 		Clock:     opts.Clock,
+		Readiness: webhook.Readiness(),
+		Delivery:  opts.deliveryCheck(),
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up product controller: %w", err)
 	}
