@@ -56,7 +56,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{"valid", func(*saasv1alpha1.Product, *Assets) {}, nil},
 		{"a JPEG logo", func(_ *saasv1alpha1.Product, a *Assets) { a.Logo.Data = jpegLogo.Bytes() }, nil},
-		{"a 3 MB logo", func(_ *saasv1alpha1.Product, a *Assets) { a.Logo.Data = append(pngOf(t, 390, 260), make([]byte, 3<<20)...) },
+		{"a 3 MB logo", func(_ *saasv1alpha1.Product, a *Assets) {
+			a.Logo.Data = append(pngOf(t, 390, 260), make([]byte, 3<<20)...)
+		},
 			[]string{"listing.logo: is 3.0 MB: the console takes a logo of at most 2 MB"}},
 		{"a GIF logo", func(_ *saasv1alpha1.Product, a *Assets) { a.Logo.Data = gifLogo.Bytes() }, []string{"listing.logo: is a GIF"}},
 		{"not an image", func(_ *saasv1alpha1.Product, a *Assets) { a.Logo.Data = []byte("<svg/>") }, []string{"not a PNG or JPEG"}},
@@ -72,7 +74,9 @@ func TestCheck(t *testing.T) {
 		{"a text document", func(_ *saasv1alpha1.Product, a *Assets) { a.Documents[0].Data = []byte("read me") },
 			[]string{"is not a PDF, Word, PowerPoint, ZIP or RAR file"}},
 		{"a docx", func(_ *saasv1alpha1.Product, a *Assets) { a.Documents[0].Data = []byte("PK\x03\x04rest") }, nil},
-		{"an external link", func(p *saasv1alpha1.Product, _ *Assets) { p.Spec.Listing.Details = "见 https://example.com/buy 购买" },
+		{"an external link", func(p *saasv1alpha1.Product, _ *Assets) {
+			p.Spec.Listing.Details = "见 https://example.com/buy 购买"
+		},
 			[]string{"listing.details: has an external link (https://example.com/buy)"}},
 		{"four tags, and errors before warnings", func(p *saasv1alpha1.Product, a *Assets) {
 			p.Spec.Listing.Tags = []string{"a", "b", "c", "d"}

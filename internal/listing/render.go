@@ -75,7 +75,9 @@ func Render(p *saasv1alpha1.Product, namespace string) (Form, error) {
 		return Form{}, fmt.Errorf("product %s has no spec.listing", p.Name)
 	}
 	f := Form{Product: p.Name}
-	add := func(label, key, value string) { f.Fields = append(f.Fields, Field{Label: label, Key: key, Value: value}) }
+	add := func(label, key, value string) {
+		f.Fields = append(f.Fields, Field{Label: label, Key: key, Value: value})
+	}
 	add("商品名称", "name", l.Name)
 	add("商品分类", "category", l.Category)
 	add("商品标签", "tags", strings.Join(l.Tags, "、"))
