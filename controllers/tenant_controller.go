@@ -215,6 +215,14 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if err := r.resolvePlan(ctx, s); err != nil {
 		return ctrl.Result{}, fmt.Errorf("resolve plan: %w", err)
 	}
+	var sandboxEnd *time.Time
+	if s.tenant.Spec.Sandbox && s.product != nil && s.tenant.Spec.State != saasv1alpha1.TenantStateDestroyed {
+		end, err := r.reconcileSandbox(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		sandboxEnd = end
+	}
 	s.life = decideLifecycle(s.tenant, s.product, s.now)
 	switch s.life.state {
 	case saasv1alpha1.TenantStateDestroyed:
@@ -287,7 +295,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if s.life.state == saasv1alpha1.TenantStateActive {
 		next = s.life.suspendAt
 	}
-	after := requeueAfter(s.now, next)
+	after := requeueAfter(s.now, next, sandboxEnd)
 	if (s.pullSecretTaken || len(s.generated.taken) > 0 || s.chartRetry) && (after == 0 || after > takenSecretRecheck) {
 		// Nothing is told when the app's own Secret of that name goes: look again.
 		after = takenSecretRecheck

@@ -88,6 +88,9 @@ func (r *TenantReconciler) keepNamespaceOnDelete(ctx context.Context, t *saasv1a
 	if ns.Labels[saasv1alpha1.RetainedLabel] == "true" {
 		return true
 	}
+	if t.Spec.Sandbox {
+		return false
+	}
 	product := &saasv1alpha1.Product{}
 	if err := r.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, product); err != nil {
 		return destroyPolicy(nil) == saasv1alpha1.DestroyPolicyRetain

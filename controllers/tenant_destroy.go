@@ -42,6 +42,9 @@ func (r *TenantReconciler) reconcileDestroy(ctx context.Context, s *tenantScope)
 	p := &destroyProgress{}
 	s.destroy = p
 	policy := destroyPolicy(s.product)
+	if t.Spec.Sandbox {
+		policy = saasv1alpha1.DestroyPolicyDelete // a sandbox's data is the debugger's: never kept
+	}
 	nsName := NamespaceName(t.Name)
 
 	removing, err := r.removeWorkloads(ctx, t)
@@ -71,6 +74,9 @@ func (r *TenantReconciler) reconcileDestroy(ctx context.Context, s *tenantScope)
 	}
 	retain := policy == saasv1alpha1.DestroyPolicyRetain && (ns == nil || ns.DeletionTimestamp.IsZero())
 	retainedUntil, removeAt := destroyDeadlines(s.product, retain, destroyedAt)
+	if t.Spec.Sandbox {
+		removeAt = destroyedAt // no tombstone: no marketplace order refers to a sandbox tenant for long
+	}
 	if retain && retainedUntil != nil && !s.now.Before(*retainedUntil) {
 		retain = false // retention ended: the namespace goes the way of the Delete policy
 	}

@@ -78,7 +78,7 @@ func TestHuaweiLifecycle(t *testing.T) {
 	sim := hwSim(t)
 	expires := time.Date(2027, 6, 30, 15, 59, 59, 0, time.UTC)
 	id0 := "CS" + strings.ToUpper(uniqueOrder(t))
-	order := huaweisim.Order{ID: id0, LineID: id0 + "-000001", Sku: hwSku, Expires: expires, Units: 20, CustomerID: "8a7f0c1e2d3b4a5968778695a4b3c2d1", Test: true}
+	order := huaweisim.Order{ID: id0, LineID: id0 + "-000001", Sku: hwSku, Expires: expires, Units: 20, CustomerID: "8a7f0c1e2d3b4a5968778695a4b3c2d1"}
 	queries := huaweiOrders.Queries
 	r, err := sim.NewInstance(ctx, order)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -91,13 +91,28 @@ func TestHuaweiLifecycle(t *testing.T) {
 	g.Expect(tn.Spec.Buyer.AccountID).To(Equal(order.CustomerID))
 	g.Expect(tn.Spec.Buyer.UserID).To(Equal("u-" + order.CustomerID))
 	g.Expect(tn.Spec.Buyer.ContactSecretName).NotTo(BeEmpty(), "the buyer's name and email are kept in a Secret")
-	g.Expect(tn.Annotations[saasv1alpha1.MarketplaceDebugAnnotation]).To(Equal("true"), "testFlag=1")
+	g.Expect(tn.Annotations).NotTo(HaveKey(saasv1alpha1.MarketplaceDebugAnnotation))
 	g.Expect(tn.Annotations[saasv1alpha1.OriginAnnotation]).To(Equal("huawei/" + hwProductID + "/" + order.ID + "/" + order.LineID))
+	g.Expect(tn.Spec.Sandbox).To(BeFalse())
+
 	g.Expect(huaweiOrders.Queries).To(Equal(queries + 1))
 	r, err = sim.NewInstance(ctx, order)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Field("instanceId")).To(Equal(id))
 	g.Expect(huaweiOrders.Queries).To(BeNumerically("<=", queries+2), "a resend is answered from the cache")
+
+	// KooGallery's interface debugging (testFlag=1) makes a sandbox tenant of the same order line,
+	// which the production calls never reach.
+	test := order
+	test.Test = true
+	r, err = sim.NewInstance(ctx, test)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(huaweisim.Code(r)).To(Equal("000000"), string(r.Body))
+	sandbox := getTenant(t, r.Field("instanceId"))
+	g.Expect(sandbox.Name).NotTo(Equal(id))
+	g.Expect(sandbox.Spec.Sandbox).To(BeTrue())
+	g.Expect(sandbox.Annotations[saasv1alpha1.MarketplaceDebugAnnotation]).To(Equal("true"), "testFlag=1")
+	g.Expect(sandbox.Annotations[saasv1alpha1.OriginAnnotation]).To(Equal("sandbox/huawei/" + hwProductID + "/" + order.ID + "/" + order.LineID))
 
 	r, err = sim.Query(ctx, id, "tnotexist00")
 	g.Expect(err).NotTo(HaveOccurred())

@@ -109,7 +109,7 @@ func TestCreateWritesTheTenant(t *testing.T) {
 func TestTrialThenConversion(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	sim := newSim(debugToken) // the online debugger signs with the debug Token
+	sim := newSim(token)
 	order := marketsim.Order{ID: uniqueOrder(t), AccountID: "1", Trial: true}
 	r, err := sim.Create(ctx, order)
 	g.Expect(err).NotTo(HaveOccurred())

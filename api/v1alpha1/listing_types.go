@@ -387,6 +387,10 @@ const (
 const (
 	// SandboxLabel is "true" on a sandbox tenant (made by a marketplace's debugger).
 	SandboxLabel = "saas.cloudmarket.dev/sandbox"
+	// SandboxEndsAtAnnotation is when a sandbox tenant is destroyed (RFC 3339): its creation
+	// plus the Product's sandbox.ttl, written with the tenant. Without it the end is counted
+	// from the Tenant's creationTimestamp.
+	SandboxEndsAtAnnotation = "saas.cloudmarket.dev/sandbox-ends-at"
 	// EventSandboxDestroyed: a sandbox tenant reached its ttl or the Product's limit.
 	EventSandboxDestroyed = "SandboxDestroyed"
 )

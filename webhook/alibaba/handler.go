@@ -246,7 +246,7 @@ func (a *adapter) create(ctx context.Context, log logr.Logger, p *saasv1alpha1.P
 	if err != nil {
 		return nil, err
 	}
-	origin := intake.Origin(string(saasv1alpha1.MarketplaceAlibaba), p.Spec.ProductID, req.OrderBizID)
+	origin := in.OriginOf(string(saasv1alpha1.MarketplaceAlibaba), p.Spec.ProductID, req.OrderBizID)
 	now := a.env.Clock.Now()
 	tenant, err := a.env.Intake.Order(ctx, log, p, in, origin, now, a.env.Location)
 	if err != nil {

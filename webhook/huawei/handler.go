@@ -245,9 +245,12 @@ func (a *adapter) newInstance(ctx context.Context, log logr.Logger, p *saasv1alp
 		return nil, fail(CodeBadParams, "malformed", "orderLineId is missing")
 	}
 	origin := intake.Origin(string(saasv1alpha1.MarketplaceHuawei), p.Spec.ProductID, req.OrderID+"/"+req.OrderLineID)
+	if req.Test {
+		origin = intake.SandboxOrigin(origin) // KooGallery's interface debugging (testFlag=1)
+	}
 	if t := a.env.Intake.FindCached(ctx, origin); t != nil {
 		// A resend: answered without asking KooGallery again.
-		a.env.Intake.RecordIgnored(t, &intake.Intent{Source: source(req), OrderID: req.OrderID, RequestID: req.BusinessID}, "repeated: answered the existing instance")
+		a.env.Intake.RecordIgnored(t, &intake.Intent{Source: source(req), OrderID: req.OrderID, RequestID: req.BusinessID, Debug: req.Test}, "repeated: answered the existing instance")
 		return Answer{ResultCode: CodeOK, ResultMsg: defaultSuccessMsg, InstanceID: t.Name}, nil
 	}
 	o, err := a.order(ctx, p, keys, req)

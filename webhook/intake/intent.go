@@ -69,6 +69,8 @@ const (
 	CauseOrder Cause = "Order"
 	// CauseRefunded: a redemption code was refunded before it could be consumed.
 	CauseRefunded Cause = "Refunded"
+	// CauseSandbox: a sandbox tenant reached its ttl or its Product's limit of sandbox tenants.
+	CauseSandbox Cause = "Sandbox"
 )
 
 // Source names who sent an intent.
@@ -235,4 +237,6 @@ var (
 	ErrResultTooLong = errors.New("the history entry is too long")
 	// ErrNotFound: the named tenant does not exist (for that Product).
 	ErrNotFound = errors.New("no such tenant")
+	// ErrSandboxFlood: the debugger created too many sandbox tenants in the last minute.
+	ErrSandboxFlood = errors.New("too many sandbox tenants created")
 )

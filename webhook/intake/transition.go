@@ -61,7 +61,17 @@ func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 	}
 	t.Spec.Buyer.ContactSecretName = ""
 	if in.Debug {
+		// The marketplace's debugger: a sandbox tenant on the sandbox plan, whatever spec the
+		// call names (the debugger's are made up), destroyed after the Product's sandbox.ttl.
 		t.Annotations[saasv1alpha1.MarketplaceDebugAnnotation] = "true"
+		t.Labels[saasv1alpha1.SandboxLabel] = "true"
+		t.Annotations[saasv1alpha1.SandboxEndsAtAnnotation] = now.Add(p.SandboxTTL()).UTC().Format(time.RFC3339)
+		t.Spec.Sandbox = true
+		if plan := p.SandboxPlan(); plan != "" {
+			sandboxed := *in
+			sandboxed.Plan = plan
+			in = &sandboxed
+		}
 	}
 	if in.OrderID != "" || in.ResourceID != "" {
 		t.Spec.Marketplace = saasv1alpha1.MarketplaceReference{ResourceID: in.ResourceID}
@@ -134,6 +144,16 @@ func (t Term) from(base time.Time) (*metav1.Time, error) {
 // place; now is in the zone calendar periods are counted in. A call that changes nothing is
 // answered all the same: every marketplace action must be idempotent.
 func Apply(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
+	if in.Source.Marketplace != "" && in.Actor == "" && t.Spec.Sandbox != in.Debug {
+		// A debug call never reaches a paying tenant, and a production call never a sandbox
+		// one; either is answered as if the instance did not exist.
+		return Outcome{}, &Error{Kind: NotFound, Cause: ErrNotFound, Msg: "no instance " + t.Name}
+	}
+	if t.Spec.Sandbox && in.Kind == ChangePlan {
+		sandboxed := *in
+		sandboxed.Plan = t.Spec.Plan // a sandbox tenant keeps the sandbox plan
+		in = &sandboxed
+	}
 	out, err := apply(t, in, now)
 	if err == nil && in.Actor != "" {
 		if n := utf8.RuneCountInString(out.Result); n > MaxResult {
@@ -448,8 +468,11 @@ func destroy(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
 		return ignored("already destroyed")
 	}
 	t.Spec.State = saasv1alpha1.TenantStateDestroyed
-	if in.Cause == CauseRefunded {
+	switch in.Cause {
+	case CauseRefunded:
 		return Outcome{Reason: saasv1alpha1.EventRedemptionRefunded, Result: "destroyed: the code was refunded before it could be consumed"}, nil
+	case CauseSandbox:
+		return Outcome{Reason: saasv1alpha1.EventSandboxDestroyed, Result: "sandbox tenant destroyed"}, nil
 	}
 	return Outcome{Reason: saasv1alpha1.EventDestroyRequested, Result: "destroy requested"}, nil
 }

@@ -56,6 +56,11 @@ func (w *Writer) Create(ctx context.Context, log logr.Logger, p *saasv1alpha1.Pr
 	if err != nil {
 		return nil, false, err
 	}
+	if in.Debug && w.FindCached(ctx, origin) == nil {
+		if err := w.sandboxAllowed(ctx, p, now); err != nil {
+			return nil, false, err
+		}
+	}
 	return w.createOrFind(ctx, log, origin, desired, func(t *saasv1alpha1.Tenant) error {
 		if len(in.Contact) > 0 {
 			var err error
@@ -68,6 +73,32 @@ func (w *Writer) Create(ctx context.Context, log logr.Logger, p *saasv1alpha1.Pr
 		}
 		return nil
 	})
+}
+
+// SandboxCreationsPerMinute bounds the sandbox tenants a Product's debugger may create in a
+// minute: a flood of debug purchases is refused beyond it (the Product's sandbox.maxTenants
+// bounds how many live at once).
+const SandboxCreationsPerMinute = 10
+
+// sandboxAllowed refuses a new sandbox tenant when the Product's debugger created
+// SandboxCreationsPerMinute in the last minute. They are counted at the API server, not in the
+// cache, which a flood outruns: debug purchases are rare enough for the request.
+func (w *Writer) sandboxAllowed(ctx context.Context, p *saasv1alpha1.Product, now time.Time) error {
+	var list saasv1alpha1.TenantList
+	if err := w.APIReader.List(ctx, &list, client.MatchingLabels{saasv1alpha1.ProductLabel: p.Name, saasv1alpha1.SandboxLabel: "true"}); err != nil {
+		return err
+	}
+	recent := 0
+	for i := range list.Items {
+		if now.Sub(list.Items[i].CreationTimestamp.Time) < time.Minute {
+			recent++
+		}
+	}
+	if recent >= SandboxCreationsPerMinute {
+		return &Error{Kind: Conflict, Cause: ErrSandboxFlood, Msg: fmt.Sprintf(
+			"%d sandbox instances were created in the last minute, the most the debugger may create; try again in a minute", recent)}
+	}
+	return nil
 }
 
 // createOrFind creates the Tenant of an origin under the first free name derived from it, or

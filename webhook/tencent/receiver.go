@@ -136,16 +136,17 @@ func (t *receiver) serve(r *http.Request, action *string) (any, error) {
 	if parseErr == nil {
 		productID = req.ProductID
 	}
-	product, err := t.authenticate(ctx, r.PathValue("product"), productID, auth, body)
+	product, debug, err := t.authenticate(ctx, r.PathValue("product"), productID, auth, body)
 	if err != nil {
 		return nil, err
 	}
 	if parseErr != nil {
 		return nil, badRequest("%v", parseErr)
 	}
+	req.Debug = debug
 	*action = marketplace.Label(req.Action, Actions)
 	log := t.log.WithValues("product", product.Name, "action", req.Action, "requestId", req.RequestID,
-		"orderId", req.OrderID, "signId", req.SignID)
+		"orderId", req.OrderID, "signId", req.SignID, "debug", req.Debug)
 	if len(req.Unknown) > 0 {
 		log.V(1).Info("Ignoring fields the contract does not describe", "fields", req.Unknown)
 	}
@@ -162,16 +163,17 @@ func (t *receiver) serve(r *http.Request, action *string) (any, error) {
 
 // authenticate finds the Product the callback is for and checks the signature against its
 // Tokens, then the replay guard. Without a product in the path every Tencent Product whose
-// productId matches the body's (or, for verifyInterface, every Tencent Product) is tried.
-func (t *receiver) authenticate(ctx context.Context, name, productID string, auth Auth, body []byte) (*saasv1alpha1.Product, error) {
+// productId matches the body's (or, for verifyInterface, every Tencent Product) is tried. debug
+// is true when the debug Token (the console's online debugger) signed the call.
+func (t *receiver) authenticate(ctx context.Context, name, productID string, auth Auth, body []byte) (p *saasv1alpha1.Product, debug bool, err error) {
 	var candidates []saasv1alpha1.Product
 	if name != "" {
 		p := &saasv1alpha1.Product{}
 		if err := t.env.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, unauthorized(fmt.Errorf("no product %s", name))
+				return nil, false, unauthorized(fmt.Errorf("no product %s", name))
 			}
-			return nil, err
+			return nil, false, err
 		}
 		candidates = []saasv1alpha1.Product{*p}
 	} else {
@@ -181,7 +183,7 @@ func (t *receiver) authenticate(ctx context.Context, name, productID string, aut
 			opts = append(opts, client.MatchingFields{marketplace.ProductIDIndex: productID})
 		}
 		if err := t.env.Client.List(ctx, &list, opts...); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		candidates = list.Items
 	}
@@ -201,18 +203,19 @@ func (t *receiver) authenticate(ctx context.Context, name, productID string, aut
 				lastErr = err
 				continue
 			}
-			return nil, err
+			return nil, false, err
 		}
-		if _, err := auth.Verify(tokens, now, t.env.Window); err != nil {
+		which, err := auth.Verify(tokens, now, t.env.Window)
+		if err != nil {
 			lastErr = err
 			continue
 		}
 		if !t.replay.admit(replayKey(auth.Signature), body, now) {
-			return nil, unauthorized(errors.New("this signature was already used with another body"))
+			return nil, false, unauthorized(errors.New("this signature was already used with another body"))
 		}
-		return p, nil
+		return p, which == 1, nil
 	}
-	return nil, unauthorized(lastErr)
+	return nil, false, unauthorized(lastErr)
 }
 
 func (t *receiver) dispatch(ctx context.Context, log logr.Logger, p *saasv1alpha1.Product, req *Request) (any, error) {
@@ -248,7 +251,7 @@ func (t *receiver) createInstance(ctx context.Context, log logr.Logger, p *saasv
 	if err != nil {
 		return nil, err
 	}
-	origin := intake.Origin(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
+	origin := in.OriginOf(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
 	now := t.env.Clock.Now()
 	tenant, err := t.env.Intake.Order(ctx, log, p, in, origin, now, t.env.Location)
 	if err != nil {
@@ -259,7 +262,7 @@ func (t *receiver) createInstance(ctx context.Context, log logr.Logger, p *saasv
 
 // createIntent translates a createInstance call.
 func createIntent(req *Request) (*intake.Intent, error) {
-	in := &intake.Intent{Kind: intake.Create, Source: source(req), OrderID: req.OrderID, RequestID: req.RequestID,
+	in := &intake.Intent{Kind: intake.Create, Source: source(req), OrderID: req.OrderID, RequestID: req.RequestID, Debug: req.Debug,
 		Trial: req.IsTrial, Buyer: saasv1alpha1.Buyer{AccountID: req.AccountID, OpenID: req.OpenID},
 		ResourceID: req.ResourceID, Contact: req.Contact}
 	if !req.IsTrial {
@@ -326,7 +329,7 @@ func (t *receiver) createAnswer(ctx context.Context, p *saasv1alpha1.Product, te
 // lifecycleIntent translates a renew, modify, expire or destroy call. Tencent's required fields
 // are checked here, in the order the receiver always has.
 func lifecycleIntent(req *Request) (*intake.Intent, error) {
-	in := &intake.Intent{Source: source(req), OrderID: req.OrderID, RequestID: req.RequestID}
+	in := &intake.Intent{Source: source(req), OrderID: req.OrderID, RequestID: req.RequestID, Debug: req.Debug}
 	switch req.Action {
 	case ActionRenew:
 		if req.ExpireTime.IsZero() {

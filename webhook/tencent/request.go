@@ -35,6 +35,8 @@ var ErrMalformed = errors.New("malformed callback")
 
 // Request is one callback, with the documents' variant spellings and types folded into one shape.
 type Request struct {
+	// Debug is set by the receiver, not parsed: the debug Token signed the call.
+	Debug      bool
 	Action     Action
 	RequestID  string
 	AccountID  string
