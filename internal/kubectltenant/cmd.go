@@ -84,7 +84,8 @@ support:extend, support:rotate-login, support:rotate-secret, support:rerun-boots
 SupportAction Event.
 Operator keys: rotate-signing-key (the login token signing key of every tenant).
 Chart products: rollout status|pause|resume|undo PRODUCT (the fleet rollout of a new chart
-revision).`,
+revision).
+Listings: listing render|check PRODUCT (the marketplace console's form, and every check of it).`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: DisplayName,
 		},
@@ -118,6 +119,7 @@ revision).`,
 		newRerunBootstrapCommand(o),
 		newRotateSigningKeyCommand(o),
 		newRolloutCommand(o),
+		newListingCommand(o),
 	)
 	return cmd
 }
