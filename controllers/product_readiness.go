@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,7 +89,7 @@ func (r *ProductReconciler) reconcileReadiness(ctx context.Context, p *saasv1alp
 		r.setCondition(p, saasv1alpha1.ListingValidCondition, condition{false, saasv1alpha1.NoListingReason, msg})
 		r.setCondition(p, saasv1alpha1.PricesMatchPlansCondition, condition{false, saasv1alpha1.NoListingReason, "spec.listing.prices is not set"})
 	} else {
-		assets, err := r.listingAssets(ctx, p.Spec.Listing)
+		assets, err := listing.ReadAssets(ctx, r.Client, r.Namespace, p.Spec.Listing)
 		if err != nil {
 			return 0, err
 		}
@@ -186,57 +185,6 @@ func (r *ProductReconciler) credentialsCondition(p *saasv1alpha1.Product, secret
 		msgs = append(msgs, pr.Message)
 	}
 	return condition{false, problems[0].Reason, fmt.Sprintf("Secret %s/%s: %s", r.Namespace, p.Spec.CredentialsSecretName, strings.Join(msgs, "; "))}
-}
-
-// listingAssets reads the logo and the documents a listing names from the operator's namespace.
-func (r *ProductReconciler) listingAssets(ctx context.Context, l *saasv1alpha1.Listing) (listing.Assets, error) {
-	var a listing.Assets
-	var err error
-	if a.Logo, err = r.asset(ctx, l.Logo); err != nil {
-		return a, err
-	}
-	for _, d := range l.Documents {
-		doc, err := r.asset(ctx, d.File)
-		if err != nil {
-			return a, err
-		}
-		a.Documents = append(a.Documents, doc)
-	}
-	return a, nil
-}
-
-// asset reads one file of the listing; a missing object or key is a finding, not an error.
-func (r *ProductReconciler) asset(ctx context.Context, ref saasv1alpha1.AssetReference) (listing.Asset, error) {
-	key := client.ObjectKey{Namespace: r.Namespace, Name: ref.ConfigMapName}
-	where := listing.AssetName(ref, r.Namespace)
-	if ref.SecretName != "" {
-		key.Name = ref.SecretName
-		s := &corev1.Secret{}
-		if err := r.Get(ctx, key, s); err != nil {
-			if apierrors.IsNotFound(err) {
-				return listing.Asset{Missing: fmt.Sprintf("Secret %s/%s does not exist", r.Namespace, ref.SecretName)}, nil
-			}
-			return listing.Asset{}, err
-		}
-		if data, ok := s.Data[ref.Key]; ok {
-			return listing.Asset{Data: data}, nil
-		}
-		return listing.Asset{Missing: where + " does not exist (no such key)"}, nil
-	}
-	cm := &corev1.ConfigMap{}
-	if err := r.Get(ctx, key, cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return listing.Asset{Missing: fmt.Sprintf("ConfigMap %s/%s does not exist", r.Namespace, ref.ConfigMapName)}, nil
-		}
-		return listing.Asset{}, err
-	}
-	if data, ok := cm.BinaryData[ref.Key]; ok {
-		return listing.Asset{Data: data}, nil
-	}
-	if data, ok := cm.Data[ref.Key]; ok {
-		return listing.Asset{Data: []byte(data)}, nil
-	}
-	return listing.Asset{Missing: where + " does not exist (no such key)"}, nil
 }
 
 // deliveryURL is the Product's production delivery URL.

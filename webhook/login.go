@@ -77,7 +77,7 @@ func (h *loginHandler) outcome(w http.ResponseWriter, r *http.Request, mode, res
 	} else {
 		h.log.Info("Login refused", "tenant", tenant, "mode", mode, "reason", result)
 	}
-	p.withTenant(tenant).render(w, r)
+	p.withTenant(tenant).withBrand(brandOfTenant(r.Context(), h.deps.Client, tenant)).render(w, r)
 }
 
 // tenantFor reads a tenant, its Product and the Product's credentials Secret from the cache.

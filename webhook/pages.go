@@ -17,6 +17,8 @@ type page struct {
 	tenant string
 	// link, when set, is the instance's login link, shown as a button.
 	link string
+	// brand is the Product's listing name and logo, shown at the top when known.
+	brand brand
 }
 
 // text is one language's title and paragraphs.
@@ -27,7 +29,8 @@ type text struct {
 
 // headTemplate is the head every buyer-facing page shares (the pages here and the redemption
 // form); its data is the page title.
-const headTemplate = `{{define "head"}}<head>
+const headTemplate = `{{define "brand"}}{{if .Name}}<header class="brand">{{if .Logo}}<img id="logo" src="{{.Logo}}" alt="">{{end}}<span id="product">{{.Name}}</span></header>
+{{end}}{{end}}{{define "head"}}<head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
@@ -43,6 +46,9 @@ label{display:block;margin:1rem 0 .5rem}
 input[type=text]{width:100%;box-sizing:border-box;font-size:1.1rem;padding:.5rem;letter-spacing:.1em}
 button{margin-top:1rem;font-size:1rem;padding:.5rem 1.5rem;background:#0052d9;color:#fff;border:0;border-radius:4px}
 .en{color:#646a73}
+.brand{display:flex;align-items:center;gap:1rem;margin:0 0 1.5rem}
+.brand img{width:120px;height:80px;object-fit:contain}
+.brand span{font-size:1.1rem;font-weight:600}
 </style>
 </head>{{end}}`
 
@@ -56,7 +62,7 @@ var pageTemplate = buyerPage("page", `<!DOCTYPE html>
 {{template "head" .Title}}
 <body>
 <main>
-{{range .Sections}}<section lang="{{.Lang}}">
+{{template "brand" .Brand}}{{range .Sections}}<section lang="{{.Lang}}">
 <h1>{{.Title}}</h1>
 {{range .Body}}<p>{{.}}</p>
 {{end}}</section>
@@ -81,7 +87,8 @@ func (p page) render(w http.ResponseWriter, r *http.Request) {
 		Lang, Title, Tenant string
 		Link                template.URL
 		Sections            []pageSection
-	}{Lang: "zh-CN", Title: p.zh.title + " · " + p.en.title, Tenant: p.tenant, Sections: []pageSection{zh, en}}
+		Brand               brand
+	}{Lang: "zh-CN", Title: p.zh.title + " · " + p.en.title, Tenant: p.tenant, Sections: []pageSection{zh, en}, Brand: p.brand}
 	if strings.HasPrefix(p.link, "https://") || strings.HasPrefix(p.link, "http://") {
 		data.Link = template.URL(p.link) // built by the front door from its own public URL
 	}
@@ -93,7 +100,7 @@ func (p page) render(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(w.Header(), "")
+	setPageHeaders(w.Header(), imagePolicy(p.brand))
 	w.WriteHeader(p.status)
 	_, _ = buf.WriteTo(w)
 }
@@ -201,6 +208,20 @@ var (
 		zh: text{"请重新提交", []string{"表单已过期或无效。请刷新兑换页面后重新提交。"}},
 		en: text{"Please submit again", []string{"The form expired or is not valid. Reload the redemption page and submit again."}}}
 )
+
+// imagePolicy lets a page show the front door's own images when it shows a logo.
+func imagePolicy(b brand) string {
+	if b.Logo == "" {
+		return ""
+	}
+	return "; img-src 'self'"
+}
+
+// withBrand returns the page showing the Product's listing name and logo.
+func (p page) withBrand(b brand) page {
+	p.brand = b
+	return p
+}
 
 // withTenant returns the page showing the tenant's id.
 func (p page) withTenant(name string) page {

@@ -61,10 +61,10 @@ func newRedeemHandler(opts Options, deps Dependencies, log logr.Logger, writer *
 
 var formTemplate = buyerPage("form", `<!DOCTYPE html>
 <html lang="{{.Lang}}">
-{{template "head" (printf "兑换 %s · Redeem %s" .Product .Product)}}
+{{template "head" (printf "兑换 %s · Redeem %s" .Title .Title)}}
 <body>
 <main>
-<h1>兑换 {{.Product}} <span class="en">· Redeem {{.Product}}</span></h1>
+{{template "brand" .Brand}}<h1>兑换 {{.Title}} <span class="en">· Redeem {{.Title}}</span></h1>
 <p>请输入您在腾讯云订单详情中获得的兑换码。<br><span class="en">Enter the redemption code from your Tencent Cloud order details.</span></p>
 <form method="post" action="/redeem/{{.Product}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
@@ -108,11 +108,20 @@ func (h *redeemHandler) form(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(strings.ToLower(r.Header.Get("Accept-Language")), "en") {
 		lang = "en"
 	}
-	if err := formTemplate.Execute(&buf, map[string]string{"Product": p.Name, "CSRF": csrfToken(keys.StateKey, p.Name, nonce), "Lang": lang}); err != nil {
+	b := brandOf(p)
+	title := p.Name
+	if b.Name != "" {
+		title = b.Name
+	}
+	data := struct {
+		Product, Title, CSRF, Lang string
+		Brand                      brand
+	}{Product: p.Name, Title: title, CSRF: csrfToken(keys.StateKey, p.Name, nonce), Lang: lang, Brand: b}
+	if err := formTemplate.Execute(&buf, data); err != nil {
 		h.page(w, r, p.Name, "error", pageInternal, err)
 		return
 	}
-	setPageHeaders(w.Header(), "; form-action 'self'")
+	setPageHeaders(w.Header(), "; form-action 'self'"+imagePolicy(b))
 	_, _ = buf.WriteTo(w)
 }
 
@@ -133,7 +142,7 @@ func (h *redeemHandler) page(w http.ResponseWriter, r *http.Request, product, re
 		}
 		h.log.Info("Redemption refused", kv...)
 	}
-	p.render(w, r)
+	p.withBrand(brandOf(productOf(r.Context(), h.deps.Client, product))).render(w, r)
 }
 
 // submit serves POST /redeem/{product}.

@@ -237,6 +237,7 @@ func NewServer(opts Options, deps Dependencies) *Server {
 		Login: l.marketplaceLogin, LoginRefused: l.marketplaceLoginRefused, LoginURL: l.loginURL}, opts)
 	mux.HandleFunc("GET /redeem/{product}", rd.form)
 	mux.HandleFunc("POST /redeem/{product}", rd.submit)
+	mux.Handle("GET /assets/{product}/logo", &logoHandler{reader: deps.Client, namespace: opts.Namespace})
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })

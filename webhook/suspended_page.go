@@ -49,7 +49,8 @@ func (p *suspendedPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(list.Items) == 1 && list.Items[0].Status.Phase == saasv1alpha1.TenantPhaseSuspended {
 		// 503: the instance exists and is unavailable until renewed.
-		pageSuspended.withTenant(list.Items[0].Name).render(w, r)
+		t := &list.Items[0]
+		pageSuspended.withTenant(t.Name).withBrand(brandOf(productOf(r.Context(), p.reader, t.Spec.Product))).render(w, r)
 		return
 	}
 	pageNoInstance.render(w, r)

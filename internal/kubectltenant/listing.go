@@ -3,14 +3,12 @@ package kubectltenant
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -165,7 +163,7 @@ can check (the credentials Secret, and the public delivery URL called over HTTPS
 Token, as the console does), read from the Product's status conditions. A failing check, or a
 status the operator has not yet written for the Product's current spec, exits 1: gate a release on
 it.`,
-		Example: `  kubectl tenant listing check notes && echo "ready to submit"`,
+		Example:           `  kubectl tenant listing check notes && echo "ready to submit"`,
 		Args:              exactArgs("PRODUCT"),
 		ValidArgsFunction: o.completeProductNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -210,10 +208,10 @@ func checkListing(ctx context.Context, c client.Client, p *saasv1alpha1.Product,
 		}
 		lines = append(lines, checkLine{v, check, msg})
 	}
-	assets, err := readAssets(ctx, c, p.Spec.Listing, namespace)
+	assets, err := listing.ReadAssets(ctx, c, namespace, p.Spec.Listing)
 	var findings []listing.Finding
 	switch {
-	case errors.Is(err, errUnreadable):
+	case apierrors.IsForbidden(err):
 		// The files are the operator's to read: report its check of them.
 		operatorCondition(p, saasv1alpha1.ListingValidCondition, add)
 	case err != nil:
@@ -257,58 +255,4 @@ func operatorCondition(p *saasv1alpha1.Product, t string, add func(bool, string,
 	default:
 		add(cond.Status == "True", t, cond.Reason+": "+cond.Message)
 	}
-}
-
-// errUnreadable: the listing's files cannot be read with the user's credentials.
-var errUnreadable = errors.New("the listing's files cannot be read with these credentials")
-
-// readAssets reads the listing's files; one that cannot be read is a finding (with why).
-func readAssets(ctx context.Context, c client.Client, l *saasv1alpha1.Listing, namespace string) (listing.Assets, error) {
-	read := func(ref saasv1alpha1.AssetReference) (listing.Asset, error) {
-		where := listing.AssetName(ref, namespace)
-		var data map[string][]byte
-		if ref.SecretName != "" {
-			s := &corev1.Secret{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.SecretName}, s); err != nil {
-				return missing(err, where)
-			}
-			data = s.Data
-		} else {
-			cm := &corev1.ConfigMap{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.ConfigMapName}, cm); err != nil {
-				return missing(err, where)
-			}
-			data = cm.BinaryData
-			if v, ok := cm.Data[ref.Key]; ok {
-				data = map[string][]byte{ref.Key: []byte(v)}
-			}
-		}
-		if v, ok := data[ref.Key]; ok {
-			return listing.Asset{Data: v}, nil
-		}
-		return listing.Asset{Missing: where + " does not exist (no such key)"}, nil
-	}
-	var a listing.Assets
-	var err error
-	if a.Logo, err = read(l.Logo); err != nil {
-		return a, err
-	}
-	for _, d := range l.Documents {
-		doc, err := read(d.File)
-		if err != nil {
-			return a, err
-		}
-		a.Documents = append(a.Documents, doc)
-	}
-	return a, nil
-}
-
-func missing(err error, where string) (listing.Asset, error) {
-	switch {
-	case apierrors.IsNotFound(err):
-		return listing.Asset{Missing: where + " does not exist"}, nil
-	case apierrors.IsForbidden(err):
-		return listing.Asset{}, errUnreadable
-	}
-	return listing.Asset{}, errors.Join(fmt.Errorf("read %s", where), err)
 }
