@@ -46,7 +46,7 @@ func TestConformanceRunPasses(t *testing.T) {
 			sim := newSim(token)
 			sim.Revision = rev
 			checks := sim.Conformance(context.Background(), marketsim.ConformanceOptions{
-				Spec: "基础版", UpgradeSpec: "高级版", Trial: true, OrderPrefix: uniqueOrder(t)})
+				Spec: "基础版", UpgradeSpec: "高级版", Trial: true, OrderPrefix: uniqueOrder(t), DebugToken: debugToken})
 			var out bytes.Buffer
 			if failed := marketsim.PrintChecks(&out, checks); failed > 0 {
 				t.Fatalf("conformance failed:\n%s", out.String())

@@ -381,6 +381,7 @@ It creates real instances on the target: point it at a test deployment.`,
 	cmd.Flags().StringVar(&o.Spec, "spec", "", "a spec (Tencent), skuId (Alibaba) or skuCode (Huawei) the product sells")
 	cmd.Flags().StringVar(&o.UpgradeSpec, "upgrade-spec", "", "a second one for the plan change (default: --spec)")
 	cmd.Flags().BoolVar(&o.Trial, "trial", false, "also check a trial (and on Tencent and Huawei its conversion)")
+	cmd.Flags().StringVar(&o.DebugToken, "debug-token", os.Getenv("MARKETSIM_DEBUG_TOKEN"), "tencent: the online debugger's Token; also plays the debugger and checks that its instances and the paying ones never reach each other")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one create call sent at once")
 	cmd.Flags().StringVar(&prefix, "order-prefix", "", "prefix of this run's order ids (default: from the clock)")
 	cmd.Flags().StringVar(&orderAPI, "order-api-addr", "127.0.0.1:8093", "huawei: where to serve KooGallery's order-query API")

@@ -32,6 +32,10 @@ type ConformanceOptions struct {
 	Concurrency int
 	// OrderPrefix makes this run's order ids unique; the time when empty.
 	OrderPrefix string
+	// DebugToken, when set, is the Token of the console's online debugger: the run also plays
+	// the debugger (its calls are tests, never paying orders) and checks that the debugger's
+	// instances and the paying ones never reach each other.
+	DebugToken string
 }
 
 // Conformance runs the checks of Tencent's online interface debugger (verify, create, renew,
@@ -67,6 +71,9 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	}
 	r, err = s.Create(ctx, order)
 	add("createInstance repeated: same signId", err == nil && r.Field("signId") == signID, "%s", describe(r, err))
+	if o.DebugToken != "" {
+		s.debuggerChecks(ctx, add, o, signID)
+	}
 
 	var wg sync.WaitGroup
 	ids := make([]string, o.Concurrency)
@@ -188,4 +195,36 @@ func Describe(r *Response, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("HTTP %d %s (%s)", r.Status, strings.TrimSpace(string(r.Body)), r.Elapsed.Round(time.Millisecond))
+}
+
+// debuggerChecks plays the console's online debugger with the debug Token: its checklist on an
+// instance of its own, and the separation of its instances from the paying instance signID.
+func (s *Sim) debuggerChecks(ctx context.Context, add func(string, bool, string, ...any), o ConformanceOptions, signID string) {
+	debugger := *s
+	debugger.Token = o.DebugToken
+	r, echo, err := debugger.Verify(ctx)
+	add("debugger: verifyInterface echoes", err == nil && r.Status == 200 && r.Field("echoback") == echo, "%s", Describe(r, err))
+	order := Order{ID: o.OrderPrefix + "-debugger", AccountID: "100000000001", Spec: o.Spec, TimeSpan: 1, TimeUnit: "m"}
+	r, err = debugger.Create(ctx, order)
+	test := ""
+	if err == nil {
+		test = r.Field("signId")
+	}
+	add("debugger: createInstance answers a signId", err == nil && r.Succeeded() && test != "" && test != signID, "%s", Describe(r, err))
+	if test == "" {
+		return
+	}
+	later := time.Now().AddDate(1, 0, 0)
+	r, err = s.Renew(ctx, order, test, order.ID+"-r", later)
+	add("production Token cannot renew the debugger's instance", err == nil && !r.Succeeded(), "%s", Describe(r, err))
+	r, err = debugger.Renew(ctx, order, signID, order.ID+"-r", later)
+	add("debug Token cannot renew a paying instance", err == nil && !r.Succeeded(), "%s", Describe(r, err))
+	r, err = debugger.Renew(ctx, order, test, order.ID+"-r2", later)
+	add("debugger: renewInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
+	r, err = debugger.Modify(ctx, order, test, order.ID+"-m", o.UpgradeSpec, 0, "", time.Time{})
+	add("debugger: modifyInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
+	r, err = debugger.Expire(ctx, order, test)
+	add("debugger: expireInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
+	r, err = debugger.Destroy(ctx, order, test)
+	add("debugger: destroyInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
 }
