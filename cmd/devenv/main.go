@@ -41,7 +41,9 @@ import (
 var sims = &simulators{}
 
 type settings struct {
-	crdDir, policyDir, sample, script string
+	crdDir, policyDir, sample, sampleFiles, script string
+	// publicAddr is where devenv serves the front door over TLS as its public name.
+	publicAddr string
 	// marketSamples are Products of the other marketplaces, a tenant of each bought too.
 	marketSamples   string
 	local, purchase bool
@@ -52,6 +54,10 @@ func main() {
 	flag.StringVar(&s.crdDir, "crd-dir", "config/crd/bases", "Directory of the CRD manifests to install.")
 	flag.StringVar(&s.policyDir, "policy-dir", "config/policy", "Directory of the admission policies to install.")
 	flag.StringVar(&s.sample, "sample-product", "config/samples/product.yaml", "Product installed into the simulated cluster.")
+	flag.StringVar(&s.sampleFiles, "sample-files", "config/samples/listing-files.yaml",
+		"ConfigMap of the files the sample's listing names (logo, documents), installed with it; empty for none.")
+	flag.StringVar(&s.publicAddr, "public-endpoint-bind-address", "127.0.0.1:8443",
+		"Where devenv serves the front door over TLS as its public name (https://"+devPublicHost+"), which the operator's delivery check calls (simulated cluster only).")
 	flag.StringVar(&s.marketSamples, "marketplace-samples", "config/samples/product-alibaba.yaml,config/samples/product-huawei.yaml",
 		"Comma-separated Products of the other marketplaces (Alibaba, Huawei) installed beside the sample; empty for none.")
 	flag.StringVar(&sims.huaweiOrderAddr, "huawei-order-api-bind-address", "127.0.0.1:8093",
@@ -116,6 +122,9 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	if err := simstorage.Start(ctx, cfg); err != nil {
 		return fmt.Errorf("start the simulated storage: %w", err)
 	}
+	if err := installFiles(ctx, cfg, s.sampleFiles, opts.FrontDoor.Namespace); err != nil {
+		return err
+	}
 	product, err := installSample(ctx, cfg, s.sample, opts.FrontDoor.Namespace)
 	if err != nil {
 		return err
@@ -132,6 +141,9 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 		others = append(others, p)
 	}
 	if err := sims.start(ctx, &opts); err != nil {
+		return err
+	}
+	if err := startPublicEndpoint(ctx, s.publicAddr, &opts); err != nil {
 		return err
 	}
 	mgr, err := operator.New(ctx, cfg, opts)
@@ -182,8 +194,12 @@ func existingCluster() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// devToken is the delivery Token of the sample Product in the simulated cluster.
-const devToken = "dev-delivery-token"
+// devToken is the delivery Token of the sample Product in the simulated cluster, and
+// devDebugToken the Token of the console's online debugger.
+const (
+	devToken      = "dev-delivery-token"
+	devDebugToken = "dev-debug-token"
+)
 
 // devCredentials are the credentials Secret of a sample Product, by its marketplace.
 func devCredentials(p *saasv1alpha1.Product) map[string]string {
@@ -194,7 +210,7 @@ func devCredentials(p *saasv1alpha1.Product) map[string]string {
 		return map[string]string{huawei.AccessKeyKey: devHuaweiKey, huawei.APIAccessKeyIDKey: devHuaweiOrders.AccessKeyID,
 			huawei.APISecretAccessKeyKey: devHuaweiOrders.SecretAccessKey}
 	}
-	return map[string]string{tencent.DeliveryTokenKey: devToken,
+	return map[string]string{tencent.DeliveryTokenKey: devToken, tencent.DeliveryDebugTokenKey: devDebugToken,
 		login.AppIDKey: devOpenPlatform.AppID, login.SecretIDKey: devOpenPlatform.SecretID,
 		login.SecretKeyKey: devOpenPlatform.SecretKey, login.EncryKeyKey: devOpenPlatform.EncryKey,
 		redeem.SecretIDKey: devMarketAPI.SecretID, redeem.SecretKeyKey: devMarketAPI.SecretKey}
@@ -225,6 +241,32 @@ func installSample(ctx context.Context, cfg *rest.Config, path, namespace string
 		}
 	}
 	return product, nil
+}
+
+// installFiles creates the ConfigMap of a sample listing's files, keeping one that exists.
+func installFiles(ctx context.Context, cfg *rest.Config, path, namespace string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{}
+	if err := yaml.UnmarshalStrict(data, cm); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	cm.Namespace = namespace
+	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return err
+	}
+	for _, obj := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, cm} {
+		if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("create %T: %w", obj, err)
+		}
+	}
+	return nil
 }
 
 func serverVersion(cfg *rest.Config) string {

@@ -49,7 +49,7 @@ func (s *simulators) start(ctx context.Context, opts *operator.Options) error {
 	op := &marketsim.OpenPlatform{AppID: devOpenPlatform.AppID, SecretID: devOpenPlatform.SecretID,
 		SecretKey: devOpenPlatform.SecretKey, EncryKey: devOpenPlatform.EncryKey,
 		Users: []marketsim.User{{OpenID: devBuyer, UnionID: "u-dev-buyer", Name: "开发买家 Dev buyer"}}, SignedIn: devBuyer}
-	market := &marketsim.MarketAPI{SecretID: devMarketAPI.SecretID, SecretKey: devMarketAPI.SecretKey, ProductName: "notes"}
+	market := &marketsim.MarketAPI{SecretID: devMarketAPI.SecretID, SecretKey: devMarketAPI.SecretKey, ProductName: "Notes 云笔记"}
 	for addr, h := range map[string]http.Handler{s.openPlatformAddr: op, s.appAddr: &demoapp.App{Issuer: publicURL}, s.marketAPIAddr: market,
 		s.huaweiOrderAddr: devHuaweiOrders} {
 		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}

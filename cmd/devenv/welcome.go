@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,8 +27,9 @@ func welcome(ctx context.Context, cfg *rest.Config, kubeconfig string, opts oper
 	front := "http://localhost:" + port
 	kubectl := os.Getenv("KUBEBUILDER_ASSETS")
 	var tenantLines, otherLines string
+	readyLines := productReadiness(ctx, cfg, product)
 	if purchase {
-		tenantLines = buyOne(ctx, cfg, front, product)
+		tenantLines = buyOne(ctx, cfg, front, product) + buySandbox(ctx, cfg, front, product)
 		for _, p := range others {
 			otherLines += buyOther(ctx, cfg, front, p)
 		}
@@ -41,13 +44,13 @@ From another shell:
 
     export KUBECONFIG=%s
     export PATH=%s:$PATH   # kubectl of the same version
-    kubectl get tenants
+    kubectl get products,tenants
     go run ./cmd/kubectl-tenant list
-%s
+%[13]s%[4]s
 Buy, renew, expire, destroy as Tencent would (front door: %[5]s):
 
     go run ./cmd/marketsim purchase --url %[5]s/tencent/%[11]s --token %[6]s --spec 基础版 --months 1 --open-id %[7]s
-    go run ./cmd/marketsim conformance --url %[5]s/tencent/%[11]s --token %[6]s --spec 基础版 --upgrade-spec 高级版 --trial
+    go run ./cmd/marketsim conformance --url %[5]s/tencent/%[11]s --token %[6]s --spec 基础版 --upgrade-spec 高级版 --trial --debug-token %[14]s
 
 Free login: click a tenant's login URL as the buyer, through the simulated Tencent Open Platform
 (http://%[8]s), into the demo app (%[9]s), which verifies the token:
@@ -62,7 +65,8 @@ Other marketplaces (docs/marketplaces.md):
 %[12]s
 Ctrl-C stops the operator, the simulators and the cluster (hack/simcluster.sh down deletes it).
 ==============================================================================================
-`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name, otherLines)
+`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name, otherLines,
+		readyLines, devDebugToken)
 }
 
 // buyOther buys one tenant of another marketplace's Product as that marketplace would and waits
@@ -189,4 +193,57 @@ One tenant was bought through the marketplace simulator (order %s) and is %s aft
     URL        %s
     login URL  %s
 `, order.ID, t.Status.Phase, time.Since(start).Round(100*time.Millisecond), name, t.Status.Namespace, t.Status.URL, t.Status.LoginURL)
+}
+
+// productReadiness waits up to 60 s for the sample Product to be Ready and returns the lines to
+// print: its conditions, and the commands that render and check its listing.
+func productReadiness(ctx context.Context, cfg *rest.Config, product *saasv1alpha1.Product) string {
+	c, err := client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return ""
+	}
+	p := &saasv1alpha1.Product{}
+	start := time.Now()
+	for time.Since(start) < 60*time.Second && ctx.Err() == nil {
+		if err := c.Get(ctx, client.ObjectKey{Name: product.Name}, p); err == nil && p.Status.ObservedGeneration == p.Generation &&
+			meta.IsStatusConditionTrue(p.Status.Conditions, saasv1alpha1.ReadyCondition) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nProduct %s (its listing written down in config/samples/product.yaml):\n\n", p.Name)
+	for _, t := range []string{saasv1alpha1.ReadyCondition, saasv1alpha1.CredentialsReadyCondition, saasv1alpha1.ListingValidCondition,
+		saasv1alpha1.PricesMatchPlansCondition, saasv1alpha1.DeliveryEndpointReadyCondition} {
+		if cond := meta.FindStatusCondition(p.Status.Conditions, t); cond != nil {
+			fmt.Fprintf(&b, "    %-22s %-5s %s\n", t, cond.Status, cond.Message)
+		}
+	}
+	fmt.Fprintf(&b, `
+    (The delivery URL is checked at https://%s, which make run serves itself over TLS: on a real
+    cluster, the front door's public name on port 443.)
+
+    go run ./cmd/kubectl-tenant listing render %[2]s
+    go run ./cmd/kubectl-tenant listing check %[2]s
+`, devPublicHost, p.Name)
+	return b.String()
+}
+
+// buySandbox sends a createInstance signed with the debug Token, as the console's online
+// debugger does, and returns the lines to print: the sandbox tenant and when it goes.
+func buySandbox(ctx context.Context, cfg *rest.Config, front string, product *saasv1alpha1.Product) string {
+	sim := &marketsim.Sim{URL: front + "/tencent/" + product.Name, Token: devDebugToken, ProductID: product.Spec.ProductID, ProductName: product.Name}
+	order := marketsim.Order{ID: "debug-" + time.Now().Format("20060102150405"), AccountID: "100000000001", Spec: "调试规格", TimeSpan: 1, TimeUnit: "m"}
+	r, err := sim.Create(ctx, order)
+	if err != nil || r.Field("signId") == "" {
+		return fmt.Sprintf("\n(The simulated debugger's purchase failed: %v %s)\n", err, body(r))
+	}
+	t, _ := waitActive(ctx, cfg, r.Field("signId"))
+	return fmt.Sprintf(`
+The online debugger (debug Token) made a sandbox tenant: %s, plan %s, destroyed at %s (sandbox.ttl)
+with its namespace, even if destroyInstance never comes:
+
+    go run ./cmd/marketsim purchase --url %s/tencent/%s --token %s --spec 基础版 --months 1
+    kubectl get tenants -l %s=true
+`, t.Name, t.Spec.Plan, t.Annotations[saasv1alpha1.SandboxEndsAtAnnotation], front, product.Name, devDebugToken, saasv1alpha1.SandboxLabel)
 }

@@ -125,7 +125,7 @@ func printForm(w io.Writer, form listing.Form, output string) error {
 			}
 			continue
 		}
-		value := f.Value
+		value := strings.TrimRight(f.Value, "\n")
 		if value == "" {
 			value = "-"
 		}

@@ -80,6 +80,9 @@ func Check(p *saasv1alpha1.Product, assets Assets) []Finding {
 	if len(l.Tags) > 3 {
 		add("listing.tags", true, "%d tags: the newest form takes 5, the older one took 3", len(l.Tags))
 	}
+	if r := p.Spec.Redemption; r != nil && r.Enabled && r.ProductName != "" && r.ProductName != l.Name {
+		add("redemption.productName", true, "is %q, not the listing's name %q: the Market API reports a code's product by the listing's name, so codes would be refused", r.ProductName, l.Name)
+	}
 	if l.DeliveryDays > 0 && accessMode(l) == saasv1alpha1.AccessModeAutomaticDelivery {
 		add("listing.deliveryDays", true, "%d days with automatic delivery, which delivers at payment: 0 tells buyers so", l.DeliveryDays)
 	}

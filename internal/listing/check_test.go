@@ -78,6 +78,9 @@ func TestCheck(t *testing.T) {
 			p.Spec.Listing.Details = "见 https://example.com/buy 购买"
 		},
 			[]string{"listing.details: has an external link (https://example.com/buy)"}},
+		{"redemption under another name", func(p *saasv1alpha1.Product, _ *Assets) {
+			p.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "notes"}
+		}, []string{`warning: redemption.productName: is "notes", not the listing's name "Notes"`}},
 		{"four tags, and errors before warnings", func(p *saasv1alpha1.Product, a *Assets) {
 			p.Spec.Listing.Tags = []string{"a", "b", "c", "d"}
 			a.Logo.Data = gifLogo.Bytes()
