@@ -2,14 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -18,6 +12,7 @@ import (
 
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // devPublicHost stands for the public name the front door is published at. On a real cluster
@@ -34,7 +29,7 @@ func startPublicEndpoint(ctx context.Context, addr string, opts *operator.Option
 		return err
 	}
 	front, _ := url.Parse("http://127.0.0.1:" + port)
-	cert, pool, err := devCertificate(devPublicHost)
+	cert, pool, err := testenv.SelfSignedCertificate(devPublicHost)
 	if err != nil {
 		return err
 	}
@@ -60,26 +55,4 @@ func startPublicEndpoint(ctx context.Context, addr string, opts *operator.Option
 		}},
 	}
 	return nil
-}
-
-// devCertificate makes a self-signed certificate for host, and the pool that trusts it.
-func devCertificate(host string) (tls.Certificate, *x509.CertPool, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(0, 0, 30), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
 }
