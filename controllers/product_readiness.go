@@ -226,13 +226,14 @@ func (r *ProductReconciler) checkDelivery(ctx context.Context, p *saasv1alpha1.P
 	if cond == nil || cond.Status != metav1.ConditionTrue {
 		wait = r.Delivery.RetryInterval
 	}
-	if last != nil && last.SpecHash == hash && cond != nil && !last.CheckedAt.IsZero() {
+	if last != nil && last.SpecHash == hash && cond != nil && last.CheckedAt != nil {
 		if due := last.CheckedAt.Add(wait); now.Before(due) {
 			return due.Sub(now)
 		}
 	}
 	c := r.probe(ctx, p, target, secret, rd, known)
-	st.DeliveryEndpoint = &saasv1alpha1.EndpointCheck{URL: target, CheckedAt: metav1.NewTime(now.UTC().Truncate(time.Second)), SpecHash: hash}
+	checkedAt := metav1.NewTime(now.UTC().Truncate(time.Second))
+	st.DeliveryEndpoint = &saasv1alpha1.EndpointCheck{URL: target, CheckedAt: &checkedAt, SpecHash: hash}
 	r.setCondition(p, saasv1alpha1.DeliveryEndpointReadyCondition, c)
 	if c.ok {
 		return r.Delivery.Interval

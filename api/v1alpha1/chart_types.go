@@ -209,8 +209,10 @@ type ProductStatus struct {
 type EndpointCheck struct {
 	// url is the URL checked.
 	URL string `json:"url"`
-	// checkedAt is when it was checked.
-	CheckedAt metav1.Time `json:"checkedAt"`
+	// checkedAt is when it was last called; unset when the URL was refused without a call
+	// (not HTTPS on 443).
+	// +optional
+	CheckedAt *metav1.Time `json:"checkedAt,omitempty"`
 	// specHash identifies what was checked (the URL, the Tokens' fingerprints): a change checks again.
 	// +optional
 	SpecHash string `json:"specHash,omitempty"`
