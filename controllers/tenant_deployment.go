@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,8 @@ const (
 	envTenantName    = "TENANT_NAME"
 	envTenantProduct = "TENANT_PRODUCT"
 	envTenantPlan    = "TENANT_PLAN"
+	// envTenantQuantity is the units bought (spec.quantity, 1 when unset).
+	envTenantQuantity = "TENANT_QUANTITY"
 )
 
 // revisionHistoryLimit bounds the old ReplicaSets kept per tenant.
@@ -55,6 +58,7 @@ func operatorEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1al
 		{Name: envTenantName, Value: t.Name},
 		{Name: envTenantProduct, Value: p.Name},
 		{Name: envTenantPlan, Value: plan.Name},
+		{Name: envTenantQuantity, Value: strconv.Itoa(int(max(t.Spec.Quantity, 1)))},
 	}
 }
 

@@ -96,7 +96,7 @@ func TestAppEnvLayering(t *testing.T) {
 	tenant := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "t1"}}
 	got := appEnv(tenant, p, plan)
 	want := []corev1.EnvVar{{Name: "A", Value: "app"}, {Name: "B", Value: "plan"}, {Name: "TENANT_NAME", Value: "t1"},
-		{Name: "C", Value: "plan"}, {Name: "TENANT_PRODUCT", Value: "notes"}, {Name: "TENANT_PLAN", Value: "pro"}}
+		{Name: "C", Value: "plan"}, {Name: "TENANT_PRODUCT", Value: "notes"}, {Name: "TENANT_PLAN", Value: "pro"}, {Name: "TENANT_QUANTITY", Value: "1"}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

@@ -68,6 +68,9 @@ type Order struct {
 	Spec      string
 	TimeSpan  int
 	TimeUnit  string
+	// Units is productInfo.cycleNum, the units of the spec bought (2022 bodies): 1 when 0 on a
+	// createInstance, not sent on a modifyInstance.
+	Units int
 	// Contact is userCollectionInfo, when the listing collects it.
 	Contact map[string]string
 }
@@ -206,7 +209,7 @@ func (s *Sim) Body(action string, v Values) ([]byte, error) {
 type Values struct {
 	OrderID, AccountID, OpenID, ProductID, ProductName, RequestID, ResourceID, SignID, Spec, TimeUnit, Echoback string
 	Trial                                                                                                       bool
-	TimeSpan                                                                                                    int
+	TimeSpan, Units                                                                                             int
 	// ExpireTime is rendered as yyyy-MM-dd HH:mm:ss in China Standard Time; zero renders "".
 	ExpireTime time.Time
 	Contact    map[string]string
@@ -238,7 +241,7 @@ func (v Values) escaped() map[string]any {
 		"OrderID": esc(v.OrderID), "AccountID": esc(v.AccountID), "OpenID": esc(v.OpenID), "ProductID": esc(productID),
 		"ProductName": esc(v.ProductName), "RequestID": esc(v.RequestID), "ResourceID": esc(v.ResourceID),
 		"SignID": esc(v.SignID), "Spec": esc(v.Spec), "TimeUnit": esc(v.TimeUnit), "Echoback": esc(v.Echoback),
-		"Trial": v.Trial, "TimeSpan": v.TimeSpan, "TimeSpanOrEmpty": span, "ExpireTime": expire,
+		"Trial": v.Trial, "TimeSpan": v.TimeSpan, "Units": v.Units, "TimeSpanOrEmpty": span, "ExpireTime": expire,
 		"ContactJSON": string(contact),
 	}
 }
@@ -271,7 +274,7 @@ func (s *Sim) Verify(ctx context.Context) (*Response, string, error) {
 // Create sends createInstance for an order.
 func (s *Sim) Create(ctx context.Context, o Order) (*Response, error) {
 	return s.call(ctx, "create", Values{OrderID: o.ID, AccountID: o.AccountID, OpenID: o.OpenID, Trial: o.Trial,
-		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ResourceID: "ins-" + o.ID, Contact: o.Contact})
+		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ResourceID: "ins-" + o.ID, Contact: o.Contact, Units: o.Units})
 }
 
 // Renew sends renewInstance: the instance now expires at expire.
@@ -283,7 +286,7 @@ func (s *Sim) Renew(ctx context.Context, o Order, signID, orderID string, expire
 // Modify sends modifyInstance: a spec change, or with a span and expiry a trial conversion.
 func (s *Sim) Modify(ctx context.Context, o Order, signID, orderID, spec string, span int, unit string, expire time.Time) (*Response, error) {
 	return s.call(ctx, "modify", Values{OrderID: orderID, AccountID: o.AccountID, OpenID: o.OpenID, SignID: signID,
-		Spec: spec, TimeSpan: span, TimeUnit: unit, ExpireTime: expire, ResourceID: "ins-" + o.ID})
+		Spec: spec, TimeSpan: span, TimeUnit: unit, ExpireTime: expire, ResourceID: "ins-" + o.ID, Units: o.Units})
 }
 
 // Expire sends expireInstance.

@@ -22,7 +22,10 @@ func encode(t *testing.T, r *Request, loc *time.Location) []byte {
 		"action": string(r.Action), "requestId": r.RequestID, "accountId": r.AccountID, "openId": r.OpenID,
 		"productId": r.ProductID, "resourceId": r.ResourceID, "signId": r.SignID, "orderId": r.OrderID, "echoback": r.Echoback,
 		"productInfo": map[string]any{"productName": r.ProductName, "isTrial": r.IsTrial, "spec": r.Spec,
-			"timeSpan": r.TimeSpan, "timeUnit": r.TimeUnit, "cycleNum": r.CycleNum},
+			"timeSpan": r.TimeSpan, "timeUnit": r.TimeUnit},
+	}
+	if r.CycleNumSet {
+		top["productInfo"].(map[string]any)["cycleNum"] = r.CycleNum
 	}
 	if !r.ExpireTime.IsZero() {
 		top["instanceExpireTime"] = r.ExpireTime.In(loc).Format(expireTimeRoundTrip)

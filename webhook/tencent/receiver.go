@@ -265,6 +265,11 @@ func createIntent(req *Request) (*intake.Intent, error) {
 	in := &intake.Intent{Kind: intake.Create, Source: source(req), OrderID: req.OrderID, RequestID: req.RequestID, Debug: req.Debug,
 		Trial: req.IsTrial, Buyer: saasv1alpha1.Buyer{AccountID: req.AccountID, OpenID: req.OpenID},
 		ResourceID: req.ResourceID, Contact: req.Contact}
+	quantity, err := quantityOf(req)
+	if err != nil {
+		return nil, err
+	}
+	in.Quantity = quantity
 	if !req.IsTrial {
 		if req.Spec == "" {
 			return nil, badRequest("productInfo.spec is missing for a paid order")
@@ -272,6 +277,22 @@ func createIntent(req *Request) (*intake.Intent, error) {
 		in.Plan, in.Term = req.Spec, purchaseTerm(req.TimeSpan, req.TimeUnit)
 	}
 	return in, nil
+}
+
+// maxQuantity is the most units Tenant.spec.quantity holds.
+const maxQuantity = 1000000
+
+// quantityOf reads productInfo.cycleNum, the number of units of the spec bought in one order
+// ("批量购买的规格数量"): Tenant.spec.quantity. Absent, it is 1 on a createInstance and no change
+// on a modifyInstance.
+func quantityOf(req *Request) (int32, error) {
+	if !req.CycleNumSet {
+		return 0, nil
+	}
+	if req.CycleNum < 1 || req.CycleNum > maxQuantity {
+		return 0, badRequest("productInfo.cycleNum %d is not a number of units (1 to %d)", req.CycleNum, maxQuantity)
+	}
+	return int32(req.CycleNum), nil
 }
 
 // checkLengths refuses identifiers longer than the Tenant API stores, with a clear message.
@@ -341,7 +362,11 @@ func lifecycleIntent(req *Request) (*intake.Intent, error) {
 		if req.Spec == "" {
 			return nil, badRequest("spec is missing")
 		}
-		in.Kind, in.Plan = intake.ChangePlan, req.Spec
+		quantity, err := quantityOf(req)
+		if err != nil {
+			return nil, err
+		}
+		in.Kind, in.Plan, in.Quantity = intake.ChangePlan, req.Spec, quantity
 		in.ConvertsTrial = !req.ExpireTime.IsZero() || req.TimeSpan > 0
 		switch {
 		case !req.ExpireTime.IsZero():

@@ -239,3 +239,42 @@ func FuzzPurchaseExpiry(f *testing.F) {
 		}
 	})
 }
+
+// productInfo.cycleNum is the units bought: the intent's quantity on createInstance and, when
+// sent, on modifyInstance; absent it changes nothing (0), and a count that is not one is refused.
+func TestQuantityFromCycleNum(t *testing.T) {
+	parse := func(body string) *Request {
+		r, err := Parse([]byte(body), time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, c := range []struct {
+		body string
+		want int32
+		bad  bool
+	}{
+		{`{"action":"createInstance","orderId":"o","productInfo":{"spec":"基础版","timeSpan":1,"timeUnit":"m","cycleNum":5}}`, 5, false},
+		{`{"action":"createInstance","orderId":"o","productInfo":{"spec":"基础版","timeSpan":1,"timeUnit":"m"}}`, 0, false},
+		{`{"action":"createInstance","orderId":"o","productInfo":{"spec":"基础版","timeSpan":1,"timeUnit":"m","cycleNum":"3"}}`, 3, false},
+		{`{"action":"createInstance","orderId":"o","productInfo":{"spec":"基础版","timeSpan":1,"timeUnit":"m","cycleNum":-2}}`, 0, true},
+		{`{"action":"createInstance","orderId":"o","productInfo":{"spec":"基础版","timeSpan":1,"timeUnit":"m","cycleNum":1000001}}`, 0, true},
+	} {
+		in, err := createIntent(parse(c.body))
+		switch {
+		case c.bad && err == nil:
+			t.Errorf("%s: accepted", c.body)
+		case !c.bad && (err != nil || in.Quantity != c.want):
+			t.Errorf("%s: quantity %v, %v; want %d", c.body, in, err, c.want)
+		}
+	}
+	in, err := lifecycleIntent(parse(`{"action":"modifyInstance","signId":"t1","orderId":"o2","spec":"高级版","productInfo":{"spec":"高级版","cycleNum":3}}`))
+	if err != nil || in.Quantity != 3 {
+		t.Errorf("modify with cycleNum: %+v %v", in, err)
+	}
+	in, err = lifecycleIntent(parse(`{"action":"modifyInstance","signId":"t1","orderId":"o2","spec":"高级版"}`))
+	if err != nil || in.Quantity != 0 {
+		t.Errorf("modify without cycleNum changes the quantity: %+v %v", in, err)
+	}
+}

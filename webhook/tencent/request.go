@@ -55,6 +55,8 @@ type Request struct {
 	TimeSpan    int64
 	TimeUnit    string
 	CycleNum    int64
+	// CycleNumSet is true when the call carried productInfo.cycleNum (CycleNum is 1 otherwise).
+	CycleNumSet bool
 
 	// ExpireTime is instanceExpireTime (or expiredTime, or " instanceExpireTime"), zero when absent.
 	ExpireTime time.Time
@@ -102,6 +104,8 @@ func Parse(body []byte, loc *time.Location) (*Request, error) {
 	}
 	if r.CycleNum == 0 {
 		r.CycleNum = 1
+	} else {
+		r.CycleNumSet = true
 	}
 	return r, nil
 }

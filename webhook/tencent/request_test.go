@@ -24,7 +24,7 @@ func TestParseRevisions(t *testing.T) {
 				"userCollectionInfo":{"name":"张三","cellnumber":"13800000000","email":""}}`,
 			want: Request{Action: ActionCreate, OrderID: "20180601000001", AccountID: "100000123456", OpenID: "8B1D4A1E6A1C4B2D9F3E6A7B8C9D0E1F",
 				ProductID: "1001234", RequestID: "e2c3a5d6", ResourceID: "ins-abc", ProductName: "Notes", Spec: "基础版",
-				TimeSpan: 1, TimeUnit: "m", CycleNum: 2, Contact: map[string]string{"name": "张三", "cellnumber": "13800000000"}},
+				TimeSpan: 1, TimeUnit: "m", CycleNum: 2, CycleNumSet: true, Contact: map[string]string{"name": "张三", "cellnumber": "13800000000"}},
 		},
 		{
 			name: "createInstance trial, old revision with string booleans and empty fields",
