@@ -81,8 +81,9 @@ func (r *ProductReconciler) reconcileReadiness(ctx context.Context, p *saasv1alp
 	if err != nil {
 		return 0, err
 	}
-	readiness, known := r.Readiness[marketplaceOf(p)]
-	r.setCondition(p, saasv1alpha1.CredentialsReadyCondition, r.credentialsCondition(p, secret, readiness, known))
+	// An unregistered marketplace has the zero Readiness: no key list, no path, no probe.
+	readiness := r.Readiness[marketplaceOf(p)]
+	r.setCondition(p, saasv1alpha1.CredentialsReadyCondition, r.credentialsCondition(p, secret, readiness))
 
 	if p.Spec.Listing == nil {
 		msg := "spec.listing is not set: the listing the console's form asks for is not written down, so it cannot be checked (docs/listing.md)"
@@ -110,7 +111,7 @@ func (r *ProductReconciler) reconcileReadiness(ctx context.Context, p *saasv1alp
 		}
 	}
 
-	recheck := r.checkDelivery(ctx, p, secret, readiness, known)
+	recheck := r.checkDelivery(ctx, p, secret, readiness)
 
 	var failing []string
 	for _, t := range readinessConditions {
@@ -167,13 +168,13 @@ func truncateMessage(m string) string {
 }
 
 // credentialsCondition checks the Secret for every key the Product's marketplace and features need.
-func (r *ProductReconciler) credentialsCondition(p *saasv1alpha1.Product, secret *corev1.Secret, rd marketplace.Readiness, known bool) condition {
+func (r *ProductReconciler) credentialsCondition(p *saasv1alpha1.Product, secret *corev1.Secret, rd marketplace.Readiness) condition {
 	switch {
 	case p.Spec.CredentialsSecretName == "":
 		return condition{false, saasv1alpha1.NoSecretNameReason, "spec.credentialsSecretName is not set: calls from the marketplace cannot be authenticated"}
 	case secret == nil:
 		return condition{false, saasv1alpha1.SecretNotFoundReason, fmt.Sprintf("Secret %s/%s does not exist", r.Namespace, p.Spec.CredentialsSecretName)}
-	case !known || rd.Credentials == nil:
+	case rd.Credentials == nil:
 		return condition{true, saasv1alpha1.CredentialsFoundReason, fmt.Sprintf("Secret %s/%s exists", r.Namespace, p.Spec.CredentialsSecretName)}
 	}
 	problems := rd.Credentials(p, secret)
@@ -188,11 +189,11 @@ func (r *ProductReconciler) credentialsCondition(p *saasv1alpha1.Product, secret
 }
 
 // deliveryURL is the Product's production delivery URL.
-func (r *ProductReconciler) deliveryURL(p *saasv1alpha1.Product, rd marketplace.Readiness, known bool) string {
+func (r *ProductReconciler) deliveryURL(p *saasv1alpha1.Product, rd marketplace.Readiness) string {
 	if p.Spec.Listing != nil && p.Spec.Listing.DeliveryURL != "" {
 		return p.Spec.Listing.DeliveryURL
 	}
-	if r.Delivery.PublicURL == "" || !known || rd.DeliveryPath == nil {
+	if r.Delivery.PublicURL == "" || rd.DeliveryPath == nil {
 		return ""
 	}
 	return strings.TrimRight(r.Delivery.PublicURL, "/") + rd.DeliveryPath(p)
@@ -200,9 +201,9 @@ func (r *ProductReconciler) deliveryURL(p *saasv1alpha1.Product, rd marketplace.
 
 // checkDelivery sets DeliveryEndpointReady, calling the delivery URL when a check is due (the
 // URL or the Secret changed, or the interval passed), and returns the wait until the next one.
-func (r *ProductReconciler) checkDelivery(ctx context.Context, p *saasv1alpha1.Product, secret *corev1.Secret, rd marketplace.Readiness, known bool) time.Duration {
+func (r *ProductReconciler) checkDelivery(ctx context.Context, p *saasv1alpha1.Product, secret *corev1.Secret, rd marketplace.Readiness) time.Duration {
 	st := &p.Status
-	target := r.deliveryURL(p, rd, known)
+	target := r.deliveryURL(p, rd)
 	if target == "" {
 		st.DeliveryEndpoint = nil
 		r.setCondition(p, saasv1alpha1.DeliveryEndpointReadyCondition, condition{false, saasv1alpha1.NoPublicURLReason, "The delivery URL is not known: set the operator's --frontdoor-public-url to the front door's public HTTPS address, or spec.listing.deliveryURL"})
@@ -231,7 +232,7 @@ func (r *ProductReconciler) checkDelivery(ctx context.Context, p *saasv1alpha1.P
 			return due.Sub(now)
 		}
 	}
-	c := r.probe(ctx, p, target, secret, rd, known)
+	c := r.probe(ctx, p, target, secret, rd)
 	checkedAt := metav1.NewTime(now.UTC().Truncate(time.Second))
 	st.DeliveryEndpoint = &saasv1alpha1.EndpointCheck{URL: target, CheckedAt: &checkedAt, SpecHash: hash}
 	r.setCondition(p, saasv1alpha1.DeliveryEndpointReadyCondition, c)
@@ -243,21 +244,21 @@ func (r *ProductReconciler) checkDelivery(ctx context.Context, p *saasv1alpha1.P
 
 // probe makes the check: the marketplace's own (Tencent's signed verifyInterface, once per
 // Token), or for a marketplace without one, any HTTP answer over HTTPS.
-func (r *ProductReconciler) probe(ctx context.Context, p *saasv1alpha1.Product, target string, secret *corev1.Secret, rd marketplace.Readiness, known bool) condition {
+func (r *ProductReconciler) probe(ctx context.Context, p *saasv1alpha1.Product, target string, secret *corev1.Secret, rd marketplace.Readiness) condition {
 	ctx, cancel := context.WithTimeout(ctx, 3*deliveryCheckTimeout)
 	defer cancel()
 	var err error
 	switch {
-	case known && rd.Probe != nil && secret == nil:
+	case rd.Probe != nil && secret == nil:
 		return condition{false, saasv1alpha1.NoTokenReason, "The credentials Secret does not exist: there is no Token to sign the console's check with"}
-	case known && rd.Probe != nil:
+	case rd.Probe != nil:
 		err = rd.Probe(ctx, r.Delivery.Client, target, p, secret)
 	default:
 		err = reachable(ctx, r.Delivery.Client, target)
 	}
 	var pe *marketplace.ProbeError
 	switch {
-	case err == nil && known && rd.Probe != nil:
+	case err == nil && rd.Probe != nil:
 		return condition{true, saasv1alpha1.EndpointAnsweredReason, target + " answers the console's check (verifyInterface) with every Token"}
 	case err == nil:
 		return condition{true, saasv1alpha1.EndpointAnsweredReason, target + " answers over HTTPS on port 443 (" + string(marketplaceOf(p)) + "'s console has no signed check to repeat)"}

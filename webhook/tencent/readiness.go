@@ -82,7 +82,7 @@ func verifyOnce(ctx context.Context, c *http.Client, target, token, which string
 		return err
 	}
 	echoback := "check-" + hex.EncodeToString(echo)
-	now := timeNow()
+	now := time.Now().Unix()
 	q := url.Values{"signature": {Sign(token, now, eventID.Int64())}, "timestamp": {strconv.FormatInt(now, 10)}, "eventId": {eventID.String()}}
 	u.RawQuery = q.Encode()
 	body, _ := json.Marshal(map[string]string{"action": string(ActionVerify), "echoback": echoback})
@@ -112,6 +112,3 @@ func verifyOnce(ctx context.Context, c *http.Client, target, token, which string
 	}
 	return nil
 }
-
-// timeNow is the signing time of a check, in Unix seconds.
-var timeNow = func() int64 { return time.Now().Unix() }
