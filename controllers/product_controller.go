@@ -71,11 +71,16 @@ func (r *ProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := p.DeepCopy()
-	result, chartEvent, err := r.reconcileChartSource(ctx, p)
+	// One listing of the Product's tenants (from the cache) serves the rollout and the counts.
+	var tenants saasv1alpha1.TenantList
+	if err := r.List(ctx, &tenants, client.MatchingFields{tenantProductIndex: p.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	result, chartEvent, err := r.reconcileChartSource(ctx, p, tenants.Items)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	recheck, err := r.reconcileReadiness(ctx, p)
+	recheck, err := r.reconcileReadiness(ctx, p, tenants.Items)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -114,7 +119,7 @@ func (r *ProductReconciler) readinessEvent(before, p *saasv1alpha1.Product) {
 
 // reconcileChartSource resolves a chart Product's chart into p's status (ChartReady,
 // status.chart, the rollout). It returns the Event to record once the status is written.
-func (r *ProductReconciler) reconcileChartSource(ctx context.Context, p *saasv1alpha1.Product) (ctrl.Result, func(), error) {
+func (r *ProductReconciler) reconcileChartSource(ctx context.Context, p *saasv1alpha1.Product, tenants []saasv1alpha1.Tenant) (ctrl.Result, func(), error) {
 	st := &p.Status
 	if p.Spec.Chart == nil {
 		st.Chart = nil
@@ -148,7 +153,7 @@ func (r *ProductReconciler) reconcileChartSource(ctx context.Context, p *saasv1a
 		cond.Message = fmt.Sprintf("Chart %s %s (%s)", loaded.Ref.Name, loaded.Ref.Version, loaded.Ref.Digest)
 		ref := loaded.Ref
 		st.Chart = &ref
-		recheck, err := r.reconcileRollout(ctx, p, loaded.Ref)
+		recheck, err := r.reconcileRollout(ctx, p, loaded.Ref, tenants)
 		if err != nil {
 			return ctrl.Result{}, nil, err
 		}
@@ -169,20 +174,18 @@ func (r *ProductReconciler) reconcileChartSource(ctx context.Context, p *saasv1a
 	}, nil
 }
 
-// reconcileRollout stores the spec's chart revision and moves the next tenants to it.
-func (r *ProductReconciler) reconcileRollout(ctx context.Context, p *saasv1alpha1.Product, ref saasv1alpha1.ChartReference) (time.Duration, error) {
+// reconcileRollout stores the spec's chart revision and moves the next of the Product's tenants
+// (all) to it.
+func (r *ProductReconciler) reconcileRollout(ctx context.Context, p *saasv1alpha1.Product, ref saasv1alpha1.ChartReference,
+	all []saasv1alpha1.Tenant) (time.Duration, error) {
 	name, rev := chart.CurrentRevision(p, ref)
 	if err := r.ensureRevision(ctx, p, name, rev); err != nil {
 		return 0, err
 	}
-	var list saasv1alpha1.TenantList
-	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: p.Name}); err != nil {
-		return 0, err
-	}
-	tenants := make([]rolloutTenant, 0, len(list.Items))
+	tenants := make([]rolloutTenant, 0, len(all))
 	inUse := []string{name}
-	for i := range list.Items {
-		t := &list.Items[i]
+	for i := range all {
+		t := &all[i]
 		if t.Spec.State == saasv1alpha1.TenantStateDestroyed || !t.DeletionTimestamp.IsZero() ||
 			t.Spec.State == saasv1alpha1.TenantStateRedeeming {
 			continue

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
@@ -70,13 +69,9 @@ var readinessConditions = []string{
 
 // reconcileReadiness writes the Product's tenant counts and readiness conditions into p's
 // status and returns when the delivery URL is due to be checked again.
-func (r *ProductReconciler) reconcileReadiness(ctx context.Context, p *saasv1alpha1.Product) (time.Duration, error) {
+func (r *ProductReconciler) reconcileReadiness(ctx context.Context, p *saasv1alpha1.Product, tenants []saasv1alpha1.Tenant) (time.Duration, error) {
 	st := &p.Status
-	counts, err := r.countTenants(ctx, p)
-	if err != nil {
-		return 0, err
-	}
-	st.Tenants = counts
+	st.Tenants = countTenants(tenants)
 	secret, err := credentials.Secret(ctx, r.Client, r.Namespace, p)
 	if err != nil {
 		return 0, err
@@ -290,15 +285,11 @@ func reachable(ctx context.Context, c *http.Client, target string) error {
 	return nil
 }
 
-// countTenants counts the Product's tenants by phase.
-func (r *ProductReconciler) countTenants(ctx context.Context, p *saasv1alpha1.Product) (*saasv1alpha1.TenantCounts, error) {
-	var list saasv1alpha1.TenantList
-	if err := r.List(ctx, &list, client.MatchingFields{tenantProductIndex: p.Name}); err != nil {
-		return nil, err
-	}
-	c := &saasv1alpha1.TenantCounts{Total: int32(len(list.Items))}
-	for i := range list.Items {
-		t := &list.Items[i]
+// countTenants counts a Product's tenants by phase.
+func countTenants(tenants []saasv1alpha1.Tenant) *saasv1alpha1.TenantCounts {
+	c := &saasv1alpha1.TenantCounts{Total: int32(len(tenants))}
+	for i := range tenants {
+		t := &tenants[i]
 		switch t.Status.Phase {
 		case saasv1alpha1.TenantPhaseProvisioning:
 			c.Provisioning++
@@ -317,5 +308,5 @@ func (r *ProductReconciler) countTenants(ctx context.Context, p *saasv1alpha1.Pr
 			c.Sandbox++
 		}
 	}
-	return c, nil
+	return c
 }
