@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -77,13 +78,7 @@ func (r *TenantReconciler) reconcileSandbox(ctx context.Context, s *tenantScope)
 	}
 	ends, _ := sandboxEnds(live, s.product.SandboxMaxTenants(), s.now)
 	w := &intake.Writer{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range ends {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(ends)) {
 		in := &intake.Intent{Kind: intake.Destroy, Cause: intake.CauseSandbox, Source: intake.Source{Action: "sandbox"}}
 		tenant, out, changed, err := w.Change(ctx, name, s.product.Name, in, s.now, nil)
 		if err != nil {
