@@ -187,6 +187,18 @@ func getTenant(ctx context.Context, c client.Client, name string) (*saasv1alpha1
 	return t, nil
 }
 
+// getProduct reads one Product straight from the API server.
+func getProduct(ctx context.Context, c client.Client, name string) (*saasv1alpha1.Product, error) {
+	p := &saasv1alpha1.Product{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("product %q not found", name)
+		}
+		return nil, tenantError(err, "")
+	}
+	return p, nil
+}
+
 // errCRDMissing is the error for a cluster without the Tenant CRD.
 var errCRDMissing = errors.New("the Tenant CRD is not installed in this cluster (is the tenant-operator installed?)")
 

@@ -33,12 +33,9 @@ paste; check runs every check the console and its review make and exits non-zero
 }
 
 func listedProduct(ctx context.Context, c client.Client, name string) (*saasv1alpha1.Product, error) {
-	p := &saasv1alpha1.Product{}
-	if err := c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("product %q not found", name)
-		}
-		return nil, tenantError(err, "")
+	p, err := getProduct(ctx, c, name)
+	if err != nil {
+		return nil, err
 	}
 	if p.Spec.Listing == nil {
 		return nil, fmt.Errorf("product %s has no spec.listing: write the listing into the Product first (docs/listing.md)", name)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,11 +33,8 @@ stands, pause and resume it, and undo it (roll back to the last revision every t
 }
 
 func chartProduct(ctx context.Context, c client.Client, name string) (*saasv1alpha1.Product, error) {
-	p := &saasv1alpha1.Product{}
-	if err := c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("product %q not found", name)
-		}
+	p, err := getProduct(ctx, c, name)
+	if err != nil {
 		return nil, err
 	}
 	if p.Spec.Chart == nil {
