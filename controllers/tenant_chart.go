@@ -271,6 +271,7 @@ func tenantValues(s *tenantScope) map[string]any {
 		"namespace":        NamespaceName(t.Name),
 		"product":          p.Name,
 		"plan":             s.plan.Name,
+		"quantity":         int64(t.Units()),
 		"trial":            t.Spec.Trial,
 		"imagePullSecrets": pull,
 		"generatedSecrets": generated,

@@ -118,6 +118,7 @@ func TestChartTenantLifecycle(t *testing.T) {
 	g.Expect(testenv.EventReasons(ctx, k8s, "Product", p.Name)).To(ContainElement(saasv1alpha1.EventChartLoaded))
 
 	tn := newTenant("chart-a", p.Name, "基础版")
+	tn.Spec.Quantity = 3
 	create(t, tn)
 	ns := "tenant-chart-a"
 	want := []string{"ConfigMap/chart-a-settings", "Service/chart-a-web", "Service/chart-a-cache", "Service/chart-a-db",
@@ -134,6 +135,7 @@ func TestChartTenantLifecycle(t *testing.T) {
 	settings := &corev1.ConfigMap{}
 	g.Expect(get(settings, ns, "chart-a-settings")()).To(Succeed())
 	g.Expect(settings.Data).To(HaveKeyWithValue("plan", "基础版"))
+	g.Expect(settings.Data).To(HaveKeyWithValue("units", "3"), "tenant.quantity")
 	g.Expect(settings.Data).To(HaveKeyWithValue("url", "https://chart-a.apps.example.com/"))
 	g.Expect(settings.Labels).To(HaveKeyWithValue(saasv1alpha1.TenantLabel, "chart-a"))
 	g.Expect(settings.Labels).To(HaveKeyWithValue("app.kubernetes.io/component", "chart"))

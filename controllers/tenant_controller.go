@@ -94,6 +94,8 @@ type tenantScope struct {
 	tenant  *saasv1alpha1.Tenant
 	product *saasv1alpha1.Product
 	plan    *saasv1alpha1.Plan
+	// units are the units the plan is sized for: spec.quantity, capped at perUnit.maxUnits.
+	units int32
 
 	// resolveReason is set when the product or plan could not be found.
 	resolveReason, resolveMessage string
@@ -316,10 +318,19 @@ func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) erro
 		return err
 	}
 	s.product = product
-	if s.plan = product.PlanByName(s.tenant.Spec.Plan); s.plan == nil {
+	plan := product.PlanByName(s.tenant.Spec.Plan)
+	if plan == nil {
 		s.resolveReason = saasv1alpha1.PlanNotFoundReason
 		s.resolveMessage = fmt.Sprintf("Product %q has no plan %q", product.Name, s.tenant.Spec.Plan)
+		return nil
 	}
+	// Every object reads the plan as sized for the tenant's units: one home for the scaling.
+	var base corev1.ResourceRequirements
+	if product.Spec.App != nil {
+		base = product.Spec.App.Resources
+	}
+	s.units = min(s.tenant.Units(), plan.MaxUnits())
+	s.plan = plan.ForUnits(s.units, base)
 	return nil
 }
 
@@ -396,6 +407,10 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 	}
 	if before.Status.Plan != "" && t.Status.Plan != before.Status.Plan {
 		event(corev1.EventTypeNormal, saasv1alpha1.EventPlanChanged, "Resize", "Plan %s → %s applied", before.Status.Plan, t.Status.Plan)
+	}
+	if before.Status.Quantity != 0 && t.Status.Quantity != before.Status.Quantity {
+		event(corev1.EventTypeNormal, saasv1alpha1.EventQuantityChanged, "Resize", "Quantity %d → %d applied (plan %s)",
+			before.Status.Quantity, t.Status.Quantity, t.Status.Plan)
 	}
 	if was, is := conditionTrue(before, saasv1alpha1.SuspendedCondition), conditionTrue(t, saasv1alpha1.SuspendedCondition); !was && is {
 		event(corev1.EventTypeNormal, saasv1alpha1.EventSuspended, "Suspend", "%s",

@@ -58,7 +58,7 @@ func operatorEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1al
 		{Name: envTenantName, Value: t.Name},
 		{Name: envTenantProduct, Value: p.Name},
 		{Name: envTenantPlan, Value: plan.Name},
-		{Name: envTenantQuantity, Value: strconv.Itoa(int(max(t.Spec.Quantity, 1)))},
+		{Name: envTenantQuantity, Value: strconv.Itoa(int(t.Units()))},
 	}
 }
 

@@ -60,6 +60,7 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 	set(planResolvedCondition(s))
 	if s.resolveReason == "" {
 		st.Plan = t.Spec.Plan
+		st.Quantity = s.units
 		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
 		st.SuspendAt = timePtr(s.life.suspendAt)
@@ -218,8 +219,15 @@ func planResolvedCondition(s *tenantScope) metav1.Condition {
 		return metav1.Condition{Type: saasv1alpha1.PlanResolvedCondition, Status: metav1.ConditionFalse,
 			Reason: s.resolveReason, Message: s.resolveMessage}
 	}
+	msg := fmt.Sprintf("Plan %q of product %q", s.plan.Name, s.product.Name)
+	switch held := s.tenant.Units(); {
+	case held > s.units:
+		msg += fmt.Sprintf(", sized for %d units, the plan's perUnit.maxUnits (the tenant holds %d)", s.units, held)
+	case held > 1:
+		msg += fmt.Sprintf(", %d units", held)
+	}
 	return metav1.Condition{Type: saasv1alpha1.PlanResolvedCondition, Status: metav1.ConditionTrue,
-		Reason: saasv1alpha1.PlanResolvedReason, Message: fmt.Sprintf("Plan %q of product %q", s.plan.Name, s.product.Name)}
+		Reason: saasv1alpha1.PlanResolvedReason, Message: msg}
 }
 
 func resourcesReadyCondition(s *tenantScope) metav1.Condition {

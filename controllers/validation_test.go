@@ -202,6 +202,36 @@ func TestAPIRejectsInvalidObjects(t *testing.T) {
 			p.Spec.App.Sidecars = []saasv1alpha1.ExtraContainer{{Name: "proxy", Image: "proxy:1"}}
 			return p
 		}, "init containers and sidecars need distinct names"},
+		{"perUnit that scales nothing", func() client.Object {
+			p := newProduct("bad-pu1")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 5}
+			return p
+		}, "perUnit must scale at least one of"},
+		{"perUnit replicas past 100 at maxUnits", func() client.Object {
+			p := newProduct("bad-pu2")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 50, Replicas: ptr.To[int32](3)}
+			return p
+		}, "replicas at perUnit.maxUnits must be at most 100"},
+		{"perUnit storage without storage", func() client.Object {
+			p := newProduct("bad-pu3")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 5, Storage: ptr.To(resource.MustParse("1Gi"))}
+			return p
+		}, "perUnit.storage needs storage"},
+		{"perUnit quota of a name the quota lacks", func() client.Object {
+			p := newProduct("bad-pu4")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 5, Quota: corev1.ResourceList{corev1.ResourceLimitsMemory: resource.MustParse("1Gi")}}
+			return p
+		}, "each name of perUnit.quota must be one of quota"},
+		{"perUnit replicas on a ReadWriteOnce volume", func() client.Object {
+			p := storageProduct("bad-pu5", "fast")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 5, Replicas: ptr.To[int32](1)}
+			return p
+		}, "plans with more than one replica (or perUnit.replicas) need"},
+		{"perUnit maxUnits of zero", func() client.Object {
+			p := newProduct("bad-pu6")
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 0, Replicas: ptr.To[int32](1)}
+			return p
+		}, "spec.plans[0].perUnit.maxUnits"},
 		{"an unknown access mode", func() client.Object {
 			p := storageProduct("bad-st6", "fast")
 			p.Spec.App.Storage.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadOnlyMany"}

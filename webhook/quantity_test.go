@@ -53,3 +53,35 @@ func TestCycleNumIsTheQuantity(t *testing.T) {
 	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
 	g.Expect(getTenant(t, name).Spec.Quantity).To(Equal(int32(3)), "a modifyInstance without cycleNum keeps the units")
 }
+
+// A plan sells at most perUnit.maxUnits units: an order or a change for more is refused at the
+// door with the cap in the message, and nothing is written.
+func TestQuantityAboveTheCapIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim := newSim(token)
+	order := marketsim.Order{ID: uniqueOrder(t), AccountID: "100200301", Spec: "高级版", TimeSpan: 1, TimeUnit: "m", Units: 11}
+	r, err := sim.Create(ctx, order)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeFalse(), string(r.Body))
+	g.Expect(string(r.Body)).To(ContainSubstring("plan 高级版 sells at most 10 units (perUnit.maxUnits); the order asks for 11"))
+
+	order.Units = 10
+	r, err = sim.Create(ctx, order)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	name := r.Field("signId")
+	g.Eventually(func() int32 { return getTenant(t, name).Status.Quantity }, timeout, interval).Should(Equal(int32(10)))
+	d := &appsv1.Deployment{}
+	g.Eventually(func() *int32 {
+		_ = k8s.Get(ctx, client.ObjectKey{Namespace: controllers.NamespaceName(name), Name: "app"}, d)
+		return d.Spec.Replicas
+	}, timeout, interval).Should(HaveValue(Equal(int32(11))), "2 replicas + 9 × 1")
+
+	order.Units = 12
+	r, err = sim.Modify(ctx, order, name, order.ID+"-m", "高级版", 0, "", time.Time{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeFalse(), string(r.Body))
+	g.Expect(string(r.Body)).To(ContainSubstring("sells at most 10 units"))
+	g.Expect(getTenant(t, name).Spec.Quantity).To(Equal(int32(10)), "a refused change writes nothing")
+}

@@ -165,7 +165,7 @@ func testProduct(name, id, secret string) *saasv1alpha1.Product {
 			App:                   &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0"},
 			Plans: []saasv1alpha1.Plan{
 				{Name: "基础版", Replicas: ptr.To[int32](1)},
-				{Name: "高级版", Replicas: ptr.To[int32](2)},
+				{Name: "高级版", Replicas: ptr.To[int32](2), PerUnit: &saasv1alpha1.PerUnit{MaxUnits: 10, Replicas: ptr.To[int32](1)}},
 			},
 			Trial:    &saasv1alpha1.Trial{Plan: "基础版", Duration: saasv1alpha1.CalendarDuration{Count: 7, Unit: saasv1alpha1.DurationDay}},
 			Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.notes.example.com", TLSSecretName: "tls"},

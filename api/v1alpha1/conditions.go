@@ -178,6 +178,8 @@ const (
 	EventPlanChangeRequested = "PlanChangeRequested"
 	// EventPlanChanged: the objects of a tenant were re-sized to a new plan.
 	EventPlanChanged = "PlanChanged"
+	// EventQuantityChanged: the objects of a tenant were re-sized to a new quantity of units.
+	EventQuantityChanged = "QuantityChanged"
 	// EventSuspended: the tenant was suspended (expired, or asked to be).
 	EventSuspended = "Suspended"
 	// EventResumed: a suspended tenant runs again.

@@ -46,7 +46,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.volumeMounts) || self.app.volumeMounts.all(m, m.name == 'data' ? has(self.app.storage) : (has(self.app.volumes) && self.app.volumes.exists(v, v.name == m.name)))",message="app.volumeMounts must name a volume of app.volumes (or data, with app.storage)"
 // +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.generatedSecrets) || !has(self.app.imagePullSecrets) || self.app.generatedSecrets.all(g, !(g.name in self.app.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.chart) || !has(self.chart.generatedSecrets) || !has(self.chart.imagePullSecrets) || self.chart.generatedSecrets.all(g, !(g.name in self.chart.imagePullSecrets))",message="a generated Secret cannot have the name of an image pull Secret: both live in the tenant namespace"
-// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="plans with more than one replica need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
+// +kubebuilder:validation:XValidation:rule="!has(self.app) || !has(self.app.storage) || (has(self.app.storage.accessModes) && 'ReadWriteMany' in self.app.storage.accessModes) || self.plans.all(p, (!has(p.replicas) || p.replicas <= 1) && (!has(p.perUnit) || !has(p.perUnit.replicas) || p.perUnit.replicas == 0))",message="plans with more than one replica (or perUnit.replicas) need app.storage.accessModes [ReadWriteMany]: a ReadWriteOnce volume is mounted by one pod"
 // +kubebuilder:validation:XValidation:rule="self.marketplace != 'Tencent' || self.productId.matches('^[0-9]{1,20}$')",message="a Tencent productId is digits only, at most 20",fieldPath=".productId"
 // +kubebuilder:validation:XValidation:rule="self.marketplace != 'Alibaba' || self.productId.matches('^cm[a-z]{1,8}[0-9]{4,16}$')",message="an Alibaba productId is the listing's productCode: cm, a category in lower-case letters and digits, e.g. cmgj00012345",fieldPath=".productId"
 // +kubebuilder:validation:XValidation:rule="self.marketplace != 'Huawei' || self.productId.matches('^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$')",message="a Huawei productId is KooGallery's product id: letters, digits, - and _, at most 64, e.g. OFFI846204237451911168",fieldPath=".productId"
@@ -636,6 +636,9 @@ func (s *AppStorage) Modes() []corev1.PersistentVolumeAccessMode {
 }
 
 // Plan is one spec (规格) of the listing, such as 基础版 or 高级版.
+// +kubebuilder:validation:XValidation:rule="!has(self.perUnit) || !has(self.perUnit.replicas) || (has(self.replicas) ? self.replicas : 1) + (self.perUnit.maxUnits - 1) * self.perUnit.replicas <= 100",message="replicas at perUnit.maxUnits must be at most 100",fieldPath=".perUnit.replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.perUnit) || !has(self.perUnit.storage) || has(self.storage)",message="perUnit.storage needs storage: the plan must size the data volume",fieldPath=".perUnit.storage"
+// +kubebuilder:validation:XValidation:rule="!has(self.perUnit) || !has(self.perUnit.quota) || self.perUnit.quota.all(k, has(self.quota) && k in self.quota)",message="each name of perUnit.quota must be one of quota",fieldPath=".perUnit.quota"
 type Plan struct {
 	// name is the plan exactly as the marketplace names what was bought: Tencent's spec name
 	// (productInfo.spec, e.g. 基础版), Alibaba's skuId, Huawei's skuCode. 1 to 64 characters.
@@ -656,8 +659,9 @@ type Plan struct {
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// quota is the tenant namespace's ResourceQuota (hard limits), e.g. requests.cpu: "2".
-	// Empty means no ResourceQuota object limits the tenant.
+	// Empty means no ResourceQuota object limits the tenant. At most 32 names.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
 	Quota corev1.ResourceList `json:"quota,omitempty"`
 
 	// env holds the plan's feature switches, set in the app container after app.env (a name set
@@ -680,6 +684,13 @@ type Plan struct {
 	// requests.storage and persistentvolumeclaims default to this size and one claim.
 	// +optional
 	Storage *resource.Quantity `json:"storage,omitempty"`
+
+	// perUnit says how the plan grows with the units bought (Tenant.spec.quantity, Tencent's
+	// cycleNum): the figures above are one unit's and each unit past the first adds perUnit's,
+	// up to perUnit.maxUnits. Unset, every quantity runs the plan as it is (the app still reads
+	// the units from TENANT_QUANTITY or the chart value tenant.quantity). docs/metering.md.
+	// +optional
+	PerUnit *PerUnit `json:"perUnit,omitempty"`
 }
 
 // Trial is the free trial of a listing.

@@ -252,6 +252,11 @@ type TenantStatus struct {
 	// +optional
 	Plan string `json:"plan,omitempty"`
 
+	// quantity is the units whose sizing is applied (spec.quantity, capped at the plan's
+	// perUnit.maxUnits).
+	// +optional
+	Quantity int32 `json:"quantity,omitempty"`
+
 	// conditions describe the tenant in detail; Ready summarises them.
 	// +optional
 	// +listType=map

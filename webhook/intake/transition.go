@@ -47,6 +47,17 @@ func ignored(result string) (Outcome, error) {
 // NewTenant returns the Tenant a Create intent asks for, without its name; now is in the zone
 // calendar periods are counted in.
 func NewTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time) (*saasv1alpha1.Tenant, error) {
+	t, err := newTenant(p, in, origin, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := unitsAllowed(p, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func newTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time) (*saasv1alpha1.Tenant, error) {
 	t := &saasv1alpha1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      map[string]string{saasv1alpha1.ProductLabel: p.Name},
@@ -312,7 +323,7 @@ func changePlan(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, err
 		t.Spec.ExpiresAt = expires
 	}
 	if in.Quantity > 0 && in.Quantity != t.Spec.Quantity {
-		result += fmt.Sprintf(", quantity %d → %d", quantityOf(t), in.Quantity)
+		result += fmt.Sprintf(", quantity %d → %d", t.Units(), in.Quantity)
 		t.Spec.Quantity = in.Quantity
 	}
 	if t.Spec.ExpiresAt != nil {
@@ -321,12 +332,15 @@ func changePlan(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, err
 	return Outcome{Reason: saasv1alpha1.EventPlanChangeRequested, Result: resumeIfPaid(t, now, result)}, nil
 }
 
-// quantityOf is the units a tenant holds: 1 when unset (the API's default).
-func quantityOf(t *saasv1alpha1.Tenant) int32 {
-	if t.Spec.Quantity <= 0 {
-		return 1
+// unitsAllowed refuses a tenant holding more units than its plan sells (perUnit.maxUnits):
+// the front door must not acknowledge a purchase the operator would not provision in full. An
+// unknown plan is the controller's to report (PlanResolved), as it is without a quantity.
+func unitsAllowed(p *saasv1alpha1.Product, t *saasv1alpha1.Tenant) error {
+	plan := p.PlanByName(t.Spec.Plan)
+	if plan == nil || t.Units() <= plan.MaxUnits() {
+		return nil
 	}
-	return t.Spec.Quantity
+	return badRequest("plan %s sells at most %d units (perUnit.maxUnits); the order asks for %d", plan.Name, plan.MaxUnits(), t.Units())
 }
 
 // changeQuantity sets the units bought; like a plan change, an order is applied once.
@@ -341,11 +355,11 @@ func changeQuantity(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome,
 		return ignored("order " + in.OrderID + " was already applied")
 	}
 	appendOrder(t, in.OrderID)
-	if in.Quantity == quantityOf(t) {
+	if in.Quantity == t.Units() {
 		t.Spec.Quantity = in.Quantity
 		return ignored(fmt.Sprintf("the quantity is %d already", in.Quantity))
 	}
-	result := fmt.Sprintf("quantity %d → %d", quantityOf(t), in.Quantity)
+	result := fmt.Sprintf("quantity %d → %d", t.Units(), in.Quantity)
 	t.Spec.Quantity = in.Quantity
 	if !in.Term.IsZero() {
 		expires, err := in.Term.from(now)

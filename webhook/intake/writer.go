@@ -241,9 +241,25 @@ func (w *Writer) Change(ctx context.Context, name, product string, in *Intent, n
 		if changed = !equality.Semantic.DeepEqual(before.Spec, tenant.Spec) || annotationsChanged(before, tenant); !changed {
 			return nil
 		}
+		if before.Spec.Plan != tenant.Spec.Plan || before.Units() != tenant.Units() {
+			if err := w.checkUnits(ctx, tenant); err != nil {
+				return err
+			}
+		}
 		return w.Client.Update(ctx, tenant)
 	})
 	return tenant, out, changed, err
+}
+
+// checkUnits refuses a plan or quantity change that leaves the tenant holding more units than
+// its plan sells. The Product is read from the cache: its plans change rarely, and a cap
+// lowered a moment ago is still applied by the controller (it sizes at the cap).
+func (w *Writer) checkUnits(ctx context.Context, t *saasv1alpha1.Tenant) error {
+	p := &saasv1alpha1.Product{}
+	if err := w.Client.Get(ctx, client.ObjectKey{Name: t.Spec.Product}, p); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return unitsAllowed(p, t)
 }
 
 // annotationsChanged reports whether a transition changed one of the annotations the intake keeps.
