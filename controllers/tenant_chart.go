@@ -283,6 +283,7 @@ func tenantValues(s *tenantScope) map[string]any {
 			"path":      p.LoginSettings().AppPath,
 		},
 	}
+	v["usage"] = map[string]any{"enabled": s.usageURL != "", "secret": usageSecretName, "url": s.usageURL}
 	if e := p.Spec.Exposure; e != nil {
 		v["host"], v["url"] = e.Host(t.Name), e.URL(t.Name)
 		if e.IngressClassName != nil {
@@ -305,7 +306,7 @@ func tenantValues(s *tenantScope) map[string]any {
 // reservedNames are the operator's own objects in a chart tenant's namespace, and the ones
 // Kubernetes makes in every namespace: a chart cannot render objects of these names.
 func reservedNames(s *tenantScope) map[saasv1alpha1.ChartKind][]string {
-	secrets := append([]string{bootstrapContactName}, s.product.ImagePullSecrets()...)
+	secrets := append([]string{bootstrapContactName, usageSecretName}, s.product.ImagePullSecrets()...)
 	for _, g := range s.product.GeneratedSecrets() {
 		secrets = append(secrets, g.Name)
 	}

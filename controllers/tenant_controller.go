@@ -67,6 +67,9 @@ type TenantReconciler struct {
 	SuspendedPage SuspendedPage
 	// Login configures free login.
 	Login LoginConfig
+	// UsageURL is the address metered tenants' apps report usage to (the front door's usage
+	// endpoint, without /usage/<tenant>); empty writes no usage credentials.
+	UsageURL string
 	// Redeemer completes redemptions the front door could not; nil when none are expected.
 	Redeemer *redeem.Redeemer
 	// Charts holds the loaded charts of chart-mode Products (shared with the Product controller).
@@ -96,6 +99,8 @@ type tenantScope struct {
 	plan    *saasv1alpha1.Plan
 	// units are the units the plan is sized for: spec.quantity, capped at perUnit.maxUnits.
 	units int32
+	// usageURL is where the tenant's app reports usage; empty when it reports none.
+	usageURL string
 
 	// resolveReason is set when the product or plan could not be found.
 	resolveReason, resolveMessage string
@@ -265,6 +270,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		{"limit range", r.reconcileLimitRange},
 		{"network policy", r.reconcileNetworkPolicy},
 		{"login keys", r.reconcileLoginKeys},
+		{"usage credential", r.reconcileUsageCredential},
 		{"image pull secrets", r.reconcilePullSecrets},
 		{"generated secrets", r.reconcileGeneratedSecrets},
 	}
@@ -331,6 +337,7 @@ func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) erro
 	}
 	s.units = min(s.tenant.Units(), plan.MaxUnits())
 	s.plan = plan.ForUnits(s.units, base)
+	r.resolveUsage(s)
 	return nil
 }
 

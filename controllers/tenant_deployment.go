@@ -142,7 +142,8 @@ func appEnv(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *saasv1alpha1.
 
 // desiredDeployment returns the tenant's app: the product's container, sized by the plan, under
 // the Pod Security restricted profile.
-func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan, loginURL, rotation string) *appsv1ac.DeploymentApplyConfiguration {
+func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p *saasv1alpha1.Product, plan *saasv1alpha1.Plan, loginURL, rotation string,
+	usage []corev1.EnvVar) *appsv1ac.DeploymentApplyConfiguration {
 	app := p.Spec.App
 	res := planResources(p, plan)
 	resources := corev1ac.ResourceRequirements()
@@ -181,6 +182,15 @@ func desiredDeployment(t *saasv1alpha1.Tenant, state saasv1alpha1.TenantState, p
 		container.WithVolumeMounts(corev1ac.VolumeMount().WithName(loginVolume).WithMountPath(loginMountPath).WithReadOnly(true))
 		pod.WithVolumes(corev1ac.Volume().WithName(loginVolume).WithConfigMap(
 			corev1ac.ConfigMapVolumeSource().WithName(loginConfigMapName).WithOptional(true)))
+	}
+	if len(usage) > 0 {
+		// The app reports usage with the credential mounted here (docs/metering.md).
+		for _, e := range usage {
+			container.WithEnv(convert[corev1ac.EnvVarApplyConfiguration](e))
+		}
+		container.WithVolumeMounts(corev1ac.VolumeMount().WithName(usageVolume).WithMountPath(usageMountPath).WithReadOnly(true))
+		pod.WithVolumes(corev1ac.Volume().WithName(usageVolume).WithSecret(
+			corev1ac.SecretVolumeSource().WithSecretName(usageSecretName).WithOptional(true)))
 	}
 	if app.Storage != nil && plan.Storage != nil {
 		container.WithVolumeMounts(corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(app.Storage.MountPath))
@@ -276,7 +286,7 @@ func (r *TenantReconciler) reconcileDeployment(ctx context.Context, s *tenantSco
 		}
 	}
 	return applyChild(ctx, r.Client, key, s.deployment,
-		desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s), s.generated.rotation), appsv1ac.ExtractDeployment)
+		desiredDeployment(s.tenant, s.life.state, s.product, s.plan, r.loginIssuer(s), s.generated.rotation, usageEnv(s)), appsv1ac.ExtractDeployment)
 }
 
 // convert turns an API struct into the apply configuration of the same shape. Both share one

@@ -28,6 +28,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/webhook/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usage"
 )
 
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes (every adapter's bound).
@@ -89,6 +90,30 @@ type Options struct {
 	// ClientIPv6Prefix is the IPv6 prefix length one client is keyed by for rate limits
 	// (DefaultClientIPv6Prefix, 64, when 0; 128 for whole addresses).
 	ClientIPv6Prefix int
+
+	// UsageAddr is the listen address of the usage endpoint tenant apps report to, e.g. ":8083";
+	// empty disables it. A listener of its own: tenant pods may reach it (config/manager's
+	// NetworkPolicy), never the marketplace and login endpoints of Addr.
+	UsageAddr string
+	// UsageURL is the address tenant apps report to, written into each metered tenant's Secret
+	// tenant-usage with /usage/<tenant> appended. Empty: the front door's Service in Namespace
+	// on the usage port, http://tenant-operator-frontdoor.<namespace>.svc:8083.
+	UsageURL string
+	// UsageFlushInterval is the least time between two writes of one UsageLedger
+	// (usage.DefaultFlushInterval when 0): reports arriving meanwhile are stored together.
+	UsageFlushInterval time.Duration
+}
+
+// UsageBaseURL is the address tenant apps report usage to (UsageURL, defaulted).
+func (o Options) UsageBaseURL() string {
+	if o.UsageURL != "" {
+		return strings.TrimSuffix(o.UsageURL, "/")
+	}
+	port := "8083"
+	if _, p, err := net.SplitHostPort(o.UsageAddr); err == nil && p != "" && p != "0" {
+		port = p
+	}
+	return "http://tenant-operator-frontdoor." + o.Namespace + ".svc:" + port
 }
 
 // publicHTTPS reports whether buyers reach the front door over https.
@@ -163,10 +188,12 @@ func (o Options) openAPIEndpoint() string {
 // are created, and updated with optimistic concurrency by lifecycle calls; status only patched.
 // Secrets in the operator's namespace only: credentials read, the login keys, contact and
 // redemption code Secrets created; update rewrites a contact Secret when a repeated order races
-// its Tenant's creation; delete removes a consumed code's Secret.
+// its Tenant's creation; delete removes a consumed code's Secret. UsageLedgers are created and
+// updated (with optimistic concurrency) by the usage endpoint only.
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=usageledgers,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;delete
 
@@ -179,6 +206,8 @@ type Server struct {
 	log     logr.Logger
 	// intake writes the tenants of every adapter.
 	intake *intake.Writer
+	// usage serves tenant apps' usage reports on UsageAddr (nil when disabled).
+	usage *usage.Handler
 }
 
 // Dependencies are what the front door reads and writes through.
@@ -210,8 +239,9 @@ func PrepareCache(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Tenant{}, tenantHostIndex, tenantHost); err != nil {
 		return fmt.Errorf("index tenants by host: %w", err)
 	}
-	// Start the Secret and Tenant informers with the manager rather than on the first callback.
-	for _, obj := range []client.Object{&corev1.Secret{}, &saasv1alpha1.Tenant{}} {
+	// Start the Secret, Tenant and UsageLedger informers with the manager rather than on the
+	// first callback or report.
+	for _, obj := range []client.Object{&corev1.Secret{}, &saasv1alpha1.Tenant{}, &saasv1alpha1.UsageLedger{}} {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("watch %T: %w", obj, err)
 		}
@@ -241,7 +271,13 @@ func NewServer(opts Options, deps Dependencies) *Server {
 	// Everything else arrives through a suspended tenant's route.
 	mux.Handle("GET /", &suspendedPage{reader: deps.Client})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return &Server{opts: opts, deps: deps, handler: withHSTS(opts, deps.Client, mux), log: log, intake: writer}
+	srv := &Server{opts: opts, deps: deps, handler: withHSTS(opts, deps.Client, mux), log: log, intake: writer}
+	if opts.UsageAddr != "" {
+		srv.usage = &usage.Handler{Reader: deps.Client, Keys: l.keys, Log: log.WithName("usage"),
+			Store: &usage.Store{Client: deps.Client, APIReader: deps.APIReader, Interval: opts.UsageFlushInterval, Clock: deps.Clock,
+				Log: log.WithName("usage")}}
+	}
+	return srv
 }
 
 // hstsMaxAge is how long browsers keep to https for the front door's host once told: a year.
@@ -348,6 +384,12 @@ func (s *Server) Start(ctx context.Context) error {
 		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: watcher.GetCertificate})
 	}
 	s.log.Info("Serving the marketplace front door", "addr", ln.Addr().String(), "tls", s.opts.CertFile != "")
+	stopUsage, err := s.startUsage(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopUsage()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -366,4 +408,43 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.intake.Wait()
 	return nil
+}
+
+// startUsage serves the usage endpoint on UsageAddr until ctx ends. The returned function stops
+// the listener, answers what is in flight, and waits for the last ledger writes.
+func (s *Server) startUsage(ctx context.Context) (func(), error) {
+	if s.usage == nil {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.opts.UsageAddr)
+	if err != nil {
+		return nil, fmt.Errorf("usage endpoint: listen on %s: %w", s.opts.UsageAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(usage.Path, s.usage)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 20 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+		// Not cancelled with ctx: a report in flight at shutdown waits for its write.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	storeCtx, stopStore := context.WithCancel(context.WithoutCancel(ctx))
+	s.usage.Store.Start(storeCtx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(err, "Usage endpoint stopped")
+		}
+	}()
+	s.log.Info("Serving the usage endpoint", "addr", ln.Addr().String(), "url", s.opts.UsageBaseURL())
+	return func() {
+		// Requests in flight wait for their ledger write; the store ends after them, with a
+		// last write of anything queued.
+		shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		<-served
+		stopStore()
+		s.usage.Store.Wait()
+	}, nil
 }

@@ -40,6 +40,7 @@ var (
 	k8s       client.Client
 	k8sConfig *rest.Config
 	baseURL   string // http://127.0.0.1:port of the front door
+	usageURL  string // http://127.0.0.1:port of the usage endpoint
 	shanghai  *time.Location
 )
 
@@ -78,12 +79,18 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	baseURL = "http://" + addr
+	usageAddr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	usageURL = "http://" + usageAddr
 	stopLogin := startLoginFixtures()
 	defer stopLogin()
 	opts := operator.DefaultOptions()
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = operatorNamespace
 	opts.FrontDoor.PublicURL = baseURL
+	opts.FrontDoor.UsageAddr, opts.FrontDoor.UsageURL = usageAddr, usageURL
 	opts.FrontDoor.AuthorizeURL = openPlatformServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = openPlatformServer.URL
 	opts.FrontDoor.ClientIPHeader = clientHeader

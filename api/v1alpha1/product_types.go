@@ -135,6 +135,12 @@ type ProductSpec struct {
 	// with the debug Token). Omit for the defaults: the smallest plan, at most 3, 1h each.
 	// +optional
 	Sandbox *Sandbox `json:"sandbox,omitempty"`
+
+	// metering declares the usage counters tenant apps report to the operator (docs/metering.md).
+	// With it, each tenant's namespace gets the Secret tenant-usage with its reporting
+	// credential, and a metered marketplace's usage queries are answered from the counters.
+	// +optional
+	Metering *Metering `json:"metering,omitempty"`
 }
 
 // LoginMode is how buyers are authenticated on the login URL.
@@ -545,6 +551,7 @@ type GeneratedSecret struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self != 'tenant-usage'",message="tenant-usage is the operator's Secret (the usage credential)"
 	Name string `json:"name"`
 
 	// keys are the values generated in it.

@@ -101,6 +101,13 @@ type TenantSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	LoginGeneration int32 `json:"loginGeneration,omitempty"`
 
+	// usageGeneration numbers the tenant's usage-reporting credential (the Secret tenant-usage
+	// in its namespace). Raising it, as `kubectl tenant usage --rotate` does, replaces the
+	// credential; the earlier one is refused from then on.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	UsageGeneration int32 `json:"usageGeneration,omitempty"`
+
 	// bootstrapGeneration numbers the runs of the Product's bootstrap Job. Raising it, as
 	// `kubectl tenant rerun-bootstrap` does, runs it again.
 	// +optional

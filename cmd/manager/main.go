@@ -16,6 +16,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usage"
 )
 
 func main() {
@@ -72,6 +73,12 @@ func main() {
 		"Leading bits of an IPv6 client address that rate limits key by (64: one bucket per /64; 128: per address).")
 	flag.IntVar(&fd.RedemptionFailureBudget, "redemption-failure-budget", webhook.DefaultRedemptionFailureBudget,
 		"Unknown redemption codes a Product accepts per hour from all clients together before refusing new codes for a while (slows guessing spread over many addresses); -1 disables it.")
+	flag.StringVar(&fd.UsageAddr, "usage-bind-address", fd.UsageAddr,
+		"Address of the usage endpoint tenant apps report their counters to (a listener of its own, reachable from tenant namespaces); empty disables it.")
+	flag.StringVar(&fd.UsageURL, "usage-url", "",
+		"Address tenant apps report usage to, written into each metered tenant's Secret tenant-usage (default: http://tenant-operator-frontdoor.<namespace>.svc:<usage port>).")
+	flag.DurationVar(&fd.UsageFlushInterval, "usage-flush-interval", usage.DefaultFlushInterval,
+		"Least time between two writes of one usage ledger: the reports of its tenants arriving meanwhile are stored in one write, and each is answered once stored.")
 	flag.DurationVar(&opts.DeliveryCheck.Interval, "delivery-check-interval", controllers.DefaultDeliveryCheckInterval,
 		"How often each Product's public delivery URL is called as the marketplace console checks it (DeliveryEndpointReady); a failed check is repeated every minute, and a change of the URL or the credentials checks at once.")
 	zone := flag.String("marketplace-timezone", fd.Location.String(), "Zone of the marketplace's wall-clock times (instanceExpireTime).")

@@ -222,3 +222,22 @@ func (k *Keys) LinkSecret(tenant string, generation int32) string {
 func (k *Keys) CheckLinkSecret(tenant string, generation int32, presented string) bool {
 	return subtle.ConstantTimeCompare([]byte(k.LinkSecret(tenant, generation)), []byte(presented)) == 1
 }
+
+// UsageCredential returns the credential a tenant's app reports usage with (the Secret
+// tenant-usage in its namespace): 256 bits of HMAC-SHA256 over the tenant's name, uid and
+// usage generation under the link key, in a context of its own (a usage credential is never a
+// link secret, nor the other way round). Like link secrets it is never stored by the operator:
+// every replica derives it again to check a report, a tenant created again under the same name
+// (a new uid) gets a new one, and raising the generation revokes the earlier one. The link key
+// is reused rather than a key of its own added to the Secret: an installation's existing
+// Secret keeps working without a migration step, and the contexts keep the two apart.
+func (k *Keys) UsageCredential(tenant, uid string, generation int32) string {
+	mac := hmac.New(sha256.New, k.LinkKey)
+	mac.Write([]byte("tenant-operator usage credential\x00" + tenant + "\x00" + uid + "\x00" + strconv.Itoa(int(generation))))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// CheckUsageCredential compares a presented usage credential with the tenant's in constant time.
+func (k *Keys) CheckUsageCredential(tenant, uid string, generation int32, presented string) bool {
+	return subtle.ConstantTimeCompare([]byte(k.UsageCredential(tenant, uid, generation)), []byte(presented)) == 1
+}

@@ -91,6 +91,26 @@ func TestLinkSecrets(t *testing.T) {
 	}
 }
 
+func TestUsageCredentials(t *testing.T) {
+	_, k := newKeys(t, time.Now())
+	_, other := newKeys(t, time.Now())
+	c := k.UsageCredential("t1", "uid-1", 0)
+	if len(c) != 43 {
+		t.Fatalf("credential %q is not 256 bits in base64url", c)
+	}
+	for name, s := range map[string]string{"next generation": k.UsageCredential("t1", "uid-1", 1), "other tenant": k.UsageCredential("t2", "uid-1", 0),
+		"same name, new uid": k.UsageCredential("t1", "uid-2", 0), "other key": other.UsageCredential("t1", "uid-1", 0),
+		"the link secret": k.LinkSecret("t1", 0)} {
+		if s == c || strings.HasPrefix(c, s) {
+			t.Errorf("%s gives the same credential", name)
+		}
+	}
+	if !k.CheckUsageCredential("t1", "uid-1", 0, c) || k.CheckUsageCredential("t1", "uid-1", 1, c) ||
+		k.CheckUsageCredential("t1", "uid-1", 0, c[:42]) || k.CheckUsageCredential("t1", "uid-1", 0, "") {
+		t.Error("CheckUsageCredential accepts only the current generation's exact credential")
+	}
+}
+
 func verifier(t *testing.T, s *corev1.Secret, now *time.Time) *logintoken.Verifier {
 	t.Helper()
 	return &logintoken.Verifier{Keys: secretKeys{s}, Issuer: "https://fd.example.com", Audience: "t1", Now: func() time.Time { return *now }}

@@ -94,6 +94,7 @@ func DefaultOptions() Options {
 		Burst:                   400,
 		FrontDoor: webhook.Options{
 			Addr:      ":8082",
+			UsageAddr: ":8083",
 			Namespace: "tenant-operator-system",
 			Window:    tencent.DefaultWindow,
 			Deadline:  4 * time.Second,
@@ -110,6 +111,14 @@ func (o Options) deliveryCheck() controllers.DeliveryCheck {
 		d.PublicURL = o.FrontDoor.PublicURL
 	}
 	return d
+}
+
+// usageURL is where metered tenants' apps report: empty when no replica serves the endpoint.
+func (o Options) usageURL() string {
+	if o.FrontDoor.UsageAddr == "" && o.FrontDoor.UsageURL == "" {
+		return ""
+	}
+	return o.FrontDoor.UsageBaseURL()
 }
 
 // frontDoorService is the name of the front door's Service in config/manager.
@@ -266,6 +275,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 			Namespace:  opts.FrontDoor.Namespace,
 			KeysSecret: opts.FrontDoor.LoginKeysSecretName(),
 		},
+		UsageURL:    opts.usageURL(),
 		Redeemer:    webhook.NewRedeemer(opts.FrontDoor, mgr.GetClient(), mgr.GetAPIReader(), opts.Clock),
 		Charts:      charts,
 		KubeVersion: kubeVersion,
