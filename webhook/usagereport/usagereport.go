@@ -79,7 +79,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("usage report refused (%d): %s", e.Status, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("usage report refused (%d): %s", e.Status, e.Message)
+}
 
 // IsConflict reports whether err is a 409: a counter below the stored value, or an id reused
 // with other counters.
