@@ -151,7 +151,14 @@ func (r *ProductReconciler) setCondition(p *saasv1alpha1.Product, t string, c co
 
 // truncateMessage keeps a condition message within the API's 32768 bytes, on a rune boundary.
 func truncateMessage(m string) string {
-	const limit = 4096
+	if cut := truncate(m, 4096); len(cut) < len(m) {
+		return cut + " …"
+	}
+	return m
+}
+
+// truncate cuts m to at most limit bytes, on a rune boundary.
+func truncate(m string, limit int) string {
 	if len(m) <= limit {
 		return m
 	}
@@ -159,7 +166,7 @@ func truncateMessage(m string) string {
 	for cut > 0 && (m[cut]&0xC0) == 0x80 {
 		cut--
 	}
-	return m[:cut] + " …"
+	return m[:cut]
 }
 
 // credentialsCondition checks the Secret for every key the Product's marketplace and features need.

@@ -32,6 +32,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
 )
 
@@ -67,6 +68,9 @@ type TenantReconciler struct {
 	SuspendedPage SuspendedPage
 	// Login configures free login.
 	Login LoginConfig
+	// Reminders send metered tenants' usage alerts, by marketplace (webhook.Reminders); a
+	// marketplace without one gets none.
+	Reminders map[saasv1alpha1.Marketplace]marketplace.Reminder
 	// UsageURL is the address metered tenants' apps report usage to (the front door's usage
 	// endpoint, without /usage/<tenant>); empty writes no usage credentials.
 	UsageURL string
@@ -101,6 +105,10 @@ type tenantScope struct {
 	units int32
 	// usageURL is where the tenant's app reports usage; empty when it reports none.
 	usageURL string
+	// usage is a metered tenant's usage read from its ledger (nil when not metered).
+	usage *tenantUsage
+	// skipStatus is set by a pass that wrote the status itself (a usage alert's call).
+	skipStatus bool
 
 	// resolveReason is set when the product or plan could not be found.
 	resolveReason, resolveMessage string
@@ -154,6 +162,7 @@ type tenantScope struct {
 // server's escalation check), and none is bound to a ClusterRole (chart.Confine).
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=tenants/status,verbs=patch
+// +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=usageledgers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.cloudmarket.dev,resources=products,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
@@ -230,7 +239,15 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		}
 		sandboxEnd = end
 	}
-	s.life = decideLifecycle(s.tenant, s.product, s.now)
+	if err := r.resolveUsageStatus(ctx, s); err != nil {
+		return ctrl.Result{}, fmt.Errorf("read usage: %w", err)
+	}
+	if acted, err := r.sendDueRemind(ctx, s); acted {
+		// A pass of its own: what it wrote comes back as a newer Tenant.
+		s.skipStatus = true
+		return ctrl.Result{RequeueAfter: remindRepass}, err
+	}
+	s.life = decideLifecycle(s.tenant, s.product, s.now, s.usage != nil && s.usage.exhausted)
 	switch s.life.state {
 	case saasv1alpha1.TenantStateDestroyed:
 		return r.reconcileDestroy(ctx, s)
@@ -303,7 +320,11 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if s.life.state == saasv1alpha1.TenantStateActive {
 		next = s.life.suspendAt
 	}
-	after := requeueAfter(s.now, next, sandboxEnd)
+	var remindAt *time.Time
+	if _, due := pendingRemind(s.tenant); !due.IsZero() {
+		remindAt = &due
+	}
+	after := requeueAfter(s.now, next, sandboxEnd, remindAt)
 	if (s.pullSecretTaken || len(s.generated.taken) > 0 || s.chartRetry) && (after == 0 || after > takenSecretRecheck) {
 		// Nothing is told when the app's own Secret of that name goes: look again.
 		after = takenSecretRecheck
@@ -346,6 +367,9 @@ func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) erro
 // The patch carries the Tenant's resourceVersion: a pass that started from a stale cache cannot
 // write a status (or record a transition's Event) that a newer pass already wrote.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) error {
+	if s.skipStatus {
+		return nil
+	}
 	t := s.tenant
 	computeStatus(s, passSucceeded)
 	if !equality.Semantic.DeepEqual(before.Status, t.Status) {
@@ -474,6 +498,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&saasv1alpha1.Tenant{}, tenantEvents{clock: r.Clock}).
 		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct), builder.WithPredicates(productChangedForTenants)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
+		Watches(&saasv1alpha1.UsageLedger{}, tenantsOfLedger{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	for _, obj := range ManagedObjectTypes() {
 		b = b.Watches(obj, byLabel, managed)

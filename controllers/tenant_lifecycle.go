@@ -23,8 +23,9 @@ type lifecycle struct {
 	suspendAt *time.Time
 }
 
-// decideLifecycle returns the state in force at now. product may be nil (not found).
-func decideLifecycle(t *saasv1alpha1.Tenant, product *saasv1alpha1.Product, now time.Time) lifecycle {
+// decideLifecycle returns the state in force at now. product may be nil (not found). exhausted
+// is true for a metered tenant whose usage reached what it bought (usageOf).
+func decideLifecycle(t *saasv1alpha1.Tenant, product *saasv1alpha1.Product, now time.Time, exhausted bool) lifecycle {
 	var l lifecycle
 	if t.Spec.ExpiresAt != nil {
 		at := t.Spec.ExpiresAt.Add(gracePeriod(product))
@@ -39,6 +40,8 @@ func decideLifecycle(t *saasv1alpha1.Tenant, product *saasv1alpha1.Product, now 
 		l.state, l.suspendReason = saasv1alpha1.TenantStateSuspended, saasv1alpha1.SuspendRequestedReason
 	case l.suspendAt != nil && !now.Before(*l.suspendAt):
 		l.state, l.suspendReason = saasv1alpha1.TenantStateSuspended, saasv1alpha1.ExpiredReason
+	case exhausted:
+		l.state, l.suspendReason = saasv1alpha1.TenantStateSuspended, saasv1alpha1.UsageExhaustedReason
 	default:
 		l.state = saasv1alpha1.TenantStateActive
 	}

@@ -57,7 +57,7 @@ func TestDecideLifecycle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tenant := &saasv1alpha1.Tenant{Spec: tc.spec}
-			l := decideLifecycle(tenant, tc.product, tc.now)
+			l := decideLifecycle(tenant, tc.product, tc.now, false)
 			if l.state != tc.state || l.suspendReason != tc.reason {
 				t.Errorf("state %s (%s), want %s (%s)", l.state, l.suspendReason, tc.state, tc.reason)
 			}
@@ -72,7 +72,7 @@ func TestDecideLifecycle(t *testing.T) {
 				t.Errorf("%d replicas, want %d", got, tc.replicas)
 			}
 			// The same inputs always give the same decision (a restarted operator agrees).
-			if again := decideLifecycle(tenant, tc.product, tc.now); again.state != l.state {
+			if again := decideLifecycle(tenant, tc.product, tc.now, false); again.state != l.state {
 				t.Errorf("second decision %s differs", again.state)
 			}
 		})

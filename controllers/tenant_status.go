@@ -61,6 +61,7 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 	if s.resolveReason == "" {
 		st.Plan = t.Spec.Plan
 		st.Quantity = s.units
+		st.Usage = usageStatus(s)
 		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
 		st.SuspendAt = timePtr(s.life.suspendAt)
@@ -165,6 +166,9 @@ func suspendedCondition(s *tenantScope) metav1.Condition {
 			if g := s.life.suspendAt.Sub(t.Spec.ExpiresAt.Time); g > 0 {
 				c.Message += fmt.Sprintf(" within the %s grace period", g)
 			}
+		} else if s.life.suspendReason == saasv1alpha1.UsageExhaustedReason {
+			c.Message = fmt.Sprintf("Used %d %s of %s, all it bought: suspended until more is bought",
+				s.usage.used, s.usage.dimension.Unit, s.usage.dimension.Name)
 		} else {
 			c.Message = "Suspended on request (spec.state is Suspended)"
 		}

@@ -65,7 +65,7 @@ func TestComputeStatus(t *testing.T) {
 			s := tc.scope
 			s.tenant = tenant
 			s.now = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-			s.life = decideLifecycle(tenant, s.product, s.now)
+			s.life = decideLifecycle(tenant, s.product, s.now, false)
 			computeStatus(&s, tc.succeeded)
 			st := tenant.Status
 			if st.Phase != tc.phase {

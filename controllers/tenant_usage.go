@@ -2,10 +2,27 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // The usage credential a metered tenant's app reports with: the Secret tenant-usage in its
@@ -63,5 +80,208 @@ func usageEnv(s *tenantScope) []corev1.EnvVar {
 	return []corev1.EnvVar{
 		{Name: envUsageURL, Value: s.usageURL},
 		{Name: envUsageToken, Value: usageMountPath + "/" + usageTokenKey},
+	}
+}
+
+// tenantUsage is a metered tenant's usage of its Product's first metering dimension.
+type tenantUsage struct {
+	dimension       saasv1alpha1.UsageDimension
+	allowance, used int64
+	exhausted       bool
+}
+
+func (u *tenantUsage) left() int64 { return max(u.allowance-u.used, 0) }
+
+// resolveUsageStatus reads a metered tenant's counter from its UsageLedger (the cache's). A
+// tenant is metered when its Product meters and it bought an allowance (spec.metering); a
+// sandbox tenant never is.
+func (r *TenantReconciler) resolveUsageStatus(ctx context.Context, s *tenantScope) error {
+	s.usage = nil
+	t := s.tenant
+	if s.product == nil || s.product.Spec.Metering == nil || len(s.product.Spec.Metering.Dimensions) == 0 || t.Spec.Metering == nil || t.Spec.Sandbox {
+		return nil
+	}
+	d := s.product.Spec.Metering.Dimensions[0]
+	l := &saasv1alpha1.UsageLedger{}
+	if err := r.Get(ctx, client.ObjectKey{Name: saasv1alpha1.UsageLedgerName(t.Spec.Product, t.Name)}, l); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	used := l.Tenant(t.Name, t.UID).Counter(d.Name)
+	s.usage = &tenantUsage{dimension: d, allowance: t.Spec.Metering.Allowance, used: used, exhausted: used >= t.Spec.Metering.Allowance}
+	return nil
+}
+
+// usageStatus is the status.usage of a pass: the usage read, and the alert of the current
+// crossing of the buyer's threshold (nextRemind).
+func usageStatus(s *tenantScope) *saasv1alpha1.UsageStatus {
+	if s.usage == nil {
+		return nil
+	}
+	u := s.usage
+	var prev *saasv1alpha1.UsageRemind
+	if s.tenant.Status.Usage != nil {
+		prev = s.tenant.Status.Usage.Remind
+	}
+	return &saasv1alpha1.UsageStatus{Dimension: u.dimension.Name, Unit: u.dimension.Unit, Used: u.used, Left: u.left(),
+		Remind: nextRemind(prev, u, s.tenant.Spec.Metering.Alert)}
+}
+
+// nextRemind decides the usage alert: one per crossing of the threshold, a crossing being
+// identified by the allowance in force. A new alert is Pending when the buyer's switch is on
+// and what is left has fallen to the threshold, and no alert was decided for this allowance
+// yet; buying more (a new allowance) and using it down again is a new crossing. Pure.
+func nextRemind(prev *saasv1alpha1.UsageRemind, u *tenantUsage, alert *saasv1alpha1.UsageAlert) *saasv1alpha1.UsageRemind {
+	if prev != nil && prev.Allowance == u.allowance {
+		return prev
+	}
+	if alert == nil || !alert.Enabled || u.left() > alert.Threshold {
+		return prev
+	}
+	return &saasv1alpha1.UsageRemind{Allowance: u.allowance, Left: u.left(), State: saasv1alpha1.RemindPending}
+}
+
+// remindRepass is how soon the pass after a usage alert's call comes (its writes also bring
+// the tenant back through the watch).
+const remindRepass = 200 * time.Millisecond
+
+// Retries of a usage alert the marketplace did not take: 10s, 20s, 40s, … up to 10 minutes
+// apart, at most remindAttempts calls, then Failed.
+const (
+	remindFirstRetry = 10 * time.Second
+	remindMaxRetry   = 10 * time.Minute
+	remindAttempts   = 10
+)
+
+// remindDue is when a Pending alert's next call may be made.
+func remindDue(r *saasv1alpha1.UsageRemind) time.Time {
+	if r.LastAttemptAt == nil || r.Attempts == 0 {
+		return time.Time{}
+	}
+	wait := remindFirstRetry << min(r.Attempts-1, 16)
+	return r.LastAttemptAt.Add(min(wait, remindMaxRetry))
+}
+
+// pendingRemind returns the tenant's Pending usage alert and when it is due, or nil.
+func pendingRemind(t *saasv1alpha1.Tenant) (*saasv1alpha1.UsageRemind, time.Time) {
+	if t.Status.Usage == nil || t.Status.Usage.Remind == nil || t.Status.Usage.Remind.State != saasv1alpha1.RemindPending {
+		return nil, time.Time{}
+	}
+	return t.Status.Usage.Remind, remindDue(t.Status.Usage.Remind)
+}
+
+// sendDueRemind makes the call of a Pending usage alert that is due, in a pass of its own (the
+// caller skips the rest of the pass and comes back at once). The attempt is written to the
+// status before the call, so a restart counts it and waits for the backoff rather than calling
+// again at once; the outcome is written after, with a history row and an Event. A crash between
+// the call and the outcome's write is the one case in which the marketplace may hear of one
+// crossing twice (FlowProductRemind has no idempotency key). It reports whether it acted.
+func (r *TenantReconciler) sendDueRemind(ctx context.Context, s *tenantScope) (bool, error) {
+	t := s.tenant
+	pending, due := pendingRemind(t)
+	if pending == nil || s.now.Before(due) || s.usage == nil || s.product == nil {
+		return false, nil
+	}
+	remind, ok := r.Reminders[s.product.Spec.Marketplace]
+	if !ok {
+		return false, nil
+	}
+	attempt := t.DeepCopy()
+	a := attempt.Status.Usage.Remind
+	a.Attempts++
+	a.LastAttemptAt = &metav1.Time{Time: s.now}
+	if err := r.Status().Patch(ctx, attempt, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return true, nil // a newer Tenant is coming: its pass decides
+		}
+		return true, err
+	}
+	secret, err := credentials.Secret(ctx, r.Client, r.Login.Namespace, s.product)
+	if err != nil {
+		return true, err
+	}
+	flowID, callErr := remind(ctx, marketplace.UsageAlert{Product: s.product, Tenant: attempt, Secret: secret,
+		Total: pending.Allowance, Left: pending.Left, Unit: s.usage.dimension.Unit})
+	var refused *marketplace.RemindRefused
+	result := ""
+	switch {
+	case callErr == nil:
+		a.State, a.FlowID, a.Message = saasv1alpha1.RemindSent, flowID, ""
+		result = fmt.Sprintf("usage alert sent: %d %s left of %d (flow %s)", pending.Left, s.usage.dimension.Unit, pending.Allowance, flowID)
+	case errors.As(callErr, &refused) || a.Attempts >= remindAttempts:
+		a.State, a.Message = saasv1alpha1.RemindFailed, truncate(callErr.Error(), 512)
+		result = fmt.Sprintf("usage alert failed after %d attempts: %s", a.Attempts, a.Message)
+	default:
+		a.Message = truncate(callErr.Error(), 512)
+		ctrl.LoggerFrom(ctx).Info("Usage alert not taken; retrying", "attempt", a.Attempts, "error", a.Message)
+	}
+	outcome := a.DeepCopy()
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		fresh := &saasv1alpha1.Tenant{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(t), fresh); err != nil {
+			return err
+		}
+		base := fresh.DeepCopy()
+		if fresh.Status.Usage == nil || fresh.Status.Usage.Remind == nil || fresh.Status.Usage.Remind.Allowance != outcome.Allowance {
+			return nil // another crossing replaced it meanwhile
+		}
+		fresh.Status.Usage.Remind = outcome.DeepCopy()
+		if result != "" {
+			fresh.Status.AppendHistory(saasv1alpha1.MarketplaceCall{Action: "FlowProductRemind", Time: metav1.NewTime(s.now), Result: truncate(result, 256)})
+		}
+		return r.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
+	if err != nil {
+		return true, fmt.Errorf("record the usage alert's outcome: %w", err)
+	}
+	switch outcome.State {
+	case saasv1alpha1.RemindSent:
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.EventUsageRemindSent, "Remind", "%s", result)
+	case saasv1alpha1.RemindFailed:
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.EventUsageRemindFailed, "Remind", "%s", result)
+	}
+	return true, nil
+}
+
+// tenantsOfLedger maps a UsageLedger change to the tenants whose counters changed in it (a
+// ledger holds a shard of a Product's tenants: the others have nothing to do).
+type tenantsOfLedger struct{}
+
+func (tenantsOfLedger) Create(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	enqueueLedger(nil, e.Object, q)
+}
+
+func (tenantsOfLedger) Update(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	enqueueLedger(e.ObjectOld, e.ObjectNew, q)
+}
+
+func (tenantsOfLedger) Delete(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	enqueueLedger(e.Object, nil, q)
+}
+
+func (tenantsOfLedger) Generic(context.Context, event.TypedGenericEvent[client.Object], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+func enqueueLedger(old, cur client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	counters := func(o client.Object) map[string][]saasv1alpha1.UsageCounter {
+		out := map[string][]saasv1alpha1.UsageCounter{}
+		if l, ok := o.(*saasv1alpha1.UsageLedger); ok && l != nil {
+			for _, u := range l.Tenants {
+				out[u.Name+"/"+string(u.UID)] = u.Counters
+			}
+		}
+		return out
+	}
+	before, after := counters(old), counters(cur)
+	for key, c := range after {
+		if !equality.Semantic.DeepEqual(before[key], c) {
+			name, _, _ := strings.Cut(key, "/")
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
+	}
+	for key := range before {
+		if _, ok := after[key]; !ok {
+			name, _, _ := strings.Cut(key, "/")
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
 	}
 }

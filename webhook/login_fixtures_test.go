@@ -25,6 +25,8 @@ var (
 	tenantApp          *appServer
 	marketAPI          *marketsim.MarketAPI
 	marketAPIServer    *httptest.Server
+	marketAPI3         *marketsim.MarketAPI3
+	marketAPI3Server   *httptest.Server
 	// huaweiOrders is KooGallery's order-query API the Huawei adapter reads.
 	huaweiOrders      *huaweisim.OrderAPI
 	huaweiOrderServer *httptest.Server
@@ -34,6 +36,7 @@ var (
 const (
 	marketSecretID  = "AKIDmarketapi"
 	marketSecretKey = "market-api-secret-key"
+	providerUin     = "100000000001"
 )
 
 // Open Platform application of the OAuth test product.
@@ -57,12 +60,15 @@ func startLoginFixtures() func() {
 	tenantApp = newAppServer()
 	marketAPI = &marketsim.MarketAPI{SecretID: marketSecretID, SecretKey: marketSecretKey, ProductName: "Notes"}
 	marketAPIServer = httptest.NewServer(marketAPI)
+	marketAPI3 = &marketsim.MarketAPI3{SecretID: marketSecretID, SecretKey: marketSecretKey, ProviderUin: providerUin, Delay: 15 * time.Second}
+	marketAPI3Server = httptest.NewServer(marketAPI3)
 	huaweiOrders = &huaweisim.OrderAPI{AccessKeyID: hwAPIKeyID, SecretAccessKey: hwAPISecret}
 	huaweiOrderServer = httptest.NewServer(huaweiOrders)
 	return func() {
 		openPlatformServer.Close()
 		tenantApp.server.Close()
 		marketAPIServer.Close()
+		marketAPI3Server.Close()
 		huaweiOrderServer.Close()
 	}
 }

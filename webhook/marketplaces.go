@@ -30,6 +30,13 @@ func Readiness() map[saasv1alpha1.Marketplace]marketplace.Readiness {
 	}
 }
 
+// Reminders are the usage alerts each marketplace takes (Tencent's FlowProductRemind), for
+// the Tenant controller.
+func Reminders(opts Options) map[saasv1alpha1.Marketplace]marketplace.Reminder {
+	tc := &tencent.Reminder{Endpoint: opts.MarketAPI3Endpoint}
+	return map[saasv1alpha1.Marketplace]marketplace.Reminder{saasv1alpha1.MarketplaceTencent: tc.Remind}
+}
+
 // mountAdapters builds every adapter with the front door's environment and mounts its routes.
 func mountAdapters(mux *http.ServeMux, env marketplace.Env, opts Options) {
 	for _, factory := range adapters(opts) {

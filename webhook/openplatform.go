@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // DefaultAuthorizeURL is Tencent Cloud Open Platform's authorize page.
@@ -50,7 +50,7 @@ type openPlatformClient struct {
 // exchange calls GetUserAccessToken (version 2018-12-25) with the code.
 func (c *openPlatformClient) exchange(ctx context.Context, op login.OpenPlatform, code string) (*userToken, error) {
 	prof := profile.NewClientProfile()
-	prof.HttpProfile.Endpoint, prof.HttpProfile.Scheme = splitEndpoint(c.endpoint)
+	prof.HttpProfile.Endpoint, prof.HttpProfile.Scheme = marketplace.SplitEndpoint(c.endpoint)
 	prof.HttpProfile.ReqTimeout = max(int(c.timeout/time.Second), 1)
 	prof.NetworkFailureMaxRetries = 0
 	client := common.NewCommonClient(common.NewCredential(op.SecretID, op.SecretKey), "", prof)
@@ -82,12 +82,4 @@ func (c *openPlatformClient) exchange(ctx context.Context, op login.OpenPlatform
 func isCodeError(code string) bool {
 	return strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter") ||
 		strings.HasPrefix(code, "FailedOperation")
-}
-
-// splitEndpoint turns "http://host:port" into ("host:port", "HTTP"); a bare host is HTTPS.
-func splitEndpoint(endpoint string) (host, scheme string) {
-	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		return u.Host, strings.ToUpper(u.Scheme)
-	}
-	return endpoint, "HTTPS"
 }

@@ -66,6 +66,9 @@ type Options struct {
 	// MarketAPIEndpoint is Tencent Cloud Market API 2.0 for redemption codes
 	// (voucher.DefaultEndpoint when empty).
 	MarketAPIEndpoint string
+	// MarketAPI3Endpoint is Tencent Cloud Market API 3.0 for usage alerts (FlowProductRemind;
+	// tencent.DefaultMarketAPI3Endpoint when empty); a scheme may be given.
+	MarketAPI3Endpoint string
 	// ClientIPHeader names a header carrying the client's address (e.g. X-Real-IP) when the
 	// front door is behind a proxy that sets it; rate limits are then per that address. It is
 	// believed only on connections from TrustedProxies, and needs them.

@@ -114,6 +114,8 @@ const (
 
 	// ExpiredReason: the tenant was suspended because its expiry (plus grace period) passed.
 	ExpiredReason = "Expired"
+	// UsageExhaustedReason: the metered tenant used all it bought (spec.metering.allowance).
+	UsageExhaustedReason = "UsageExhausted"
 	// SuspendRequestedReason: spec.state asks for suspension (marketplace expiry call or support).
 	SuspendRequestedReason = "SuspendRequested"
 	// RunningReason: the tenant is not suspended.
@@ -178,6 +180,12 @@ const (
 	EventPlanChangeRequested = "PlanChangeRequested"
 	// EventPlanChanged: the objects of a tenant were re-sized to a new plan.
 	EventPlanChanged = "PlanChanged"
+	// EventUsageAlertSet: the marketplace set a metered tenant's usage alert.
+	EventUsageAlertSet = "UsageAlertSet"
+	// EventUsageRemindSent: the marketplace accepted the usage alert of a tenant; Failed: it
+	// refused it for good, or every retry failed.
+	EventUsageRemindSent   = "UsageRemindSent"
+	EventUsageRemindFailed = "UsageRemindFailed"
 	// EventQuantityChanged: the objects of a tenant were re-sized to a new quantity of units.
 	EventQuantityChanged = "QuantityChanged"
 	// EventSuspended: the tenant was suspended (expired, or asked to be).

@@ -70,6 +70,12 @@ type TenantSpec struct {
 	// +kubebuilder:validation:Maximum=1000000
 	Quantity int32 `json:"quantity,omitempty"`
 
+	// metering is what a metered tenant bought of its Product's first metering dimension and
+	// the usage alert its buyer set; written by the marketplace front door (Tencent's
+	// createInstance flowSpan/flowUnit and flowSetting). Unset for a tenant sold by period.
+	// +optional
+	Metering *TenantMetering `json:"metering,omitempty"`
+
 	// sandbox is true for a tenant the marketplace's online debugger created (a call signed with
 	// the debug Token): it runs the Product's sandbox plan, is never metered, and is destroyed
 	// after the Product's sandbox.ttl. Only debug calls address it, and debug calls address
@@ -258,6 +264,11 @@ type TenantStatus struct {
 	// plan is the plan whose sizing is applied to the tenant's objects.
 	// +optional
 	Plan string `json:"plan,omitempty"`
+
+	// usage is the metered tenant's usage as the controller last read it from its UsageLedger,
+	// and the state of the usage alert sent to the marketplace.
+	// +optional
+	Usage *UsageStatus `json:"usage,omitempty"`
 
 	// quantity is the units whose sizing is applied (spec.quantity, capped at the plan's
 	// perUnit.maxUnits).

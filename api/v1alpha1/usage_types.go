@@ -173,6 +173,93 @@ func (u *TenantUsage) Counter(dimension string) int64 {
 	return 0
 }
 
+// TenantMetering is a metered tenant's allowance and alert.
+type TenantMetering struct {
+	// allowance is how much of the Product's first metering dimension the tenant bought, in
+	// that dimension's unit: every purchase carrying an amount adds to it (each order once).
+	// A tenant whose counter reaches it is suspended (UsageExhausted) until more is bought.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Allowance int64 `json:"allowance"`
+
+	// alert is the buyer's usage alert: when what is left falls to its threshold, the operator
+	// tells the marketplace once (Tencent's FlowProductRemind).
+	// +optional
+	Alert *UsageAlert `json:"alert,omitempty"`
+}
+
+// UsageAlert is a buyer's threshold of usage left.
+type UsageAlert struct {
+	// threshold is the usage left, in the dimension's unit, at which the alert fires.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Threshold int64 `json:"threshold"`
+
+	// enabled is the buyer's switch (Tencent's switch ON/OFF).
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+}
+
+// UsageStatus is a metered tenant's usage as last read.
+type UsageStatus struct {
+	// dimension is the metering dimension the allowance is of, and unit its unit.
+	// +optional
+	Dimension string `json:"dimension,omitempty"`
+	// +optional
+	Unit string `json:"unit,omitempty"`
+
+	// used is the dimension's counter; left is the allowance minus it, never below 0.
+	// +optional
+	Used int64 `json:"used"`
+	// +optional
+	Left int64 `json:"left"`
+
+	// remind is the usage alert sent to (or still to be sent to) the marketplace for the
+	// current crossing of the threshold; a new crossing (more bought, then used down to the
+	// threshold again) replaces it.
+	// +optional
+	Remind *UsageRemind `json:"remind,omitempty"`
+}
+
+// RemindState is where a usage alert to the marketplace stands.
+// +kubebuilder:validation:Enum=Pending;Sent;Failed
+type RemindState string
+
+const (
+	// RemindPending: the threshold was crossed; the call is being made (retried with backoff).
+	RemindPending RemindState = "Pending"
+	// RemindSent: the marketplace accepted the alert.
+	RemindSent RemindState = "Sent"
+	// RemindFailed: the marketplace refused it for good (its answer is in message).
+	RemindFailed RemindState = "Failed"
+)
+
+// UsageRemind is one usage alert to the marketplace: the threshold crossed with this allowance.
+type UsageRemind struct {
+	// allowance is the allowance in force when the threshold was crossed: one alert per value.
+	// +required
+	Allowance int64 `json:"allowance"`
+	// left is what was left when the alert was decided.
+	// +required
+	Left int64 `json:"left"`
+	// state is Pending, Sent or Failed.
+	// +required
+	State RemindState `json:"state"`
+	// attempts counts the calls made; lastAttemptAt is the last one's time.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// +optional
+	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
+	// flowId is the marketplace's id of the alert (Tencent's FlowId), once sent.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	FlowID string `json:"flowId,omitempty"`
+	// message is the last failure, in the marketplace's words.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Message string `json:"message,omitempty"`
+}
+
 // UsageLedgerList is a list of UsageLedgers.
 // +kubebuilder:object:root=true
 type UsageLedgerList struct {

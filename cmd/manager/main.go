@@ -16,6 +16,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/usage"
 )
 
@@ -61,6 +62,8 @@ func main() {
 	fd.Huawei.AddFlags(flag.CommandLine)
 	flag.StringVar(&fd.MarketAPIEndpoint, "tencent-market-api-url", voucher.DefaultEndpoint,
 		"Tencent Cloud Market API 2.0 URL, for redemption codes (QueryVoucherData, UseVoucherData).")
+	flag.StringVar(&fd.MarketAPI3Endpoint, "tencent-market-api3-endpoint", tencent.DefaultMarketAPI3Endpoint,
+		"Tencent Cloud Market API 3.0 endpoint, for metered tenants' usage alerts (FlowProductRemind); a scheme may be given (http://host:port for a simulator).")
 	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,
 		"Secret in --namespace holding the login token signing keys, link key and state key (created when missing).")
 	flag.StringVar(&fd.ClientIPHeader, "client-ip-header", "",

@@ -73,6 +73,11 @@ type Order struct {
 	Units int
 	// Contact is userCollectionInfo, when the listing collects it.
 	Contact map[string]string
+	// Flow and FlowUnit are the metered usage bought (productInfo.flowSpan and flowUnit), sent
+	// when FlowUnit is set: the 2022 revision puts the amount in flowSpan and the unit in
+	// flowUnit, the 2017 revision the other way round.
+	Flow     int64
+	FlowUnit string
 }
 
 // Response is the vendor's answer.
@@ -195,6 +200,7 @@ func (s *Sim) Body(action string, v Values) ([]byte, error) {
 	}
 	v.ProductID = s.ProductID
 	v.ProductName = s.ProductName
+	v.swapFlow = s.revision() == Revision2017
 	if v.RequestID == "" {
 		v.RequestID = newRequestID()
 	}
@@ -213,6 +219,12 @@ type Values struct {
 	// ExpireTime is rendered as yyyy-MM-dd HH:mm:ss in China Standard Time; zero renders "".
 	ExpireTime time.Time
 	Contact    map[string]string
+	// Flow and FlowUnit: see Order. WarnSpan, WarnUnit and Switch fill flowSetting.
+	Flow                       int64
+	FlowUnit                   string
+	WarnSpan, WarnUnit, Switch string
+	// swapFlow renders the 2017 revision's reading of flowSpan and flowUnit.
+	swapFlow bool
 }
 
 // escaped returns the template data: strings JSON-escaped for use between quotes.
@@ -237,12 +249,18 @@ func (v Values) escaped() map[string]any {
 	if productID == "" {
 		productID = "0"
 	}
+	flowSpan, flowUnit := strconv.FormatInt(v.Flow, 10), v.FlowUnit
+	if v.swapFlow {
+		flowSpan, flowUnit = flowUnit, flowSpan
+	}
 	return map[string]any{
 		"OrderID": esc(v.OrderID), "AccountID": esc(v.AccountID), "OpenID": esc(v.OpenID), "ProductID": esc(productID),
 		"ProductName": esc(v.ProductName), "RequestID": esc(v.RequestID), "ResourceID": esc(v.ResourceID),
 		"SignID": esc(v.SignID), "Spec": esc(v.Spec), "TimeUnit": esc(v.TimeUnit), "Echoback": esc(v.Echoback),
 		"Trial": v.Trial, "TimeSpan": v.TimeSpan, "Units": v.Units, "TimeSpanOrEmpty": span, "ExpireTime": expire,
 		"ContactJSON": string(contact),
+		"FlowUnit":    esc(v.FlowUnit), "FlowSpanField": esc(flowSpan), "FlowUnitField": esc(flowUnit),
+		"WarnSpan": esc(v.WarnSpan), "WarnUnit": esc(v.WarnUnit), "Switch": esc(v.Switch),
 	}
 }
 
@@ -274,19 +292,32 @@ func (s *Sim) Verify(ctx context.Context) (*Response, string, error) {
 // Create sends createInstance for an order.
 func (s *Sim) Create(ctx context.Context, o Order) (*Response, error) {
 	return s.call(ctx, "create", Values{OrderID: o.ID, AccountID: o.AccountID, OpenID: o.OpenID, Trial: o.Trial,
-		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ResourceID: "ins-" + o.ID, Contact: o.Contact, Units: o.Units})
+		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ResourceID: "ins-" + o.ID, Contact: o.Contact, Units: o.Units,
+		Flow: o.Flow, FlowUnit: o.FlowUnit})
 }
 
 // Renew sends renewInstance: the instance now expires at expire.
 func (s *Sim) Renew(ctx context.Context, o Order, signID, orderID string, expire time.Time) (*Response, error) {
 	return s.call(ctx, "renew", Values{OrderID: orderID, AccountID: o.AccountID, OpenID: o.OpenID, SignID: signID,
-		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ExpireTime: expire, ResourceID: "ins-" + o.ID})
+		Spec: o.Spec, TimeSpan: o.TimeSpan, TimeUnit: o.TimeUnit, ExpireTime: expire, ResourceID: "ins-" + o.ID,
+		Flow: o.Flow, FlowUnit: o.FlowUnit})
 }
 
 // Modify sends modifyInstance: a spec change, or with a span and expiry a trial conversion.
 func (s *Sim) Modify(ctx context.Context, o Order, signID, orderID, spec string, span int, unit string, expire time.Time) (*Response, error) {
 	return s.call(ctx, "modify", Values{OrderID: orderID, AccountID: o.AccountID, OpenID: o.OpenID, SignID: signID,
 		Spec: spec, TimeSpan: span, TimeUnit: unit, ExpireTime: expire, ResourceID: "ins-" + o.ID, Units: o.Units})
+}
+
+// FlowQuery sends flowQuery: how much of its metered usage the instance used.
+func (s *Sim) FlowQuery(ctx context.Context, o Order, signID string) (*Response, error) {
+	return s.call(ctx, "flowquery", Values{AccountID: o.AccountID, OpenID: o.OpenID, SignID: signID, ResourceID: "ins-" + o.ID})
+}
+
+// FlowSetting sends flowSetting: warn the buyer when span unit are left, switch ON or OFF.
+func (s *Sim) FlowSetting(ctx context.Context, o Order, signID, span, unit, onOff string) (*Response, error) {
+	return s.call(ctx, "flowsetting", Values{AccountID: o.AccountID, OpenID: o.OpenID, SignID: signID, ResourceID: "ins-" + o.ID,
+		WarnSpan: span, WarnUnit: unit, Switch: onOff})
 }
 
 // Expire sends expireInstance.

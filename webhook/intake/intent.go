@@ -52,6 +52,11 @@ const (
 	RotateLogin Kind = "RotateLogin"
 	// RerunBootstrap raises the bootstrap generation, running the bootstrap Job again (support).
 	RerunBootstrap Kind = "RerunBootstrap"
+	// SetUsageAlert sets a metered tenant's usage alert (Alert).
+	SetUsageAlert Kind = "SetUsageAlert"
+	// RotateUsageCredential raises the usage generation, replacing the tenant's usage-reporting
+	// credential (support).
+	RotateUsageCredential Kind = "RotateUsageCredential"
 )
 
 // Cause says why a tenant is suspended or destroyed. It decides the rules that apply.
@@ -137,6 +142,12 @@ type Intent struct {
 	// Quantity is the units bought (Create, ChangeQuantity); 0 leaves it (Create: the API's
 	// default, 1).
 	Quantity int32
+	// Allowance is the metered usage this order bought, in the unit of the Product's first
+	// metering dimension (Create sets it, Renew and ChangePlan add it; each order once). Nil
+	// for an order that bought none.
+	Allowance *int64
+	// Alert is the buyer's usage alert (SetUsageAlert).
+	Alert *saasv1alpha1.UsageAlert
 	// Buyer identifies the buyer (Create): the neutral account id and the marketplace's own ids.
 	Buyer saasv1alpha1.Buyer
 	// ResourceID is the marketplace's own instance id (Create).

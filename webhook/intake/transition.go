@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -93,6 +94,12 @@ func newTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 	if in.Quantity < 0 {
 		return nil, badRequest("quantity %d is not a number of units", in.Quantity)
 	}
+	if in.Allowance != nil {
+		if *in.Allowance < 0 {
+			return nil, badRequest("an allowance of %d is not an amount bought", *in.Allowance)
+		}
+		t.Spec.Metering = &saasv1alpha1.TenantMetering{Allowance: *in.Allowance}
+	}
 	if r := in.Redemption; r != nil {
 		// Nothing is provisioned until the code is consumed (Redeemed).
 		t.Spec.State = saasv1alpha1.TenantStateRedeeming
@@ -178,9 +185,13 @@ func Apply(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
 func apply(t *saasv1alpha1.Tenant, in *Intent, now time.Time) (Outcome, error) {
 	switch in.Kind {
 	case Renew:
-		return renew(t, in, now)
+		return withAllowance(t, in, now, renew)
 	case ChangePlan:
-		return changePlan(t, in, now)
+		return withAllowance(t, in, now, changePlan)
+	case SetUsageAlert:
+		return setUsageAlert(t, in)
+	case RotateUsageCredential:
+		return rotateUsageCredential(t, in)
 	case ChangeQuantity:
 		return changeQuantity(t, in, now)
 	case Suspend:
@@ -592,4 +603,77 @@ func Describe(t *saasv1alpha1.Tenant) string {
 		s += ", expires " + t.Spec.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return s
+}
+
+// withAllowance applies a renewal or plan change that also bought metered usage: the amount is
+// added to the allowance once per order, whatever the rest of the call changes (a metered
+// renewal may repeat the expiry in force). A tenant suspended for using all it bought runs
+// again as soon as the allowance exceeds its usage (the controller decides that).
+func withAllowance(t *saasv1alpha1.Tenant, in *Intent, now time.Time, change func(*saasv1alpha1.Tenant, *Intent, time.Time) (Outcome, error)) (Outcome, error) {
+	if in.Allowance == nil {
+		return change(t, in, now)
+	}
+	if *in.Allowance < 0 {
+		return Outcome{}, badRequest("an allowance of %d is not an amount bought", *in.Allowance)
+	}
+	already := applied(t, in)
+	out, err := change(t, in, now)
+	if err != nil || already || *in.Allowance == 0 {
+		return out, err
+	}
+	if t.Spec.Metering == nil {
+		t.Spec.Metering = &saasv1alpha1.TenantMetering{}
+	}
+	before := t.Spec.Metering.Allowance
+	t.Spec.Metering.Allowance += *in.Allowance
+	part := fmt.Sprintf("allowance %d → %d", before, t.Spec.Metering.Allowance)
+	if strings.HasPrefix(out.Result, "ignored: ") {
+		reason := saasv1alpha1.EventRenewed
+		if in.Kind == ChangePlan {
+			reason = saasv1alpha1.EventPlanChangeRequested
+		}
+		return Outcome{Reason: reason, Result: part}, nil
+	}
+	out.Result += ", " + part
+	return out, nil
+}
+
+// setUsageAlert sets the buyer's usage alert of a metered tenant.
+func setUsageAlert(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, errDestroyed(t.Name)
+	}
+	if in.Alert == nil || in.Alert.Threshold < 0 {
+		return Outcome{}, badRequest("the usage alert is missing")
+	}
+	if t.Spec.Metering == nil {
+		return Outcome{}, badRequest("instance %s bought no metered usage: it has no usage alert", t.Name)
+	}
+	switch_ := "off"
+	if in.Alert.Enabled {
+		switch_ = "on"
+	}
+	result := fmt.Sprintf("usage alert at %d left, %s", in.Alert.Threshold, switch_)
+	if a := t.Spec.Metering.Alert; a != nil && *a == *in.Alert {
+		return ignored("the " + result + " already")
+	}
+	alert := *in.Alert
+	t.Spec.Metering.Alert = &alert
+	return Outcome{Reason: saasv1alpha1.EventUsageAlertSet, Result: result}, nil
+}
+
+// rotateUsageCredential raises the usage generation (support): the tenant's app gets a new
+// credential, and the earlier one is refused.
+func rotateUsageCredential(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
+	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+		return Outcome{}, errDestroyed(t.Name)
+	}
+	if t.Spec.UsageGeneration == math.MaxInt32 {
+		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last usage generation (%d)", t.Name, t.Spec.UsageGeneration)}
+	}
+	t.Spec.UsageGeneration++
+	g := t.Spec.UsageGeneration
+	return Outcome{Reason: saasv1alpha1.EventSupportAction,
+		Result: withReason(fmt.Sprintf("usage credential replaced; generation %d", g), in.Reason),
+		Note:   withReason(fmt.Sprintf("usage credential replaced by %s; generation %d", in.Actor, g), in.Reason)}, nil
 }

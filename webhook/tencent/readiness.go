@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -47,7 +48,12 @@ func credentialProblems(p *saasv1alpha1.Product, s *corev1.Secret) []marketplace
 		out = append(out, marketplace.Require(s, "redemption checks and consumes codes with the Market API", market...)...)
 		keys = append(keys, market...)
 	}
-	return append(out, marketplace.WellFormed(s, keys...)...)
+	if p.Spec.Metering != nil {
+		metered := []string{redeem.SecretIDKey, redeem.SecretKeyKey, ProviderUinKey}
+		out = append(out, marketplace.Require(s, "a metered product tells Tencent of buyers' usage alerts (FlowProductRemind) with the Market API", metered...)...)
+		keys = append(keys, metered...)
+	}
+	return append(out, marketplace.WellFormed(s, slices.Compact(slices.Sorted(slices.Values(keys)))...)...)
 }
 
 // maxProbeAnswer bounds the answer read from a delivery URL.

@@ -227,7 +227,13 @@ func (t *receiver) dispatch(ctx context.Context, log logr.Logger, p *saasv1alpha
 	case ActionRenew, ActionModify, ActionExpire, ActionDestroy:
 		return t.lifecycleCall(ctx, log, p, req)
 	case ActionFlowQry, ActionFlowSet:
-		return Failed(fmt.Sprintf("%s is for metered products; product %s is sold by spec and duration", req.Action, p.Name)), nil
+		if p.Spec.Metering == nil {
+			return Failed(fmt.Sprintf("%s is for metered products; product %s is sold by spec and duration (spec.metering)", req.Action, p.Name)), nil
+		}
+		if req.Action == ActionFlowQry {
+			return t.flowQuery(ctx, p, req)
+		}
+		return t.flowSetting(ctx, log, p, req)
 	default:
 		return nil, badRequest("unknown action %q", req.Action)
 	}
@@ -250,6 +256,12 @@ func (t *receiver) createInstance(ctx context.Context, log logr.Logger, p *saasv
 	in, err := createIntent(req)
 	if err != nil {
 		return nil, err
+	}
+	if in.Allowance, err = allowanceOf(p, req); err != nil {
+		return nil, err
+	}
+	if p.Spec.Metering != nil && in.Allowance == nil && !req.IsTrial && !req.Debug {
+		return nil, badRequest("product %s is metered: a paid createInstance needs productInfo.flowSpan and flowUnit", p.Name)
 	}
 	origin := in.OriginOf(string(saasv1alpha1.MarketplaceTencent), p.Spec.ProductID, req.OrderID)
 	now := t.env.Clock.Now()
@@ -392,6 +404,11 @@ func (t *receiver) lifecycleCall(ctx context.Context, log logr.Logger, p *saasv1
 	in, err := lifecycleIntent(req)
 	if err != nil {
 		return nil, err
+	}
+	if in.Kind == intake.Renew || in.Kind == intake.ChangePlan {
+		if in.Allowance, err = allowanceOf(p, req); err != nil {
+			return nil, err
+		}
 	}
 	now := t.env.Clock.Now().In(t.env.Location)
 	tenant, err := t.env.Intake.Call(ctx, log, req.SignID, p.Name, in, now)

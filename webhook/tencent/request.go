@@ -58,6 +58,14 @@ type Request struct {
 	// CycleNumSet is true when the call carried productInfo.cycleNum (CycleNum is 1 otherwise).
 	CycleNumSet bool
 
+	// FlowSpan and FlowUnit are productInfo.flowSpan and flowUnit of a metered product, as
+	// sent: one is the amount bought and the other its unit, in an order that two revisions of
+	// the contract swap (Flow reads them).
+	FlowSpan, FlowUnit string
+	// WarnSpan, WarnUnit and Switch are flowSetting's usage alert: the usage left at which to
+	// warn, its unit, and ON/OFF.
+	WarnSpan, WarnUnit, Switch string
+
 	// ExpireTime is instanceExpireTime (or expiredTime, or " instanceExpireTime"), zero when absent.
 	ExpireTime time.Time
 
@@ -95,6 +103,11 @@ func Parse(body []byte, loc *time.Location) (*Request, error) {
 		"productInfo":        r.productInfo(loc),
 		"userCollectionInfo": r.contact,
 		"extendInfo":         ignore,
+		"flowSpan":           str(&r.FlowSpan),
+		"flowUnit":           str(&r.FlowUnit),
+		"warnSpan":           str(&r.WarnSpan),
+		"warnUnit":           str(&r.WarnUnit),
+		"switch":             str(&r.Switch),
 	}
 	if err := apply(fields, known, &r.Unknown, ""); err != nil {
 		return nil, err
@@ -128,8 +141,11 @@ func (r *Request) productInfo(loc *time.Location) func(json.RawMessage) error {
 			"timeUnit":           str(&r.TimeUnit),
 			"cycleNum":           integer(&r.CycleNum),
 			"instanceExpireTime": expiry(&r.ExpireTime, loc),
-			"flowSpan":           ignore,
-			"flowUnit":           ignore,
+			"flowSpan":           str(&r.FlowSpan),
+			"flowUnit":           str(&r.FlowUnit),
+			"warnSpan":           str(&r.WarnSpan),
+			"warnUnit":           str(&r.WarnUnit),
+			"switch":             str(&r.Switch),
 		}
 		return apply(fields, known, &r.Unknown, "productInfo.")
 	}

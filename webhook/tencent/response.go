@@ -43,3 +43,18 @@ func OK() Result { return Result{Success: "true"} }
 
 // Failed is the failure answer of any action, createInstance included: the marketplace retries.
 func Failed(message string) Result { return Result{Success: "false", Message: message} }
+
+// FlowQueryResponse answers flowQuery: the usage bought and used, in flowUnit. The amounts are
+// strings, as every value of Tencent's delivery answers is.
+type FlowQueryResponse struct {
+	Success   string `json:"success"`
+	TotalFlow string `json:"totalFlow"`
+	CostFlow  string `json:"costFlow"`
+	FlowUnit  string `json:"flowUnit"`
+}
+
+// FlowSettingResponse answers flowSetting.
+type FlowSettingResponse struct {
+	Success string `json:"success"`
+	Info    string `json:"info"`
+}
