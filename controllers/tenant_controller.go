@@ -32,8 +32,8 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
-	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 	"github.com/cloudmarket-dev/tenant-operator/internal/redeem"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
 )
 
 // tenantProductIndex indexes Tenants by spec.product, so a Product change reaches its tenants.
