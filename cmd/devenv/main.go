@@ -69,6 +69,10 @@ func main() {
 		"Where the simulated Tencent Cloud Open Platform listens (simulated cluster only).")
 	flag.StringVar(&sims.marketAPIAddr, "market-api-bind-address", "127.0.0.1:8091",
 		"Where the simulated Tencent Cloud Market API (redemption codes) listens (simulated cluster only).")
+	flag.StringVar(&sims.marketAPI3Addr, "market-api3-bind-address", "127.0.0.1:8094",
+		"Where the simulated Tencent Cloud Market API 3.0 (usage alerts, FlowProductRemind) listens (simulated cluster only).")
+	flag.StringVar(&sims.usageAddr, "usage-bind-address", "127.0.0.1:8095",
+		"Where the front door takes tenant apps' usage reports (simulated cluster only: `marketsim usage report` plays an app).")
 	flag.StringVar(&sims.appAddr, "demo-app-bind-address", "127.0.0.1:8083",
 		"Where the demo app standing in for every tenant's app listens (simulated cluster only).")
 	opts := operator.DefaultOptions()

@@ -39,6 +39,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usagereport"
 )
 
 // The credentials of the run: distinctive values, so that finding one anywhere is a leak.
@@ -156,7 +157,8 @@ func drive(t *testing.T) {
 	again := create(g, sso, orderA) // the marketplace delivers again when an answer is lost
 	g.Expect(again.Field("signId")).To(Equal(a.Field("signId")))
 	tenantA := a.Field("signId")
-	orderB := marketsim.Order{ID: "sec-b-" + runID(), AccountID: "100200301", Spec: "基础版", TimeSpan: 100, TimeUnit: "t"} // count-based: no expiry of its own
+	// count-based: no expiry of its own; metered: 1000 Mb bought.
+	orderB := marketsim.Order{ID: "sec-b-" + runID(), AccountID: "100200301", Spec: "基础版", TimeSpan: 100, TimeUnit: "t", Flow: 1000, FlowUnit: "Mb"}
 	b := create(g, link, orderB)
 	tenantB := b.Field("signId")
 	linkURL := authURL(b)
@@ -195,6 +197,21 @@ func drive(t *testing.T) {
 	// token against the front door's JWKS.
 	loginTo(g, authURL(a), tenantA, "oauth")
 	loginTo(g, linkURL, tenantB, "link")
+	// B's app reports usage with its credential (scanned for like every credential); another
+	// tenant's path with it is refused.
+	usageSecret := &corev1.Secret{}
+	g.Eventually(func() error {
+		return suite.admin.Get(ctx, client.ObjectKey{Namespace: controllers.NamespaceName(tenantB), Name: "tenant-usage"}, usageSecret)
+	}, timeout, interval).Should(Succeed())
+	addSecret("usage credential (B)", string(usageSecret.Data["token"]))
+	reporter := &usagereport.Reporter{URL: string(usageSecret.Data["url"]), Token: string(usageSecret.Data["token"])}
+	for i, used := range []int64{10, 20} {
+		_, err := reporter.Report(ctx, fmt.Sprintf("r%d", i), map[string]int64{"storage_mb": used})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	_, err = (&usagereport.Reporter{URL: suite.usageURL + "/usage/" + tenantA, Token: string(usageSecret.Data["token"])}).
+		Report(ctx, "x", map[string]int64{"storage_mb": 1})
+	g.Expect(err).To(MatchError(ContainSubstring("(401)")))
 	loginTo(g, redeemed, tenantC, "link")
 	status, _ := get(g, suite.frontDoor+"/.well-known/jwks.json", "")
 	g.Expect(status).To(Equal(http.StatusOK))
@@ -367,6 +384,7 @@ func createFixtures(t *testing.T) {
 	lnk := product(linkProduct, linkProductID, "notes-link-marketplace", "link")
 	lnk.Spec.Login = &saasv1alpha1.Login{Mode: saasv1alpha1.LoginModeLink}
 	lnk.Spec.Redemption = &saasv1alpha1.Redemption{Enabled: true, ProductName: "Notes", Vouchers: []saasv1alpha1.VoucherMapping{{Spec: "Premium", Plan: "高级版"}}}
+	lnk.Spec.Metering = &saasv1alpha1.Metering{Dimensions: []saasv1alpha1.UsageDimension{{Name: "storage_mb", Unit: "Mb"}}}
 	lnk.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
 		RetainFor: &metav1.Duration{Duration: 2 * time.Hour}, TombstoneFor: &metav1.Duration{Duration: time.Hour}}
 	for _, obj := range []client.Object{

@@ -66,6 +66,7 @@ var suite struct {
 	logs      *testenv.LogRecorder
 	clock     *clocktesting.FakeClock
 	frontDoor string // http://127.0.0.1:port
+	usageURL  string // http://127.0.0.1:port of the usage endpoint
 
 	openPlatform       *marketsim.OpenPlatform
 	openPlatformIssued *issuedSecrets // codes and tokens the simulated Open Platform handed out
@@ -175,6 +176,12 @@ func startOnce() error {
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = operatorNamespace
 	opts.FrontDoor.PublicURL = suite.frontDoor
+	usageAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	suite.usageURL = "http://" + usageAddr
+	opts.FrontDoor.UsageAddr, opts.FrontDoor.UsageURL = usageAddr, suite.usageURL
 	opts.FrontDoor.AuthorizeURL = opServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = opServer.URL
 	opts.FrontDoor.MarketAPIEndpoint = suite.marketFront.URL()
