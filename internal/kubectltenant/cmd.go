@@ -78,10 +78,10 @@ func newCommandWithOptions(o *options) *cobra.Command {
 		Long: `Inspect and support the SaaS tenants of the tenant-operator (Tenants of saas.cloudmarket.dev/v1alpha1).
 
 Reads: list, describe, history, login-url.
-Changes: suspend, resume, extend, rotate-login, rotate-secret, rerun-bootstrap. Each change is
-recorded in the tenant's status history (actions support:suspend, support:resume,
-support:extend, support:rotate-login, support:rotate-secret, support:rerun-bootstrap) and as a
-SupportAction Event.
+Changes: suspend, resume, extend, rotate-login, rotate-secret, rerun-bootstrap, usage --rotate.
+Each change is recorded in the tenant's status history (actions support:suspend,
+support:resume, support:extend, support:rotate-login, support:rotate-secret,
+support:rerun-bootstrap, support:rotate-usage-credential) and as a SupportAction Event.
 Operator keys: rotate-signing-key (the login token signing key of every tenant).
 Chart products: rollout status|pause|resume|undo PRODUCT (the fleet rollout of a new chart
 revision).
@@ -120,6 +120,7 @@ Listings: listing render|check PRODUCT (the marketplace console's form, and ever
 		newRotateSigningKeyCommand(o),
 		newRolloutCommand(o),
 		newListingCommand(o),
+		newUsageCommand(o),
 	)
 	return cmd
 }

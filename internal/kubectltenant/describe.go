@@ -87,6 +87,12 @@ func describeTenant(ctx context.Context, c client.Client, t *saasv1alpha1.Tenant
 	f.line(0, "Status")
 	f.line(1, "Phase", orNone(string(st.Phase)))
 	f.line(1, "Plan applied", orNone(st.Plan))
+	if st.Quantity > 1 {
+		f.line(1, "Units applied", strconv.Itoa(int(st.Quantity)))
+	}
+	if u := st.Usage; u != nil && t.Spec.Metering != nil {
+		f.line(1, "Usage", fmt.Sprintf("%s %d of %d %s used, %d left", u.Dimension, u.Used, t.Spec.Metering.Allowance, u.Unit, u.Left))
+	}
 	f.line(1, "Namespace", orNone(st.Namespace))
 	f.line(1, "URL", orNone(st.URL))
 	f.line(1, "Login URL", orNone(st.LoginURL))
