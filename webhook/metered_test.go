@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
@@ -144,6 +145,12 @@ func TestMeteredTencentProduct(t *testing.T) {
 	g.Expect(c.Reason).To(Equal(saasv1alpha1.UsageExhaustedReason))
 	g.Expect(c.Message).To(ContainSubstring("Used 2048 Mb of storage_mb"))
 
+	// The gauges, from the cache at scrape time: by product, plan and dimension only.
+	g.Eventually(func() float64 { return gauge(t, "tenant_operator_usage", "product", "notes-flow", "plan", "基础版", "dimension", "storage_mb") },
+		timeout, interval).Should(Equal(2048.0))
+	g.Expect(gauge(t, "tenant_operator_usage", "product", "notes-flow", "plan", "基础版", "dimension", "api_calls")).To(Equal(7.0))
+	g.Expect(gauge(t, "tenant_operator_usage_tenants", "product", "notes-flow", "exhausted", "true")).To(Equal(1.0))
+
 	// A renewal that buys 2 Gb more resumes it; 2048 left is above the threshold: no remind.
 	r, err = sim.Renew(ctx, order, name, order.ID+"-r1", time.Now().AddDate(1, 0, 0))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -238,4 +245,28 @@ func findCondition(tn *saasv1alpha1.Tenant, typ string) metav1.Condition {
 		}
 	}
 	return metav1.Condition{}
+}
+
+// gauge returns the value of the sample of a gauge with the given label pairs (0 when none).
+func gauge(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if labelValue(m, labels[i]) != labels[i+1] {
+					continue next
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

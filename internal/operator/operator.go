@@ -284,6 +284,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
 
+	controllers.ServeUsageMetrics(mgr.GetClient())
+
 	if opts.FrontDoor.Addr != "" {
 		frontDoor := webhook.NewServer(opts.FrontDoor, webhook.Dependencies{
 			Client:    mgr.GetClient(),

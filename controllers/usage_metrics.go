@@ -1,0 +1,107 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+)
+
+// usageCollector computes the usage gauges from the cache at scrape time (as cert-manager's
+// collectors do): nothing is kept between scrapes, so a removed tenant's usage leaves the sums
+// at once, and no label names a buyer or a tenant, only product, plan and dimension.
+type usageCollector struct {
+	mu     sync.Mutex
+	reader client.Reader
+}
+
+// usage is registered once; each manager built points it at its own cache (a process runs one
+// manager, tests and benchmarks run several one after another).
+var usage = &usageCollector{}
+
+func init() {
+	metrics.Registry.MustRegister(usage)
+}
+
+var (
+	usageDesc = prometheus.NewDesc("tenant_operator_usage",
+		"Sum of the usage counters tenant apps reported, by product, plan and dimension (sandbox tenants excluded), read from the UsageLedgers at scrape time.",
+		[]string{"product", "plan", "dimension"}, nil)
+	usageTenantsDesc = prometheus.NewDesc("tenant_operator_usage_tenants",
+		"Metered tenants (with an allowance), by product and whether they used all they bought (exhausted: true, false).",
+		[]string{"product", "exhausted"}, nil)
+)
+
+// ServeUsageMetrics makes the usage gauges read through reader (the manager's cache).
+func ServeUsageMetrics(reader client.Reader) {
+	usage.mu.Lock()
+	defer usage.mu.Unlock()
+	usage.reader = reader
+}
+
+func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- usageDesc
+	ch <- usageTenantsDesc
+}
+
+func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	reader := c.reader
+	c.mu.Unlock()
+	if reader == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var tenants saasv1alpha1.TenantList
+	var ledgers saasv1alpha1.UsageLedgerList
+	if reader.List(ctx, &tenants) != nil || reader.List(ctx, &ledgers) != nil {
+		return // the cache is not ready: no sample rather than a wrong one
+	}
+	type key struct{ product, plan, dimension string }
+	plans := map[types.UID]*saasv1alpha1.Tenant{}
+	for i := range tenants.Items {
+		if t := &tenants.Items[i]; !t.Spec.Sandbox {
+			plans[t.UID] = t
+		}
+	}
+	sums := map[key]float64{}
+	for _, l := range ledgers.Items {
+		for _, u := range l.Tenants {
+			t := plans[u.UID]
+			if t == nil {
+				continue
+			}
+			for _, ctr := range u.Counters {
+				sums[key{t.Spec.Product, t.Spec.Plan, ctr.Dimension}] += float64(ctr.Value)
+			}
+		}
+	}
+	for k, v := range sums {
+		ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, v, k.product, k.plan, k.dimension)
+	}
+	type state struct {
+		product   string
+		exhausted bool
+	}
+	counts := map[state]float64{}
+	for _, t := range plans {
+		if t.Spec.Metering == nil || t.Status.Usage == nil || t.Spec.State == saasv1alpha1.TenantStateDestroyed {
+			continue
+		}
+		counts[state{t.Spec.Product, t.Status.Usage.Used >= t.Spec.Metering.Allowance}]++
+	}
+	for s, n := range counts {
+		exhausted := "false"
+		if s.exhausted {
+			exhausted = "true"
+		}
+		ch <- prometheus.MustNewConstMetric(usageTenantsDesc, prometheus.GaugeValue, n, s.product, exhausted)
+	}
+}
