@@ -1,7 +1,9 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,4 +271,24 @@ func gauge(t *testing.T, name string, labels ...string) float64 {
 		}
 	}
 	return 0
+}
+
+// The conformance run of a metered product (marketsim conformance --flow-unit) passes in every
+// revision: purchases carry flow, flowSetting and flowQuery answer as documented.
+func TestMeteredConformanceRunPasses(t *testing.T) {
+	sim := flowProduct(t, "notes-flow-c", "1009103")
+	for _, rev := range []string{marketsim.Revision2022, marketsim.Revision2017} {
+		t.Run(rev, func(t *testing.T) {
+			sim.Revision = rev
+			checks := sim.Conformance(context.Background(), marketsim.ConformanceOptions{
+				Spec: "基础版", UpgradeSpec: "高级版", OrderPrefix: uniqueOrder(t), DebugToken: debugToken, FlowUnit: "Mb"})
+			var out bytes.Buffer
+			if failed := marketsim.PrintChecks(&out, checks); failed > 0 {
+				t.Fatalf("conformance failed:\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), "flowQuery answers the flow bought and used") {
+				t.Fatalf("the metered checks did not run:\n%s", out.String())
+			}
+		})
+	}
 }

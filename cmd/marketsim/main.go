@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	alibabasim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/alibaba"
 	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usagereport"
 )
 
 func main() {
@@ -58,6 +60,7 @@ Environment: MARKETSIM_URL, MARKETSIM_TOKEN and MARKETSIM_PRODUCT_ID provide the
 		g.verifyCommand(), g.purchaseCommand(), g.trialCommand(), g.renewCommand(), g.convertCommand(),
 		g.modifyCommand(), g.expireCommand(), g.destroyCommand(), g.conformanceCommand(),
 		g.loginCommand(), openPlatformCommand(), voucherCommand(),
+		g.flowQueryCommand(), g.flowSettingCommand(), usageCommand(),
 	)
 	return root
 }
@@ -123,8 +126,9 @@ func (g *globals) verifyCommand() *cobra.Command {
 }
 
 func (g *globals) purchaseCommand() *cobra.Command {
-	var spec, order string
-	var months, years, days, hours int
+	var spec, order, flowUnit string
+	var months, years, days, hours, units int
+	var flow int64
 	cmd := &cobra.Command{
 		Use:     "purchase --spec 基础版 --months 1",
 		Short:   "Send createInstance for a paid order",
@@ -137,10 +141,14 @@ func (g *globals) purchaseCommand() *cobra.Command {
 			}
 			o := g.order(order)
 			o.Spec, o.TimeSpan, o.TimeUnit = spec, span, unit
+			o.Units, o.Flow, o.FlowUnit = units, flow, flowUnit
 			fmt.Fprintf(cmd.OutOrStdout(), "order %s\n", o.ID)
 			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) { return s.Create(ctx, o) })
 		},
 	}
+	cmd.Flags().IntVar(&units, "units", 0, "units of the spec bought (productInfo.cycleNum; default: not sent, 1)")
+	cmd.Flags().Int64Var(&flow, "flow", 0, "metered products: the usage bought, in --flow-unit (productInfo.flowSpan/flowUnit)")
+	cmd.Flags().StringVar(&flowUnit, "flow-unit", "", "metered products: m, h, Mb or Gb")
 	cmd.Flags().StringVar(&spec, "spec", "", "spec (plan) bought")
 	cmd.Flags().StringVar(&order, "order", "", "order id (default: a new one)")
 	addPeriodFlags(cmd, &months, &years, &days, &hours)
@@ -382,6 +390,7 @@ It creates real instances on the target: point it at a test deployment.`,
 	cmd.Flags().StringVar(&o.UpgradeSpec, "upgrade-spec", "", "a second one for the plan change (default: --spec)")
 	cmd.Flags().BoolVar(&o.Trial, "trial", false, "also check a trial (and on Tencent and Huawei its conversion)")
 	cmd.Flags().StringVar(&o.DebugToken, "debug-token", os.Getenv("MARKETSIM_DEBUG_TOKEN"), "tencent: the online debugger's Token; also plays the debugger and checks that its instances and the paying ones never reach each other")
+	cmd.Flags().StringVar(&o.FlowUnit, "flow-unit", "", "tencent: play a metered product of this flow unit (m, h, Mb, Gb): paid orders buy 100 of it, and flowSetting and flowQuery are checked")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 8, "copies of one create call sent at once")
 	cmd.Flags().StringVar(&prefix, "order-prefix", "", "prefix of this run's order ids (default: from the clock)")
 	cmd.Flags().StringVar(&orderAPI, "order-api-addr", "127.0.0.1:8093", "huawei: where to serve KooGallery's order-query API")
@@ -390,4 +399,91 @@ It creates real instances on the target: point it at a test deployment.`,
 	cmd.Flags().StringVar(&apiSecret, "api-secret", os.Getenv("MARKETSIM_API_SECRET"), "huawei: the order-query API's secret access key")
 	_ = cmd.MarkFlagRequired("spec")
 	return cmd
+}
+
+func (g *globals) flowQueryCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "flow-query SIGNID",
+		Short: "Send flowQuery: a metered instance's usage bought (totalFlow) and used (costFlow)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.FlowQuery(ctx, g.order(""), args[0])
+			})
+		},
+	}
+}
+
+func (g *globals) flowSettingCommand() *cobra.Command {
+	var span, unit, onOff string
+	cmd := &cobra.Command{
+		Use:     "flow-setting SIGNID --warn 100 --unit Mb [--switch ON|OFF]",
+		Short:   "Send flowSetting: warn the buyer when this much usage is left",
+		Args:    cobra.ExactArgs(1),
+		Example: "  marketsim flow-setting tabcdefghij --warn 1 --unit Gb",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, s *marketsim.Sim) (*marketsim.Response, error) {
+				return s.FlowSetting(ctx, g.order(""), args[0], span, unit, onOff)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&span, "warn", "", "usage left at which to warn (warnSpan)")
+	cmd.Flags().StringVar(&unit, "unit", "", "its unit (warnUnit): m, h, Mb or Gb")
+	cmd.Flags().StringVar(&onOff, "switch", "ON", "ON or OFF")
+	_ = cmd.MarkFlagRequired("warn")
+	_ = cmd.MarkFlagRequired("unit")
+	return cmd
+}
+
+// usageCommand plays a tenant's app reporting usage to the operator (not a marketplace call).
+func usageCommand() *cobra.Command {
+	usage := &cobra.Command{Use: "usage", Short: "Play a tenant's app reporting usage to the operator's usage endpoint"}
+	var url, token, tokenFile, id string
+	var timeout time.Duration
+	report := &cobra.Command{
+		Use:   "report --url URL --token-file FILE --id ID DIMENSION=VALUE...",
+		Short: "Report counters (their totals so far) as the tenant's app does; retried until stored",
+		Long: `report sends one usage report, as webhook/usagereport does for an app: the counters' current
+totals under an id (a retry uses the same id). --url and --token-file default to
+$TENANT_USAGE_URL and $TENANT_USAGE_TOKEN_FILE, as in the tenant's pod; from outside the
+cluster read them from the tenant's Secret tenant-usage:
+
+  kubectl get secret -n tenant-NAME tenant-usage -o jsonpath='{.data.token}' | base64 -d > token`,
+		Example: "  marketsim usage report --url http://127.0.0.1:8095/usage/tabcdefghij --token-file token --id r-1 storage_mb=1100",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			counters := map[string]int64{}
+			for _, a := range args {
+				name, value, ok := strings.Cut(a, "=")
+				n, err := strconv.ParseInt(value, 10, 64)
+				if !ok || err != nil {
+					return fmt.Errorf("%q is not DIMENSION=VALUE with a whole number", a)
+				}
+				counters[name] = n
+			}
+			if id == "" {
+				id = time.Now().UTC().Format("20060102T150405.000Z")
+			}
+			r := &usagereport.Reporter{URL: url, TokenFile: tokenFile, Token: token}
+			if r.URL == "" || (r.TokenFile == "" && r.Token == "") {
+				return fmt.Errorf("--url and --token-file (or --token) are required (or TENANT_USAGE_URL and TENANT_USAGE_TOKEN_FILE)")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			a, err := r.Report(ctx, id, counters)
+			if err != nil {
+				return err
+			}
+			out, _ := json.MarshalIndent(a, "", "  ")
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
+			return nil
+		},
+	}
+	report.Flags().StringVar(&url, "url", os.Getenv(usagereport.EnvURL), "the tenant's report address, .../usage/<tenant>")
+	report.Flags().StringVar(&tokenFile, "token-file", os.Getenv(usagereport.EnvTokenFile), "file holding the tenant's usage credential")
+	report.Flags().StringVar(&token, "token", "", "the credential itself (prefer --token-file: a flag shows in the process list)")
+	report.Flags().StringVar(&id, "id", "", "the report's id (default: from the clock)")
+	report.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to retry until the report is stored")
+	usage.AddCommand(report)
+	return usage
 }

@@ -36,6 +36,9 @@ type ConformanceOptions struct {
 	// the debugger (its calls are tests, never paying orders) and checks that the debugger's
 	// instances and the paying ones never reach each other.
 	DebugToken string
+	// FlowUnit, when set, plays a metered product (计量类) whose flow unit it is (m, h, Mb, Gb):
+	// paid orders buy 100 of it, and the run checks flowSetting and flowQuery.
+	FlowUnit string
 }
 
 // Conformance runs the checks of Tencent's online interface debugger (verify, create, renew,
@@ -59,6 +62,9 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	add("verifyInterface echoes", err == nil && r.Status == 200 && r.Field("echoback") == echo, "%s", describe(r, err))
 
 	order := Order{ID: o.OrderPrefix + "-paid", AccountID: "100000000001", OpenID: "", Spec: o.Spec, TimeSpan: 1, TimeUnit: "m"}
+	if o.FlowUnit != "" {
+		order.Flow, order.FlowUnit = 100, o.FlowUnit
+	}
 	r, err = s.Create(ctx, order)
 	signID := ""
 	if err == nil {
@@ -78,6 +84,7 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	var wg sync.WaitGroup
 	ids := make([]string, o.Concurrency)
 	dup := Order{ID: o.OrderPrefix + "-concurrent", AccountID: order.AccountID, Spec: o.Spec, TimeSpan: 1, TimeUnit: "m"}
+	dup.Flow, dup.FlowUnit = order.Flow, order.FlowUnit
 	for i := range ids {
 		wg.Add(1)
 		go func(i int) {
@@ -101,6 +108,9 @@ func (s *Sim) Conformance(ctx context.Context, o ConformanceOptions) []Check {
 	add("renewInstance repeated", err == nil && r.Succeeded(), "%s", describe(r, err))
 	r, err = s.Modify(ctx, order, signID, o.OrderPrefix+"-modify", o.UpgradeSpec, 0, "", time.Time{})
 	add("modifyInstance (spec change)", err == nil && r.Succeeded(), "%s", describe(r, err))
+	if o.FlowUnit != "" {
+		s.meteredChecks(ctx, add, order, signID)
+	}
 
 	if o.Trial {
 		trial := Order{ID: o.OrderPrefix + "-trial", AccountID: order.AccountID, Trial: true}
@@ -227,4 +237,33 @@ func (s *Sim) debuggerChecks(ctx context.Context, add func(string, bool, string,
 	add("debugger: expireInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
 	r, err = debugger.Destroy(ctx, order, test)
 	add("debugger: destroyInstance", err == nil && r.Succeeded(), "%s", Describe(r, err))
+}
+
+// meteredChecks are the metered actions: flowSetting (and a unit it must refuse), flowQuery
+// after the purchase and the renewal each bought 100 of the flow unit.
+func (s *Sim) meteredChecks(ctx context.Context, add func(string, bool, string, ...any), order Order, signID string) {
+	describe := Describe
+	r, err := s.FlowSetting(ctx, order, signID, "10", order.FlowUnit, "ON")
+	add("flowSetting", err == nil && r.Succeeded(), "%s", describe(r, err))
+	r, err = s.FlowSetting(ctx, order, signID, "10", "kb", "ON")
+	add("flowSetting with an unknown unit refused", err == nil && !r.Succeeded(), "%s", describe(r, err))
+	r, err = s.FlowSetting(ctx, order, signID, "ten", order.FlowUnit, "ON")
+	add("flowSetting with a warnSpan that is not a number refused", err == nil && !r.Succeeded(), "%s", describe(r, err))
+	r, err = s.FlowQuery(ctx, order, signID)
+	cost, cerr := strconv.ParseInt(fieldOf(r), 10, 64)
+	bought := "200" // the purchase and the renewal
+	if s.revision() != Revision2022 {
+		bought = "100" // older renewals carry no flow
+	}
+	add("flowQuery answers the flow bought and used", err == nil && r.Succeeded() && r.Field("totalFlow") == bought &&
+		cerr == nil && cost >= 0 && r.Field("flowUnit") == order.FlowUnit, "%s", describe(r, err))
+	r, err = s.FlowQuery(ctx, order, "nosuchinst")
+	add("flowQuery of an unknown instance refused", err == nil && !r.Succeeded(), "%s", describe(r, err))
+}
+
+func fieldOf(r *Response) string {
+	if r == nil {
+		return ""
+	}
+	return r.Field("costFlow")
 }
