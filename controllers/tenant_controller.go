@@ -109,6 +109,10 @@ type tenantScope struct {
 	usage *tenantUsage
 	// skipStatus is set by a pass that wrote the status itself (a usage alert's call).
 	skipStatus bool
+	// usageStatus is the status.usage of this pass; usageRefreshAt is when its counter, kept
+	// from an earlier read, is refreshed.
+	usageStatus    *saasv1alpha1.UsageStatus
+	usageRefreshAt *time.Time
 
 	// resolveReason is set when the product or plan could not be found.
 	resolveReason, resolveMessage string
@@ -247,6 +251,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		s.skipStatus = true
 		return ctrl.Result{RequeueAfter: remindRepass}, err
 	}
+	s.usageStatus = usageStatus(s)
 	s.life = decideLifecycle(s.tenant, s.product, s.now, s.usage != nil && s.usage.exhausted)
 	switch s.life.state {
 	case saasv1alpha1.TenantStateDestroyed:
@@ -324,7 +329,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	if _, due := pendingRemind(s.tenant); !due.IsZero() {
 		remindAt = &due
 	}
-	after := requeueAfter(s.now, next, sandboxEnd, remindAt)
+	after := requeueAfter(s.now, next, sandboxEnd, remindAt, s.usageRefreshAt)
 	if (s.pullSecretTaken || len(s.generated.taken) > 0 || s.chartRetry) && (after == 0 || after > takenSecretRecheck) {
 		// Nothing is told when the app's own Secret of that name goes: look again.
 		after = takenSecretRecheck

@@ -61,7 +61,7 @@ func computeRunningStatus(s *tenantScope, set func(metav1.Condition), now metav1
 	if s.resolveReason == "" {
 		st.Plan = t.Spec.Plan
 		st.Quantity = s.units
-		st.Usage = usageStatus(s)
+		st.Usage = s.usageStatus
 		st.URL = s.product.Spec.Exposure.URL(t.Name)
 		st.ExpiresAt = t.Spec.ExpiresAt
 		st.SuspendAt = timePtr(s.life.suspendAt)

@@ -111,19 +111,40 @@ func (r *TenantReconciler) resolveUsageStatus(ctx context.Context, s *tenantScop
 	return nil
 }
 
+// usageRefresh is how often status.usage's counter is refreshed when nothing is decided by it:
+// a metered app reporting every few seconds must not cost a Tenant status write per report (the
+// ledger's batching would be for nothing). Running out and reaching the alert write at once.
+const usageRefresh = 5 * time.Minute
+
 // usageStatus is the status.usage of a pass: the usage read, and the alert of the current
-// crossing of the buyer's threshold (nextRemind).
+// crossing of the buyer's threshold (nextRemind). The counter shown is the one read at most
+// usageRefresh ago unless a decision changed; s.usageRefreshAt says when the newer one is due.
 func usageStatus(s *tenantScope) *saasv1alpha1.UsageStatus {
 	if s.usage == nil {
 		return nil
 	}
 	u := s.usage
-	var prev *saasv1alpha1.UsageRemind
-	if s.tenant.Status.Usage != nil {
-		prev = s.tenant.Status.Usage.Remind
+	prev := s.tenant.Status.Usage
+	var prevRemind *saasv1alpha1.UsageRemind
+	if prev != nil {
+		prevRemind = prev.Remind
 	}
-	return &saasv1alpha1.UsageStatus{Dimension: u.dimension.Name, Unit: u.dimension.Unit, Used: u.used, Left: u.left(),
-		Remind: nextRemind(prev, u, s.tenant.Spec.Metering.Alert)}
+	now := metav1.NewTime(s.now)
+	next := &saasv1alpha1.UsageStatus{Dimension: u.dimension.Name, Unit: u.dimension.Unit, Used: u.used, Left: u.left(), ReadAt: &now,
+		Remind: nextRemind(prevRemind, u, s.tenant.Spec.Metering.Alert)}
+	if prev == nil || prev.ReadAt == nil || prev.Dimension != next.Dimension || (prev.Left == 0) != (next.Left == 0) ||
+		!equality.Semantic.DeepEqual(prev.Remind, next.Remind) || (prev.Used == next.Used && prev.Left == next.Left) {
+		if prev != nil && prev.Used == next.Used && prev.Left == next.Left && prev.ReadAt != nil {
+			next.ReadAt = prev.ReadAt // nothing new: no write for the time alone
+		}
+		return next
+	}
+	if due := prev.ReadAt.Add(usageRefresh); s.now.Before(due) {
+		kept := prev.DeepCopy()
+		s.usageRefreshAt = &due
+		return kept
+	}
+	return next
 }
 
 // nextRemind decides the usage alert: one per crossing of the threshold, a crossing being

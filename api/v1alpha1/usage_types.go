@@ -208,11 +208,16 @@ type UsageStatus struct {
 	// +optional
 	Unit string `json:"unit,omitempty"`
 
-	// used is the dimension's counter; left is the allowance minus it, never below 0.
+	// used is the dimension's counter; left is the allowance minus it, never below 0. They are
+	// refreshed at once when the tenant runs out or reaches its alert, and otherwise at most
+	// every 5 minutes (readAt): the ledger (kubectl tenant usage) has the newest counter.
 	// +optional
 	Used int64 `json:"used"`
 	// +optional
 	Left int64 `json:"left"`
+	// readAt is when used was read.
+	// +optional
+	ReadAt *metav1.Time `json:"readAt,omitempty"`
 
 	// remind is the usage alert sent to (or still to be sent to) the marketplace for the
 	// current crossing of the threshold; a new crossing (more bought, then used down to the
