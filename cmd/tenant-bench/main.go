@@ -15,6 +15,9 @@
 //	B6  chart mode: rendering the test chart for one tenant (chart cached), and the fleet
 //	    rollout of a new chart version to B2's count of chart tenants, 50 at a time (B2 also
 //	    gets a chart-mode row)
+//	B10 usage reports: 1,000 metered tenants each reporting every 10 s for 60 s through the
+//	    usage endpoint: reports/s, answer p50/p99, ledger and API writes per report, and every
+//	    acknowledged counter checked in its ledger
 //
 // B4 with real rollouts and B9 are --simcluster's (benchmarks-simcluster.md).
 package main
@@ -66,6 +69,9 @@ func main() {
 	workers := flag.Int("workers", 0, "the operator's --max-concurrent-reconciles; 0 keeps the manager's default")
 	qps := flag.Float64("qps", 0, "the operator's --kube-api-qps (burst twice that); 0 keeps the manager's default")
 	idleFor := flag.Duration("idle", 60*time.Second, "how long B8 counts an idle operator's API requests")
+	usageTenants := flag.Int("usage-tenants", 1000, "B10: metered tenants reporting usage (0 skips B10)")
+	usageEvery := flag.Duration("usage-every", 10*time.Second, "B10: how often each tenant reports")
+	usageFor := flag.Duration("usage-for", 60*time.Second, "B10: how long the tenants report")
 	out := flag.String("out", "docs/benchmarks.md", "report file ('' to skip)")
 	sim := flag.Bool("simcluster", false, "run B2, B4 and B9 on a fresh simulated cluster (hack/simcluster.sh) with real rollouts instead")
 	cacheHeapVariant := flag.Int("cache-heap", -1, "internal: measure one B5 cache variant against --kubeconfig and print MiB")
@@ -89,13 +95,20 @@ func main() {
 		}
 		return
 	}
-	if err := run(*n, *steadyFor, *idleFor, float32(*qps), *workers, *out); err != nil {
+	u := usageSettings{tenants: *usageTenants, every: *usageEvery, d: *usageFor}
+	if err := run(*n, *steadyFor, *idleFor, float32(*qps), *workers, u, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "tenant-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out string) error {
+// usageSettings shape B10.
+type usageSettings struct {
+	tenants  int
+	every, d time.Duration
+}
+
+func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u usageSettings, out string) error {
 	ctx := ctrl.SetupSignalHandler()
 	cp, err := testenv.Start()
 	if err != nil {
@@ -130,6 +143,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out 
 	opts.FrontDoor.Addr = addr
 	opts.FrontDoor.Namespace = namespace
 	opts.FrontDoor.PublicURL = "http://" + addr
+	opts.FrontDoor.UsageAddr, opts.FrontDoor.UsageURL = "127.0.0.1:18083", "http://127.0.0.1:18083"
 	opts.LeaderElection, opts.LeaderElectionNamespace = true, namespace
 	opts.SkipControllerNameValidation = true // B8 restarts the manager in this process
 	if qps > 0 {
@@ -270,6 +284,12 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, out 
 	// Chart mode last, so that the rows above stay comparable with earlier reports.
 	if err := chartRows(ctx, c, &rc, n, b1, add); err != nil {
 		return err
+	}
+	// B10 after every other row, so that those stay comparable with earlier reports.
+	if u.tenants > 0 {
+		if err := usageRows(ctx, c, &rc, u.tenants, u.every, u.d, add); err != nil {
+			return err
+		}
 	}
 
 	if out != "" {

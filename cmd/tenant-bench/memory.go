@@ -185,15 +185,24 @@ func unrelatedConfigMaps(ctx context.Context, c client.Client, n int) error {
 }
 
 // requestCounter counts a client's API requests, and separately those to leader election leases.
-type requestCounter struct{ all, leases atomic.Int64 }
+// requestCounter counts the operator's API requests: all of them, lease renewals, writes (any
+// verb but GET, excluding leases) and writes of UsageLedgers.
+type requestCounter struct{ all, leases, writes, ledgerWrites atomic.Int64 }
 
 func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
 	counted := rest.CopyConfig(cfg)
 	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			rc.all.Add(1)
-			if strings.Contains(r.URL.Path, "/leases/") {
+			lease := strings.Contains(r.URL.Path, "/leases/")
+			if lease {
 				rc.leases.Add(1)
+			}
+			if r.Method != http.MethodGet && !lease {
+				rc.writes.Add(1)
+				if strings.Contains(r.URL.Path, "/usageledgers") {
+					rc.ledgerWrites.Add(1)
+				}
 			}
 			return rt.RoundTrip(r)
 		})
