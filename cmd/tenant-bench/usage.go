@@ -129,7 +129,6 @@ func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
 	writes, ledgerWrites, all := rc.writes.Load()-writes0, rc.ledgerWrites.Load()-ledger0, rc.all.Load()-all0
 	stored := statuses["200"]
 	failed := int(sent.Load()) - stored
@@ -172,7 +171,7 @@ func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 	add("B10", fmt.Sprintf("usage: %d metered tenants each reporting every %s for %s", n, every, d),
 		"%.0f reports/s sustained, %d sent, %d stored, %d failed%s; answered p50 %s p99 %s max %s, %d over 5 s; "+
 			"%.3f ledger writes, %.3f API writes (%.3f requests) per report; %d acknowledged counters not in the ledger",
-		float64(stored)/elapsed.Seconds(), sent.Load(), stored, failed, detail, ms(p[50]), ms(p[99]), ms(p[100]), slow.Load(),
+		float64(stored)/d.Seconds(), sent.Load(), stored, failed, detail, ms(p[50]), ms(p[99]), ms(p[100]), slow.Load(),
 		per(ledgerWrites), per(writes), per(all), lost)
 	if failed > 0 || lost > 0 {
 		return fmt.Errorf("B10: %d reports failed and %d acknowledged counters are not stored", failed, lost)

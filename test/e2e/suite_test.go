@@ -48,13 +48,15 @@ var (
 	openPlatform *marketsim.OpenPlatform
 	marketAPI    *marketsim.MarketAPI
 	huaweiOrders *huaweisim.OrderAPI
+	marketAPI3   *marketsim.MarketAPI3
+	usageURL     string // http://127.0.0.1:port of the usage endpoint
 	appAddr      string
 	runID        = time.Now().Format("0102150405")
 )
 
 // products of the suite: Delete and Retain destroy policies.
 var products = map[string]string{"e2e-notes": "3000000001", "e2e-retain": "3000000002",
-	"e2e-stateful": "3000000003", "e2e-stateful-retain": "3000000004", "e2e-chart": "3000000005"}
+	"e2e-stateful": "3000000003", "e2e-stateful-retain": "3000000004", "e2e-chart": "3000000005", "e2e-metered": "3000000006"}
 
 func TestMain(m *testing.M) {
 	testenv.SetLogger()
@@ -102,6 +104,16 @@ func run(m *testing.M) (int, error) {
 	huaweiOrders = &huaweisim.OrderAPI{AccessKeyID: "HWE2EAPIKEY", SecretAccessKey: "e2e-huawei-api-secret"}
 	hwSrv := httptest.NewServer(huaweiOrders)
 	defer hwSrv.Close()
+	marketAPI3 = &marketsim.MarketAPI3{SecretID: marketAPI.SecretID, SecretKey: marketAPI.SecretKey, ProviderUin: "100000000099"}
+	market3Srv := httptest.NewServer(marketAPI3)
+	defer market3Srv.Close()
+	ul, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	usageAddr := ul.Addr().String()
+	_ = ul.Close()
+	usageURL = "http://" + usageAddr
 	app := httptest.NewServer(&demoapp.App{Issuer: frontDoor})
 	defer app.Close()
 	appAddr = app.Listener.Addr().String()
@@ -118,6 +130,8 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.OpenAPIEndpoint = opSrv.URL
 	opts.FrontDoor.MarketAPIEndpoint = marketSrv.URL + "/v2/index.php"
 	opts.FrontDoor.Huawei.OrderAPI = hwSrv.URL
+	opts.FrontDoor.MarketAPI3Endpoint = market3Srv.URL
+	opts.FrontDoor.UsageAddr, opts.FrontDoor.UsageURL = usageAddr, usageURL
 	mgr, err := operator.New(ctx, cfg, opts)
 	if err != nil {
 		return 0, err
@@ -146,7 +160,7 @@ func fixtures(ctx context.Context) error {
 			tencent.DeliveryTokenKey: token,
 			login.AppIDKey:           openPlatform.AppID, login.SecretIDKey: openPlatform.SecretID,
 			login.SecretKeyKey: openPlatform.SecretKey, login.EncryKeyKey: openPlatform.EncryKey,
-			redeem.SecretIDKey: marketAPI.SecretID, redeem.SecretKeyKey: marketAPI.SecretKey}},
+			redeem.SecretIDKey: marketAPI.SecretID, redeem.SecretKeyKey: marketAPI.SecretKey, tencent.ProviderUinKey: "100000000099"}},
 	}
 	for name, id := range products {
 		if name == "e2e-chart" {
@@ -188,6 +202,14 @@ func fixtures(ctx context.Context) error {
 			p.Spec.App.Env = []corev1.EnvVar{{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}
 			p.Spec.App.Bootstrap = &saasv1alpha1.Bootstrap{Image: "registry.example.com/notes:1.0.0", Command: []string{"/notes", "create-admin"}}
+		}
+		if name == "e2e-metered" {
+			// Metered (storage_mb, what Tencent bills), and sold by the unit: each unit past the
+			// first adds a replica and 100m of CPU, up to 5 units.
+			p.Spec.Metering = &saasv1alpha1.Metering{Dimensions: []saasv1alpha1.UsageDimension{{Name: "storage_mb", Unit: "Mb"}}}
+			p.Spec.Plans[0].PerUnit = &saasv1alpha1.PerUnit{MaxUnits: 5, Replicas: ptr.To[int32](1),
+				Resources: &saasv1alpha1.UnitResources{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}},
+				Quota:     corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1")}}
 		}
 		objs = append(objs, p)
 	}
