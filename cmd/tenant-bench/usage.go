@@ -30,10 +30,10 @@ func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 	add func(id, what, format string, args ...any)) error {
 	product := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench-metered"}, Spec: saasv1alpha1.ProductSpec{
 		ProductID: "4000000010", CredentialsSecretName: "bench-marketplace",
-		App:       &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
-		Plans:     []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourcePods: mustQ("10")}}},
-		Exposure:  &saasv1alpha1.Exposure{HostTemplate: "{tenant}.metered.example.test"},
-		Metering:  &saasv1alpha1.Metering{Dimensions: []saasv1alpha1.UsageDimension{{Name: "storage_mb", Unit: "Mb"}, {Name: "api_calls", Unit: "Count"}}},
+		App:      &saasv1alpha1.AppTemplate{Image: "registry.example.com/notes:1.0.0", Port: 8080},
+		Plans:    []saasv1alpha1.Plan{{Name: "基础版", Replicas: ptr.To[int32](1), Quota: corev1.ResourceList{corev1.ResourcePods: mustQ("10")}}},
+		Exposure: &saasv1alpha1.Exposure{HostTemplate: "{tenant}.metered.example.test"},
+		Metering: &saasv1alpha1.Metering{Dimensions: []saasv1alpha1.UsageDimension{{Name: "storage_mb", Unit: "Mb"}, {Name: "api_calls", Unit: "Count"}}},
 	}}
 	if err := c.Create(ctx, product); client.IgnoreAlreadyExists(err) != nil {
 		return err
@@ -178,4 +178,3 @@ func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 	}
 	return nil
 }
-
