@@ -60,7 +60,7 @@ func startLoginFixtures() func() {
 	tenantApp = newAppServer()
 	marketAPI = &marketsim.MarketAPI{SecretID: marketSecretID, SecretKey: marketSecretKey, ProductName: "Notes"}
 	marketAPIServer = httptest.NewServer(marketAPI)
-	marketAPI3 = &marketsim.MarketAPI3{SecretID: marketSecretID, SecretKey: marketSecretKey, ProviderUin: providerUin, Delay: 15 * time.Second}
+	marketAPI3 = &marketsim.MarketAPI3{SecretID: marketSecretID, SecretKey: marketSecretKey, ProviderUin: providerUin, Delay: 3 * time.Second}
 	marketAPI3Server = httptest.NewServer(marketAPI3)
 	huaweiOrders = &huaweisim.OrderAPI{AccessKeyID: hwAPIKeyID, SecretAccessKey: hwAPISecret}
 	huaweiOrderServer = httptest.NewServer(huaweiOrders)

@@ -33,7 +33,7 @@ func Readiness() map[saasv1alpha1.Marketplace]marketplace.Readiness {
 // Reminders are the usage alerts each marketplace takes (Tencent's FlowProductRemind), for
 // the Tenant controller.
 func Reminders(opts Options) map[saasv1alpha1.Marketplace]marketplace.Reminder {
-	tc := &tencent.Reminder{Endpoint: opts.MarketAPI3Endpoint}
+	tc := &tencent.Reminder{Endpoint: opts.MarketAPI3Endpoint, Timeout: opts.MarketAPI3Timeout}
 	return map[saasv1alpha1.Marketplace]marketplace.Reminder{saasv1alpha1.MarketplaceTencent: tc.Remind}
 }
 

@@ -198,20 +198,41 @@ func TestFlowRevisionsAndRemindFailures(t *testing.T) {
 	r, err = sim.FlowSetting(ctx, order, name, "100", "Mb", "ON")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
-	marketAPI3.Fail("InternalError")
-	app := usageReporter(t, name)
-	_, err = app.Report(ctx, "u1", map[string]int64{"storage_mb": 550})
+	// Two tenants reach their alert together; Tencent answers the first call an error and holds
+	// the second past the client's timeout (1 s here, --tencent-market-api3-timeout). Both are
+	// retried after 10 s and taken then.
+	order3 := marketsim.Order{ID: order.ID + "t", AccountID: order.AccountID, Spec: "基础版", TimeSpan: 1, TimeUnit: "y", Flow: 600, FlowUnit: "Mb"}
+	r, err = sim.Create(ctx, order3)
 	g.Expect(err).NotTo(HaveOccurred())
-	remind := func() *saasv1alpha1.UsageRemind {
-		if u := getTenant(t, name).Status.Usage; u != nil {
-			return u.Remind
-		}
-		return nil
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	name3 := r.Field("signId")
+	r, err = sim.FlowSetting(ctx, order3, name3, "100", "Mb", "ON")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Succeeded()).To(BeTrue(), string(r.Body))
+	marketAPI3.Fail("InternalError", "delay")
+	for _, n := range []string{name, name3} {
+		_, err = usageReporter(t, n).Report(ctx, "u1", map[string]int64{"storage_mb": 550})
+		g.Expect(err).NotTo(HaveOccurred())
 	}
-	g.Eventually(remind, timeout, interval).Should(And(Not(BeNil()), HaveField("State", saasv1alpha1.RemindPending),
-		HaveField("Attempts", int32(1)), HaveField("Message", ContainSubstring("InternalError"))))
-	g.Eventually(remind, 30*time.Second, interval).Should(And(HaveField("State", saasv1alpha1.RemindSent), HaveField("Attempts", int32(2))))
-	g.Expect(remindsFor(name)).To(HaveLen(1), "the failed call was not taken; the retry was")
+	remindOf := func(n string) func() *saasv1alpha1.UsageRemind {
+		return func() *saasv1alpha1.UsageRemind {
+			if u := getTenant(t, n).Status.Usage; u != nil {
+				return u.Remind
+			}
+			return nil
+		}
+	}
+	var messages []string
+	for _, n := range []string{name, name3} {
+		g.Eventually(remindOf(n), timeout, interval).Should(And(Not(BeNil()), HaveField("State", saasv1alpha1.RemindPending),
+			HaveField("Attempts", int32(1)), HaveField("Message", Not(BeEmpty()))))
+		messages = append(messages, remindOf(n)().Message)
+	}
+	g.Expect(messages).To(ConsistOf(ContainSubstring("InternalError"), MatchRegexp("(?i)timeout|deadline")), "an error and a timeout")
+	for _, n := range []string{name, name3} {
+		g.Eventually(remindOf(n), 30*time.Second, interval).Should(And(HaveField("State", saasv1alpha1.RemindSent), HaveField("Attempts", int32(2))))
+		g.Expect(remindsFor(n)).To(HaveLen(1), "the failed calls were not taken; the retries were")
+	}
 
 	// A second tenant whose remind Tencent refuses for good.
 	order2 := marketsim.Order{ID: uniqueOrder(t) + "b", AccountID: "100300402", Spec: "基础版", TimeSpan: 1, TimeUnit: "y", Flow: 100, FlowUnit: "Mb"}

@@ -69,6 +69,9 @@ type Options struct {
 	// MarketAPI3Endpoint is Tencent Cloud Market API 3.0 for usage alerts (FlowProductRemind;
 	// tencent.DefaultMarketAPI3Endpoint when empty); a scheme may be given.
 	MarketAPI3Endpoint string
+	// MarketAPI3Timeout bounds one FlowProductRemind call (10s when 0); a call that times out is
+	// retried with the others' backoff.
+	MarketAPI3Timeout time.Duration
 	// ClientIPHeader names a header carrying the client's address (e.g. X-Real-IP) when the
 	// front door is behind a proxy that sets it; rate limits are then per that address. It is
 	// believed only on connections from TrustedProxies, and needs them.

@@ -96,7 +96,7 @@ func run(m *testing.M) (int, error) {
 	opts.FrontDoor.ClientIPHeader = clientHeader
 	opts.FrontDoor.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // the tests' clients; 127.0.0.2 is not a proxy
 	opts.FrontDoor.MarketAPIEndpoint = marketAPIServer.URL + "/v2/index.php"
-	opts.FrontDoor.MarketAPI3Endpoint = marketAPI3Server.URL
+	opts.FrontDoor.MarketAPI3Endpoint, opts.FrontDoor.MarketAPI3Timeout = marketAPI3Server.URL, time.Second
 	opts.FrontDoor.Huawei.OrderAPI = huaweiOrderServer.URL
 	checkClient, stopDelivery := startDeliveryFixtures(baseURL)
 	defer stopDelivery()

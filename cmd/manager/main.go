@@ -64,6 +64,8 @@ func main() {
 		"Tencent Cloud Market API 2.0 URL, for redemption codes (QueryVoucherData, UseVoucherData).")
 	flag.StringVar(&fd.MarketAPI3Endpoint, "tencent-market-api3-endpoint", tencent.DefaultMarketAPI3Endpoint,
 		"Tencent Cloud Market API 3.0 endpoint, for metered tenants' usage alerts (FlowProductRemind); a scheme may be given (http://host:port for a simulator).")
+	flag.DurationVar(&fd.MarketAPI3Timeout, "tencent-market-api3-timeout", 10*time.Second,
+		"How long one FlowProductRemind call may take; a call that times out is retried with backoff.")
 	flag.StringVar(&fd.LoginKeysSecret, "login-keys-secret", login.DefaultKeysSecretName,
 		"Secret in --namespace holding the login token signing keys, link key and state key (created when missing).")
 	flag.StringVar(&fd.ClientIPHeader, "client-ip-header", "",
