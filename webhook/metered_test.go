@@ -151,7 +151,9 @@ func TestMeteredTencentProduct(t *testing.T) {
 	g.Expect(c.Message).To(ContainSubstring("Used 2048 Mb of storage_mb"))
 
 	// The gauges, from the cache at scrape time: by product, plan and dimension only.
-	g.Eventually(func() float64 { return gauge(t, "tenant_operator_usage", "product", "notes-flow", "plan", "基础版", "dimension", "storage_mb") },
+	g.Eventually(func() float64 {
+		return gauge(t, "tenant_operator_usage", "product", "notes-flow", "plan", "基础版", "dimension", "storage_mb")
+	},
 		timeout, interval).Should(Equal(2048.0))
 	g.Expect(gauge(t, "tenant_operator_usage", "product", "notes-flow", "plan", "基础版", "dimension", "api_calls")).To(Equal(7.0))
 	g.Expect(gauge(t, "tenant_operator_usage_tenants", "product", "notes-flow", "exhausted", "true")).To(Equal(1.0))
