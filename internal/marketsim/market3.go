@@ -2,7 +2,6 @@ package marketsim
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -60,14 +59,8 @@ func (m *MarketAPI3) now() time.Time {
 }
 
 func (m *MarketAPI3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := randomHex(16)
-	fail := func(code, message string) {
-		writeJSON(w, map[string]any{"Response": map[string]any{
-			"Error": map[string]string{"Code": code, "Message": message}, "RequestId": requestID}})
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		fail("InvalidParameter", "request body too large")
+	requestID, body, fail, ok := api3Request(w, r)
+	if !ok {
 		return
 	}
 	if code, msg := checkTC3(r, body, m.SecretID, m.SecretKey, m.now()); code != "" {

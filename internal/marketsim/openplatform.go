@@ -175,14 +175,8 @@ func CodeSignature(code, encryKey string) string {
 
 // api answers API 3.0 calls: GetUserAccessToken only.
 func (o *OpenPlatform) api(w http.ResponseWriter, r *http.Request) {
-	requestID := randomHex(16)
-	fail := func(code, message string) {
-		writeJSON(w, map[string]any{"Response": map[string]any{
-			"Error": map[string]string{"Code": code, "Message": message}, "RequestId": requestID}})
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		fail("InvalidParameter", "request body too large")
+	requestID, body, fail, ok := api3Request(w, r)
+	if !ok {
 		return
 	}
 	if code, msg := o.checkTC3(r, body); code != "" {
@@ -307,4 +301,20 @@ func randomHex(n int) string {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// api3Request starts an API 3.0 answer: a request id, the body (at most 1 MiB), and the function
+// that answers an error in API 3.0's shape. ok is false when the body was refused (answered).
+func api3Request(w http.ResponseWriter, r *http.Request) (requestID string, body []byte, fail func(code, message string), ok bool) {
+	requestID = randomHex(16)
+	fail = func(code, message string) {
+		writeJSON(w, map[string]any{"Response": map[string]any{
+			"Error": map[string]string{"Code": code, "Message": message}, "RequestId": requestID}})
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		fail("InvalidParameter", "request body too large")
+		return requestID, nil, fail, false
+	}
+	return requestID, body, fail, true
 }

@@ -552,11 +552,10 @@ func rotateLogin(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
 	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
 		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it has no login links", t.Name)}
 	}
-	if t.Spec.LoginGeneration == math.MaxInt32 {
-		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last login generation (%d)", t.Name, t.Spec.LoginGeneration)}
+	g, err := raiseGeneration(t, &t.Spec.LoginGeneration, "login")
+	if err != nil {
+		return Outcome{}, err
 	}
-	t.Spec.LoginGeneration++
-	g := t.Spec.LoginGeneration
 	return Outcome{Reason: saasv1alpha1.EventSupportAction,
 		Result: withReason(fmt.Sprintf("login links revoked; generation %d", g), in.Reason),
 		Note:   withReason(fmt.Sprintf("login links revoked by %s; generation %d", in.Actor, g), in.Reason)}, nil
@@ -567,12 +566,12 @@ func rerunBootstrap(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) {
 	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
 		return Outcome{}, &Error{Kind: Conflict, Cause: ErrDestroyed, Msg: fmt.Sprintf("instance %s was destroyed; it cannot be bootstrapped", t.Name)}
 	}
-	if t.Spec.BootstrapGeneration == math.MaxInt32 {
-		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last bootstrap generation (%d)", t.Name, t.Spec.BootstrapGeneration)}
+	g, err := raiseGeneration(t, &t.Spec.BootstrapGeneration, "bootstrap")
+	if err != nil {
+		return Outcome{}, err
 	}
-	t.Spec.BootstrapGeneration++
 	return Outcome{Reason: saasv1alpha1.EventSupportAction,
-		Result: withReason(fmt.Sprintf("bootstrap run %d requested by %s", t.Spec.BootstrapGeneration, in.Actor), in.Reason)}, nil
+		Result: withReason(fmt.Sprintf("bootstrap run %d requested by %s", g, in.Actor), in.Reason)}, nil
 }
 
 func withReason(result, reason string) string {
@@ -668,12 +667,21 @@ func rotateUsageCredential(t *saasv1alpha1.Tenant, in *Intent) (Outcome, error) 
 	if t.Spec.State == saasv1alpha1.TenantStateDestroyed {
 		return Outcome{}, errDestroyed(t.Name)
 	}
-	if t.Spec.UsageGeneration == math.MaxInt32 {
-		return Outcome{}, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last usage generation (%d)", t.Name, t.Spec.UsageGeneration)}
+	g, err := raiseGeneration(t, &t.Spec.UsageGeneration, "usage")
+	if err != nil {
+		return Outcome{}, err
 	}
-	t.Spec.UsageGeneration++
-	g := t.Spec.UsageGeneration
 	return Outcome{Reason: saasv1alpha1.EventSupportAction,
 		Result: withReason(fmt.Sprintf("usage credential replaced; generation %d", g), in.Reason),
 		Note:   withReason(fmt.Sprintf("usage credential replaced by %s; generation %d", in.Actor, g), in.Reason)}, nil
+}
+
+// raiseGeneration raises one of the tenant's generation counters (login, bootstrap, usage),
+// refusing past the last.
+func raiseGeneration(t *saasv1alpha1.Tenant, gen *int32, which string) (int32, error) {
+	if *gen == math.MaxInt32 {
+		return 0, &Error{Kind: Conflict, Cause: ErrLastGeneration, Msg: fmt.Sprintf("tenant %s is at the last %s generation (%d)", t.Name, which, *gen)}
+	}
+	*gen++
+	return *gen, nil
 }
