@@ -31,15 +31,15 @@ type Outcome struct {
 }
 
 // Apply applies reports, in order, to the ledger (changed in place) at now, and drops the
-// counters of tenants that keep says are gone. It returns each report's outcome and whether the
+// counters that keep says to drop (a tenant gone). It returns each report's outcome and whether the
 // ledger changed. Counters only grow: a report with a value below the stored one is refused as
 // a whole (409), as is an id stored with other counters; a stored id with the same counters is
 // a retry, answered as before and not counted again.
-func Apply(l *saasv1alpha1.UsageLedger, reports []Pending, now time.Time, keep func(name string, uid types.UID) bool) ([]Outcome, bool) {
+func Apply(l *saasv1alpha1.UsageLedger, reports []Pending, now time.Time, keep func(u *saasv1alpha1.TenantUsage) bool) ([]Outcome, bool) {
 	changed := false
 	if keep != nil {
 		n := len(l.Tenants)
-		l.Tenants = slices.DeleteFunc(l.Tenants, func(u saasv1alpha1.TenantUsage) bool { return !keep(u.Name, u.UID) })
+		l.Tenants = slices.DeleteFunc(l.Tenants, func(u saasv1alpha1.TenantUsage) bool { return !keep(&u) })
 		changed = len(l.Tenants) != n
 	}
 	stamp := metav1.NewTime(now.Truncate(time.Second))

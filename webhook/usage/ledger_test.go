@@ -69,7 +69,7 @@ func TestApply(t *testing.T) {
 		t.Errorf("b created again did not start from zero: %+v %+v", outs[0], l.Tenants)
 	}
 	// Gone tenants are dropped.
-	if _, changed := Apply(l, nil, now, func(name string, _ types.UID) bool { return name != "a" }); !changed || l.Tenant("a", "ua") != nil {
+	if _, changed := Apply(l, nil, now, func(u *saasv1alpha1.TenantUsage) bool { return u.Name != "a" }); !changed || l.Tenant("a", "ua") != nil {
 		t.Errorf("a was not dropped: %+v", l.Tenants)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
@@ -295,16 +294,31 @@ func splitLedgerName(name string) (product, shard string, ok bool) {
 	return name[:i], name[i+len(sep):], true
 }
 
-// alive says whether a ledger's tenant still exists (in the cache): the counters of one that was
-// removed, or created again under its name, are dropped at the ledger's next write. A cache
-// error keeps them.
-func (s *Store) alive(ctx context.Context) func(string, types.UID) bool {
-	return func(name string, uid types.UID) bool {
+// pruneGrace is how long the counters of a tenant this replica's cache does not hold are kept
+// after their last report. Another replica may have stored them for a tenant created a moment
+// ago, which this replica's cache has not seen yet: only counters that went quiet are dropped.
+const pruneGrace = 10 * time.Minute
+
+// alive says whether to keep a ledger entry: its tenant exists (in the cache) with its uid, or
+// it was reported to within pruneGrace. The counters of a tenant removed, or created again under
+// its name, are dropped at a later write. A cache error keeps them.
+func (s *Store) alive(ctx context.Context) func(*saasv1alpha1.TenantUsage) bool {
+	now := s.now()
+	return func(u *saasv1alpha1.TenantUsage) bool {
 		t := &saasv1alpha1.Tenant{}
-		if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
-			return !apierrors.IsNotFound(err)
+		err := s.Client.Get(ctx, client.ObjectKey{Name: u.Name}, t)
+		switch {
+		case err == nil && t.UID == u.UID:
+			return true
+		case err != nil && !apierrors.IsNotFound(err):
+			return true
 		}
-		return t.UID == uid
+		for _, c := range u.Counters {
+			if now.Sub(c.ReportedAt.Time) < pruneGrace {
+				return true
+			}
+		}
+		return false
 	}
 }
 
