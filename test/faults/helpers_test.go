@@ -62,13 +62,14 @@ func freePort(t *testing.T) int {
 // newManager prepares a manager process named name against the cluster of kubeconfig; extra
 // flags are added to the common ones. It is stopped when the test ends.
 func newManager(t *testing.T, name, kubeconfig string, extra ...string) *manager {
-	fd, metrics, probes := freePort(t), freePort(t), freePort(t)
+	fd, metrics, probes, usage := freePort(t), freePort(t), freePort(t), freePort(t)
 	m := &manager{t: t, name: name, kubeconfig: kubeconfig,
 		frontDoor: fmt.Sprintf("http://127.0.0.1:%d", fd), metrics: fmt.Sprintf("http://127.0.0.1:%d", metrics)}
 	m.args = append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--namespace=" + operatorNamespace,
 		fmt.Sprintf("--frontdoor-bind-address=127.0.0.1:%d", fd),
+		fmt.Sprintf("--usage-bind-address=127.0.0.1:%d", usage),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probes),
 		"--suspended-page-host=-",

@@ -240,6 +240,7 @@ func checkOperator(t *testing.T, objs []*unstructured.Unstructured) {
 	g.Expect(ports).To(HaveKeyWithValue("metrics", flagPort(t, c.Args, "--metrics-bind-address")))
 	g.Expect(ports).To(HaveKeyWithValue("probes", flagPort(t, c.Args, "--health-probe-bind-address")))
 	g.Expect(ports).To(HaveKeyWithValue("frontdoor", flagPort(t, c.Args, "--frontdoor-bind-address")))
+	g.Expect(ports).To(HaveKeyWithValue("usage", flagPort(t, c.Args, "--usage-bind-address")))
 	for _, probe := range []struct {
 		name  string
 		probe *corev1.Probe
@@ -289,6 +290,10 @@ func checkOperator(t *testing.T, objs []*unstructured.Unstructured) {
 		g.Expect(svc.Spec.Ports).To(ContainElement(And(HaveField("Name", port.Name), HaveField("Port", port.Port),
 			HaveField("TargetPort", port.TargetPort))), "Service %s", name)
 	}
+	// The usage port: the Service's port is the one the manager writes into tenants' usage
+	// address by default (http://tenant-operator-frontdoor.<namespace>.svc:<usage port>).
+	g.Expect(services[frontDoorService].Spec.Ports).To(ContainElement(And(HaveField("Name", "usage"),
+		HaveField("Port", flagPort(t, c.Args, "--usage-bind-address")), HaveField("TargetPort", intstr.FromString("usage")))))
 }
 
 // flagPort returns the port of a --name=[host]:port argument.
