@@ -64,6 +64,7 @@ func replicas(ns string) func() int32 {
 // A tenant past its expiry plus grace period is suspended by the operator itself, with no
 // marketplace call: scaled to zero, its route sent to the suspended page. A renewal resumes it.
 func TestExpirySuspendsByDeadlineAndRenewalResumes(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	now := testClock.Now()
 	p := newProduct("notes-life-a")
@@ -133,6 +134,7 @@ func tenantSpecState(name string) saasv1alpha1.TenantState {
 // The pass schedules itself for the deadline, measured on the injected clock, and never for a
 // moment in the past.
 func TestReconcileRequeuesAtTheDeadline(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	now := testClock.Now()
 	tn := newTenant("tlb1", "notes-life-b", "基础版")
@@ -236,6 +238,7 @@ func finalizeNamespace(t *testing.T, name string) {
 // Destroy under the Delete policy: the app goes, then the namespace; the Tenant stays as a
 // tombstone in phase Destroyed and is removed by the operator when the tombstone expires.
 func TestDestroyDeleteThenTombstoneExpires(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	p := newProduct("notes-life-e")
 	p.Spec.Lifecycle.TombstoneFor = &metav1.Duration{Duration: 48 * time.Hour}
@@ -276,6 +279,7 @@ func TestDestroyDeleteThenTombstoneExpires(t *testing.T) {
 // Destroy under the Retain policy: workloads and exposure go, the namespace and its volume
 // claims stay, labelled retained, until retainFor; the tombstone outlives the retention.
 func TestDestroyRetainKeepsNamespaceUntilRetainFor(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	p := newProduct("notes-life-f")
 	p.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
@@ -326,6 +330,7 @@ func TestDestroyRetainKeepsNamespaceUntilRetainFor(t *testing.T) {
 
 // Retained without a time limit: the tombstone expires and the Tenant goes, the namespace stays.
 func TestRetainedIndefinitelyOutlivesTheTenant(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	p := newProduct("notes-life-g")
 	p.Spec.Lifecycle = saasv1alpha1.LifecyclePolicy{DestroyPolicy: saasv1alpha1.DestroyPolicyRetain,
@@ -376,6 +381,7 @@ func TestDeletionSafetyPolicy(t *testing.T) {
 // A trial not converted is suspended at its end; converting it (paid plan and expiry, trial
 // cleared, as modifyInstance does) resumes it on the paid plan.
 func TestTrialExpiresThenConversionResumes(t *testing.T) {
+	restoreClock(t)
 	g := NewWithT(t)
 	now := testClock.Now()
 	p := newProduct("notes-life-i")
@@ -428,4 +434,11 @@ func TestRedeemingTenantResumesWhenKeysArrive(t *testing.T) {
 	g.Eventually(readyMessage, timeout, interval).Should(ContainSubstring("the code's Secret tenant-voucher-missing is missing"))
 	g.Expect(tenantSpecState("tlj1")).To(Equal(saasv1alpha1.TenantStateRedeeming), "nothing is provisioned")
 	g.Expect(get(&corev1.Namespace{}, "", controllers.NamespaceName("tlj1"))()).To(Satisfy(apierrors.IsNotFound))
+}
+
+// restoreClock puts the shared fake clock back to the real time, in whole seconds as the suite
+// starts it (the API keeps times to the second), when the test ends, also when it fails
+// half-way: a test that moved it must not leave the next tests in its future.
+func restoreClock(t *testing.T) {
+	t.Cleanup(func() { testClock.SetTime(time.Now().Truncate(time.Second)) })
 }

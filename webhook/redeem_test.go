@@ -134,7 +134,7 @@ func TestRedeemCode(t *testing.T) {
 	tenant := getTenant(t, name)
 	g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
 	g.Expect(tenant.Spec.Plan).To(Equal("高级版"), "mapped from the voucher's spec")
-	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", before.AddDate(1, 0, 0), 5*time.Second))
+	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", before.In(shanghai).AddDate(1, 0, 0), 5*time.Second))
 	g.Expect(tenant.Spec.Voucher.RedeemedAt).NotTo(BeNil())
 	g.Expect(tenant.Spec.Voucher.CodeSecretName).To(BeEmpty())
 	g.Expect(tenantJSON(t, tenant)).NotTo(ContainSubstring(code), "the code is a credential: never in the Tenant")
@@ -224,7 +224,7 @@ func TestRedeemRecoversFromALostConsumption(t *testing.T) {
 	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, name).Spec.State }, timeout, interval).
 		Should(Equal(saasv1alpha1.TenantStateActive), "the controller completes the redemption")
 	tenant := getTenant(t, name)
-	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().AddDate(0, 0, 30), time.Minute))
+	g.Expect(tenant.Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().In(shanghai).AddDate(0, 0, 30), time.Minute))
 	status, page = redeemCode(t, browser(), code)
 	g.Expect(status).To(Equal(http.StatusOK), page)
 	g.Expect(page).To(ContainSubstring(name))
@@ -302,7 +302,7 @@ func TestControllerFinishesAnInterruptedRedemption(t *testing.T) {
 	})).To(Succeed())
 	g.Eventually(func() saasv1alpha1.TenantState { return getTenant(t, name).Spec.State }, timeout, interval).Should(Equal(saasv1alpha1.TenantStateActive))
 	g.Expect(marketAPI.Uses()).To(Equal(uses + 1))
-	g.Expect(getTenant(t, name).Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().AddDate(2, 0, 0), time.Minute))
+	g.Expect(getTenant(t, name).Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().In(shanghai).AddDate(2, 0, 0), time.Minute))
 	g.Eventually(func() error {
 		return k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: secret}, &corev1.Secret{})
 	}, timeout, interval).Should(Satisfy(apierrors.IsNotFound))
