@@ -12,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usage"
 )
 
 // The metered actions (计量类 products). The Product's first metering dimension is what Tencent
@@ -69,12 +70,11 @@ func (t *receiver) flowQuery(ctx context.Context, p *saasv1alpha1.Product, req *
 	if tenant.Spec.Metering != nil {
 		total = tenant.Spec.Metering.Allowance
 	}
-	ledger := &saasv1alpha1.UsageLedger{}
-	err = t.env.Client.Get(ctx, client.ObjectKey{Name: saasv1alpha1.UsageLedgerName(p.Name, tenant.Name)}, ledger)
-	if client.IgnoreNotFound(err) != nil {
+	u, err := usage.Read(ctx, t.env.Client, tenant)
+	if err != nil {
 		return nil, err
 	}
-	used := ledger.Tenant(tenant.Name, tenant.UID).Counter(d.Name)
+	used := u.Counter(d.Name)
 	return FlowQueryResponse{Success: "true", TotalFlow: strconv.FormatInt(total, 10), CostFlow: strconv.FormatInt(used, 10), FlowUnit: d.Unit}, nil
 }
 

@@ -165,14 +165,13 @@ func (h *Handler) authenticate(r *http.Request, name string) (*saasv1alpha1.Tena
 
 // counters answers the tenant's stored counters, from the cache (a moment behind the last write).
 func (h *Handler) counters(w http.ResponseWriter, r *http.Request, t *saasv1alpha1.Tenant) {
-	l := &saasv1alpha1.UsageLedger{}
-	err := h.Reader.Get(r.Context(), client.ObjectKey{Name: saasv1alpha1.UsageLedgerName(t.Spec.Product, t.Name)}, l)
-	if err != nil && !apierrors.IsNotFound(err) {
+	u, err := Read(r.Context(), h.Reader, t)
+	if err != nil {
 		problem(w, http.StatusServiceUnavailable, "the usage could not be read; retry")
 		return
 	}
 	answer := Answer{Counters: map[string]int64{}}
-	if u := l.Tenant(t.Name, t.UID); u != nil {
+	if u != nil {
 		answer.Counters = counters(u)
 	}
 	writeJSON(w, http.StatusOK, answer)

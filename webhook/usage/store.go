@@ -214,7 +214,7 @@ func (s *Store) flush(ctx context.Context, sh *shard, batch []*waiting) {
 	attempt := 0
 	err := retry.RetryOnConflict(backoff, func() error {
 		attempt++
-		ledger, exists, err := s.read(ctx, sh.key, start, attempt)
+		ledger, exists, err := s.read(ctx, sh.key, product, start, attempt)
 		if err != nil {
 			return err
 		}
@@ -226,8 +226,6 @@ func (s *Store) flush(ctx context.Context, sh *shard, batch []*waiting) {
 		if exists {
 			err = s.Client.Update(ctx, ledger)
 		} else {
-			ledger.OwnerReferences = []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "Product",
-				Name: product.Name, UID: product.UID, BlockOwnerDeletion: ptr.To(false)}}
 			if err = s.Client.Create(ctx, ledger); apierrors.IsAlreadyExists(err) {
 				// Another replica created it first: read it and apply there.
 				err = apierrors.NewConflict(saasv1alpha1.GroupVersion.WithResource("usageledgers").GroupResource(), sh.key.Name, err)
@@ -248,7 +246,7 @@ func (s *Store) flush(ctx context.Context, sh *shard, batch []*waiting) {
 		sh.mu.Unlock()
 	}
 	for i, w := range batch {
-		r := result{err: err}
+		var r result
 		if err != nil {
 			r.err = fmt.Errorf("%w: %v", ErrNotStored, err)
 			reportsTotal.WithLabelValues(product.Name, "not_stored").Inc()
@@ -262,8 +260,10 @@ func (s *Store) flush(ctx context.Context, sh *shard, batch []*waiting) {
 
 // read returns the ledger to apply a batch to: the one this replica last wrote on a first
 // attempt, else the cache's on a first attempt, else the API server's (after a conflict).
-// exists is false when there is none yet (it is returned new, to be created).
-func (s *Store) read(ctx context.Context, key client.ObjectKey, last *saasv1alpha1.UsageLedger, attempt int) (*saasv1alpha1.UsageLedger, bool, error) {
+// exists is false when there is none yet: it is returned new, of product and owned by it, to be
+// created.
+func (s *Store) read(ctx context.Context, key client.ObjectKey, product *saasv1alpha1.Product, last *saasv1alpha1.UsageLedger,
+	attempt int) (*saasv1alpha1.UsageLedger, bool, error) {
 	if attempt == 1 && last != nil {
 		return last.DeepCopy(), true, nil
 	}
@@ -274,24 +274,13 @@ func (s *Store) read(ctx context.Context, key client.ObjectKey, last *saasv1alph
 	l := &saasv1alpha1.UsageLedger{}
 	err := reader.Get(ctx, key, l)
 	if apierrors.IsNotFound(err) {
-		product, _, _ := splitLedgerName(key.Name)
 		return &saasv1alpha1.UsageLedger{ObjectMeta: metav1.ObjectMeta{Name: key.Name,
-			Labels: map[string]string{saasv1alpha1.ProductLabel: product}}, Product: product}, false, nil
+			Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "Product",
+				Name: product.Name, UID: product.UID, BlockOwnerDeletion: ptr.To(false)}}},
+			Product: product.Name}, false, nil
 	}
 	return l, err == nil, err
-}
-
-// splitLedgerName is the inverse of UsageLedgerName's format: <product>-usage-<shard>.
-func splitLedgerName(name string) (product, shard string, ok bool) {
-	const sep = "-usage-"
-	if len(name) < len(sep)+2 {
-		return "", "", false
-	}
-	i := len(name) - len(sep) - 2
-	if name[i:i+len(sep)] != sep {
-		return "", "", false
-	}
-	return name[:i], name[i+len(sep):], true
 }
 
 // pruneGrace is how long the counters of a tenant this replica's cache does not hold are kept
@@ -346,4 +335,14 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(reportsTotal, ledgerWritesTotal)
+}
+
+// Read returns the stored usage of a tenant (from reader: the manager's cache), nil when it
+// reported none.
+func Read(ctx context.Context, reader client.Reader, t *saasv1alpha1.Tenant) (*saasv1alpha1.TenantUsage, error) {
+	l := &saasv1alpha1.UsageLedger{}
+	if err := reader.Get(ctx, client.ObjectKey{Name: saasv1alpha1.UsageLedgerName(t.Spec.Product, t.Name)}, l); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return l.Tenant(t.Name, t.UID), nil
 }
