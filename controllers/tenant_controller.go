@@ -252,7 +252,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 		return ctrl.Result{RequeueAfter: remindRepass}, err
 	}
 	s.usageStatus = usageStatus(s)
-	s.life = decideLifecycle(s.tenant, s.product, s.now, s.usage != nil && s.usage.exhausted)
+	s.life = decideLifecycle(s.tenant, s.product, s.now, s.usage != nil && s.usage.exhausted())
 	switch s.life.state {
 	case saasv1alpha1.TenantStateDestroyed:
 		return r.reconcileDestroy(ctx, s)
@@ -503,7 +503,7 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&saasv1alpha1.Tenant{}, tenantEvents{clock: r.Clock}).
 		Watches(&saasv1alpha1.Product{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct), builder.WithPredicates(productChangedForTenants)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
-		Watches(&saasv1alpha1.UsageLedger{}, tenantsOfLedger{}).
+		Watches(&saasv1alpha1.UsageLedger{}, tenantsOfLedger{reader: r.Client}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	for _, obj := range ManagedObjectTypes() {
 		b = b.Watches(obj, byLabel, managed)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +22,7 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/credentials"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/marketplace"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/usage"
 )
 
 // The usage credential a metered tenant's app reports with: the Secret tenant-usage in its
@@ -87,10 +87,12 @@ func usageEnv(s *tenantScope) []corev1.EnvVar {
 type tenantUsage struct {
 	dimension       saasv1alpha1.UsageDimension
 	allowance, used int64
-	exhausted       bool
 }
 
 func (u *tenantUsage) left() int64 { return max(u.allowance-u.used, 0) }
+
+// exhausted is true when the tenant used all it bought.
+func (u *tenantUsage) exhausted() bool { return u.used >= u.allowance }
 
 // resolveUsageStatus reads a metered tenant's counter from its UsageLedger (the cache's). A
 // tenant is metered when its Product meters and it bought an allowance (spec.metering); a
@@ -101,13 +103,12 @@ func (r *TenantReconciler) resolveUsageStatus(ctx context.Context, s *tenantScop
 	if s.product == nil || s.product.Spec.Metering == nil || len(s.product.Spec.Metering.Dimensions) == 0 || t.Spec.Metering == nil || t.Spec.Sandbox {
 		return nil
 	}
-	d := s.product.Spec.Metering.Dimensions[0]
-	l := &saasv1alpha1.UsageLedger{}
-	if err := r.Get(ctx, client.ObjectKey{Name: saasv1alpha1.UsageLedgerName(t.Spec.Product, t.Name)}, l); client.IgnoreNotFound(err) != nil {
+	stored, err := usage.Read(ctx, r.Client, t)
+	if err != nil {
 		return err
 	}
-	used := l.Tenant(t.Name, t.UID).Counter(d.Name)
-	s.usage = &tenantUsage{dimension: d, allowance: t.Spec.Metering.Allowance, used: used, exhausted: used >= t.Spec.Metering.Allowance}
+	d := s.product.Spec.Metering.Dimensions[0]
+	s.usage = &tenantUsage{dimension: d, allowance: t.Spec.Metering.Allowance, used: stored.Counter(d.Name)}
 	return nil
 }
 
@@ -130,21 +131,22 @@ func usageStatus(s *tenantScope) *saasv1alpha1.UsageStatus {
 		prevRemind = prev.Remind
 	}
 	now := metav1.NewTime(s.now)
-	next := &saasv1alpha1.UsageStatus{Dimension: u.dimension.Name, Unit: u.dimension.Unit, Used: u.used, Left: u.left(), ReadAt: &now,
+	fresh := &saasv1alpha1.UsageStatus{Dimension: u.dimension.Name, Unit: u.dimension.Unit, Used: u.used, Left: u.left(), ReadAt: &now,
 		Remind: nextRemind(prevRemind, u, s.tenant.Spec.Metering.Alert)}
-	if prev == nil || prev.ReadAt == nil || prev.Dimension != next.Dimension || (prev.Left == 0) != (next.Left == 0) ||
-		!equality.Semantic.DeepEqual(prev.Remind, next.Remind) || (prev.Used == next.Used && prev.Left == next.Left) {
-		if prev != nil && prev.Used == next.Used && prev.Left == next.Left && prev.ReadAt != nil {
-			next.ReadAt = prev.ReadAt // nothing new: no write for the time alone
-		}
-		return next
+	switch {
+	case prev == nil || prev.ReadAt == nil || prev.Dimension != fresh.Dimension:
+		return fresh
+	case prev.Used == fresh.Used && prev.Left == fresh.Left:
+		fresh.ReadAt = prev.ReadAt // nothing new: no write for the time alone
+		return fresh
+	case (prev.Left == 0) != (fresh.Left == 0) || !equality.Semantic.DeepEqual(prev.Remind, fresh.Remind):
+		return fresh // a decision changed: shown at once
 	}
 	if due := prev.ReadAt.Add(usageRefresh); s.now.Before(due) {
-		kept := prev.DeepCopy()
 		s.usageRefreshAt = &due
-		return kept
+		return prev.DeepCopy()
 	}
-	return next
+	return fresh
 }
 
 // nextRemind decides the usage alert: one per crossing of the threshold, a crossing being
@@ -263,46 +265,58 @@ func (r *TenantReconciler) sendDueRemind(ctx context.Context, s *tenantScope) (b
 	return true, nil
 }
 
-// tenantsOfLedger maps a UsageLedger change to the tenants whose counters changed in it (a
-// ledger holds a shard of a Product's tenants: the others have nothing to do).
-type tenantsOfLedger struct{}
+// tenantsOfLedger maps a UsageLedger change to the metered tenants whose counters changed in
+// it: a ledger holds a shard of a Product's tenants, the others have nothing to do, and a tenant
+// that bought no allowance decides nothing on its counters (its app may report every few
+// seconds: no pass for that).
+type tenantsOfLedger struct{ reader client.Reader }
 
-func (tenantsOfLedger) Create(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	enqueueLedger(nil, e.Object, q)
+func (h tenantsOfLedger) Create(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, nil, e.Object, q)
 }
 
-func (tenantsOfLedger) Update(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	enqueueLedger(e.ObjectOld, e.ObjectNew, q)
+func (h tenantsOfLedger) Update(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, e.ObjectOld, e.ObjectNew, q)
 }
 
-func (tenantsOfLedger) Delete(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	enqueueLedger(e.Object, nil, q)
+func (h tenantsOfLedger) Delete(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, e.Object, nil, q)
 }
 
 func (tenantsOfLedger) Generic(context.Context, event.TypedGenericEvent[client.Object], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }
 
-func enqueueLedger(old, cur client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	counters := func(o client.Object) map[string][]saasv1alpha1.UsageCounter {
-		out := map[string][]saasv1alpha1.UsageCounter{}
+func (h tenantsOfLedger) enqueue(ctx context.Context, old, cur client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	type entry struct {
+		name string
+		uid  types.UID
+	}
+	counters := func(o client.Object) map[entry][]saasv1alpha1.UsageCounter {
+		out := map[entry][]saasv1alpha1.UsageCounter{}
 		if l, ok := o.(*saasv1alpha1.UsageLedger); ok && l != nil {
 			for _, u := range l.Tenants {
-				out[u.Name+"/"+string(u.UID)] = u.Counters
+				out[entry{u.Name, u.UID}] = u.Counters
 			}
 		}
 		return out
 	}
 	before, after := counters(old), counters(cur)
-	for key, c := range after {
-		if !equality.Semantic.DeepEqual(before[key], c) {
-			name, _, _ := strings.Cut(key, "/")
-			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	changed := map[string]bool{}
+	for e, c := range after {
+		if !equality.Semantic.DeepEqual(before[e], c) {
+			changed[e.name] = true
 		}
 	}
-	for key := range before {
-		if _, ok := after[key]; !ok {
-			name, _, _ := strings.Cut(key, "/")
-			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	for e := range before {
+		if _, ok := after[e]; !ok {
+			changed[e.name] = true
 		}
+	}
+	for name := range changed {
+		t := &saasv1alpha1.Tenant{}
+		if err := h.reader.Get(ctx, client.ObjectKey{Name: name}, t); err == nil && t.Spec.Metering == nil {
+			continue // not metered: nothing to decide (a cache error enqueues, to be safe)
+		}
+		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
 	}
 }

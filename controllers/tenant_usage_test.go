@@ -44,7 +44,7 @@ func TestUsageStatusRefresh(t *testing.T) {
 		tn := &saasv1alpha1.Tenant{Spec: saasv1alpha1.TenantSpec{Metering: &saasv1alpha1.TenantMetering{Allowance: 1000,
 			Alert: &saasv1alpha1.UsageAlert{Threshold: 100, Enabled: true}}}, Status: saasv1alpha1.TenantStatus{Usage: prev}}
 		return &tenantScope{tenant: tn, now: now, usage: &tenantUsage{dimension: saasv1alpha1.UsageDimension{Name: "mb", Unit: "Mb"},
-			allowance: 1000, used: used, exhausted: used >= 1000}}
+			allowance: 1000, used: used}}
 	}
 	prev := &saasv1alpha1.UsageStatus{Dimension: "mb", Unit: "Mb", Used: 100, Left: 900, ReadAt: &read}
 

@@ -23,10 +23,10 @@ type usageCollector struct {
 
 // usage is registered once; each manager built points it at its own cache (a process runs one
 // manager, tests and benchmarks run several one after another).
-var usage = &usageCollector{}
+var usageGauges = &usageCollector{}
 
 func init() {
-	metrics.Registry.MustRegister(usage)
+	metrics.Registry.MustRegister(usageGauges)
 }
 
 var (
@@ -40,9 +40,9 @@ var (
 
 // ServeUsageMetrics makes the usage gauges read through reader (the manager's cache).
 func ServeUsageMetrics(reader client.Reader) {
-	usage.mu.Lock()
-	defer usage.mu.Unlock()
-	usage.reader = reader
+	usageGauges.mu.Lock()
+	defer usageGauges.mu.Unlock()
+	usageGauges.reader = reader
 }
 
 func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
