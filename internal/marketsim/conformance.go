@@ -250,7 +250,7 @@ func (s *Sim) meteredChecks(ctx context.Context, add func(string, bool, string, 
 	r, err = s.FlowSetting(ctx, order, signID, "ten", order.FlowUnit, "ON")
 	add("flowSetting with a warnSpan that is not a number refused", err == nil && !r.Succeeded(), "%s", describe(r, err))
 	r, err = s.FlowQuery(ctx, order, signID)
-	cost, cerr := strconv.ParseInt(fieldOf(r), 10, 64)
+	cost, cerr := strconv.ParseInt(costFlow(r), 10, 64)
 	bought := "200" // the purchase and the renewal
 	if s.revision() != Revision2022 {
 		bought = "100" // older renewals carry no flow
@@ -261,7 +261,8 @@ func (s *Sim) meteredChecks(ctx context.Context, add func(string, bool, string, 
 	add("flowQuery of an unknown instance refused", err == nil && !r.Succeeded(), "%s", describe(r, err))
 }
 
-func fieldOf(r *Response) string {
+// costFlow is flowQuery's costFlow, "" without an answer.
+func costFlow(r *Response) string {
 	if r == nil {
 		return ""
 	}
