@@ -1,10 +1,15 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 )
@@ -68,5 +73,33 @@ func TestUsageStatusRefresh(t *testing.T) {
 	s = scope(100, prev)
 	if got := usageStatus(s); !got.ReadAt.Equal(&read) || s.usageRefreshAt != nil {
 		t.Errorf("nothing new: kept as it was (no write): %+v", got)
+	}
+}
+
+// A ledger change enqueues the metered tenants whose counters changed, not the others.
+func TestLedgerChangesEnqueueMeteredTenants(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := saasv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	metered := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "metered", UID: "u1"},
+		Spec: saasv1alpha1.TenantSpec{Metering: &saasv1alpha1.TenantMetering{Allowance: 10}}}
+	flat := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "flat", UID: "u2"}}
+	still := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "still", UID: "u3"},
+		Spec: saasv1alpha1.TenantSpec{Metering: &saasv1alpha1.TenantMetering{Allowance: 10}}}
+	h := tenantsOfLedger{reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(metered, flat, still).Build()}
+	entry := func(tn *saasv1alpha1.Tenant, v int64) saasv1alpha1.TenantUsage {
+		return saasv1alpha1.TenantUsage{Name: tn.Name, UID: tn.UID, Counters: []saasv1alpha1.UsageCounter{{Dimension: "mb", Value: v}}}
+	}
+	old := &saasv1alpha1.UsageLedger{Tenants: []saasv1alpha1.TenantUsage{entry(metered, 1), entry(flat, 1), entry(still, 1)}}
+	cur := &saasv1alpha1.UsageLedger{Tenants: []saasv1alpha1.TenantUsage{entry(metered, 2), entry(flat, 2), entry(still, 1)}}
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	h.enqueue(context.Background(), old, cur, q)
+	if q.Len() != 1 {
+		t.Fatalf("%d tenants queued, want 1 (metered)", q.Len())
+	}
+	if r, _ := q.Get(); r.Name != "metered" {
+		t.Errorf("queued %s, want metered", r.Name)
 	}
 }
