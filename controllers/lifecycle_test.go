@@ -141,6 +141,13 @@ func TestReconcileRequeuesAtTheDeadline(t *testing.T) {
 	tn.Spec.ExpiresAt = &metav1.Time{Time: now.Add(90 * time.Minute)}
 	create(t, newProduct("notes-life-b"), tn)
 	g.Eventually(get(&appsv1.Deployment{}, controllers.NamespaceName("tlb1"), "app"), timeout, interval).Should(Succeed())
+	// Past the first status window (a new tenant's first pass waits for its workload before its
+	// first status write, and schedules itself for the window's end instead).
+	g.Eventually(func() saasv1alpha1.TenantPhase {
+		t := &saasv1alpha1.Tenant{}
+		_ = k8s.Get(context.Background(), client.ObjectKey{Name: "tlb1"}, t)
+		return t.Status.Phase
+	}, timeout, interval).ShouldNot(BeEmpty())
 
 	r := &controllers.TenantReconciler{Client: k8s, APIReader: k8s, Recorder: events.NewFakeRecorder(100), Clock: testClock}
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: "tlb1"}}

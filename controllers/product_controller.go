@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -303,7 +304,7 @@ func (r *ProductReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("product").
 		For(&saasv1alpha1.Product{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&saasv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(productOfTenant), builder.WithPredicates(productRelevant)).
+		Watches(&saasv1alpha1.Tenant{}, productOfTenantLater, builder.WithPredicates(productRelevant)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("Secret")), inNamespace).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.productsOf("ConfigMap")), inNamespace).
 		Complete(r)
@@ -321,6 +322,35 @@ func (r *ProductReconciler) productsOf(kind string) handler.MapFunc {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
 		}
 		return reqs
+	}
+}
+
+// productTenantDelay is how long a Tenant's change waits before its Product is reconciled. The
+// queue holds a Product once and keeps the earliest time it was asked for, so a burst of tenant
+// changes (a thousand purchases) costs each Product one reconcile, and at most one status write,
+// per delay instead of one per tenant; the counts and a rollout's next step lag by as much.
+const productTenantDelay = time.Second
+
+// productOfTenantLater enqueues a changed Tenant's Product productTenantDelay later.
+var productOfTenantLater = handler.Funcs{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addProductLater(q, e.Object)
+	},
+	UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addProductLater(q, e.ObjectOld)
+		addProductLater(q, e.ObjectNew)
+	},
+	DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addProductLater(q, e.Object)
+	},
+	GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addProductLater(q, e.Object)
+	},
+}
+
+func addProductLater(q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object) {
+	for _, req := range productOfTenant(context.Background(), o) {
+		q.AddAfter(req, productTenantDelay)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -83,6 +85,9 @@ type TenantReconciler struct {
 
 	// loginKeys parses the login keys Secret once per version for every tenant's JWKS.
 	loginKeys *login.KeyCache
+	// firstPasses holds when each new tenant's first status window opened (holdFirstStatus),
+	// by UID, until its first status is written.
+	firstPasses sync.Map
 }
 
 // SuspendedPage names the Service answering the "instance expired" page (the operator's front
@@ -194,6 +199,8 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 
 	// The finalizer goes on before anything is created, so nothing can outlive the Tenant unseen.
+	// The intake writes it with the Tenant (intake.NewTenant); a Tenant made otherwise (kubectl,
+	// GitOps) gets it here, in a write of its own.
 	if tenant.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(tenant, saasv1alpha1.NamespaceFinalizer) {
 		base := tenant.DeepCopy()
 		controllerutil.AddFinalizer(tenant, saasv1alpha1.NamespaceFinalizer)
@@ -209,7 +216,10 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	s := &tenantScope{tenant: tenant, now: r.Clock.Now()}
 	before := tenant.DeepCopy()
 	defer func() {
-		err := r.patchStatus(ctx, before, s, retErr == nil)
+		hold, err := r.patchStatus(ctx, before, s, retErr == nil)
+		if hold > 0 && (res.RequeueAfter == 0 || res.RequeueAfter > hold) {
+			res.RequeueAfter = hold
+		}
 		if apierrors.IsConflict(err) {
 			// This pass worked from a Tenant older than the API server's: its status (and the
 			// Events of its transitions) are dropped; the newer version's watch event brings
@@ -371,19 +381,54 @@ func (r *TenantReconciler) resolvePlan(ctx context.Context, s *tenantScope) erro
 // transitions are recorded here, where old and new status are both known.
 // The patch carries the Tenant's resourceVersion: a pass that started from a stale cache cannot
 // write a status (or record a transition's Event) that a newer pass already wrote.
-func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) error {
+func (r *TenantReconciler) patchStatus(ctx context.Context, before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) (time.Duration, error) {
 	if s.skipStatus {
-		return nil
+		return 0, nil
 	}
 	t := s.tenant
 	computeStatus(s, passSucceeded)
+	if hold := r.holdFirstStatus(before, s, passSucceeded); hold > 0 {
+		// Written by the pass that sees the workload up (its watch event), or after hold.
+		return hold, nil
+	}
 	if !equality.Semantic.DeepEqual(before.Status, t.Status) {
 		if err := r.Status().Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return client.IgnoreNotFound(err)
+			return 0, client.IgnoreNotFound(err)
 		}
 	}
 	r.recordTransitions(before, s)
-	return nil
+	return 0, nil
+}
+
+// firstStatusWindow is how long a new tenant's first status write waits for its workload, from
+// the tenant's first pass: a tenant whose app comes up within it gets one status write (Active)
+// instead of two (Provisioning with its login URL, then Active), and its login URL is published
+// up to this much later. A tenant whose app takes longer is written Provisioning when it ends.
+const firstStatusWindow = 2 * time.Second
+
+// holdFirstStatus is how much longer this pass may leave the tenant's first status unwritten:
+// while the tenant has no status yet and the pass succeeded and left it Provisioning, until
+// firstStatusWindow after its first such pass (remembered in memory: a restarted manager starts
+// the window again). An error, or any phase but Provisioning, is written at once. The window runs
+// on the real clock, not the lifecycle one: it is about scheduling, not about the contract.
+func (r *TenantReconciler) holdFirstStatus(before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) time.Duration {
+	t := s.tenant
+	if !passSucceeded || before.Status.Phase != "" || t.Status.Phase != saasv1alpha1.TenantPhaseProvisioning {
+		r.firstPasses.Delete(t.UID)
+		return 0
+	}
+	now := time.Now()
+	first, _ := r.firstPasses.LoadOrStore(t.UID, now)
+	hold := firstStatusHold(first.(time.Time), now)
+	if hold == 0 {
+		r.firstPasses.Delete(t.UID)
+	}
+	return hold
+}
+
+// firstStatusHold is what is left of the first status window opened at first.
+func firstStatusHold(first, now time.Time) time.Duration {
+	return min(max(firstStatusWindow-now.Sub(first), 0), firstStatusWindow)
 }
 
 // recordTransitions records an Event for each transition the status just made.
@@ -508,14 +553,26 @@ func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	for _, obj := range ManagedObjectTypes() {
 		b = b.Watches(obj, byLabel, managed)
 	}
+	b = b.WatchesMetadata(NamespaceMetadata(), byLabel, managed)
 	return b.Complete(r)
 }
 
+// NamespaceMetadata is the kind of the controller's watch of Namespaces: the metadata of every
+// namespace, not only the tenants'. A tenant namespace's content is all metadata (labels, an
+// annotation), and with every namespace's name in the cache, a name not found there is free:
+// the first pass of a tenant needs no read around the cache to be sure it adopts no one else's.
+func NamespaceMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return m
+}
+
 // ManagedObjectTypes lists the kinds of per-tenant object, for watches and for restricting the
-// manager's cache to the objects this operator labels.
+// manager's cache to the objects this operator labels. Namespaces are watched apart, metadata
+// only and all of them (NamespaceMetadata).
 func ManagedObjectTypes() []client.Object {
 	return []client.Object{
-		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
+		&corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &networkingv1.NetworkPolicy{},
 		&corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}, &batchv1.Job{},
 		// Chart mode: the kinds charts may render (internal/chart.Kinds) that the built-in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,28 +47,34 @@ func (e *errNamespaceTaken) Error() string {
 
 // reconcileNamespace applies the tenant's namespace. A namespace of that name that the operator
 // did not create for this tenant is never adopted. A namespace still terminating (a previous
-// tenant of the same name) is waited for.
+// tenant of the same name) is waited for. The cache holds every namespace's metadata
+// (NamespaceMetadata), which is all a tenant namespace's content: a name it does not hold is
+// free (but for a namespace made within the watch's lag, which the apply would then label).
 func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) error {
 	name := NamespaceName(s.tenant.Name)
-	ns := &corev1.Namespace{}
-	// The cache holds only namespaces this operator labelled; look past it before creating one.
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); apierrors.IsNotFound(err) {
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns); err == nil {
-			if owner := ns.Labels[saasv1alpha1.TenantLabel]; owner != s.tenant.Name ||
-				ns.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
-				return &errNamespaceTaken{name: name, owner: owner}
-			}
-		} else if !apierrors.IsNotFound(err) {
-			return err
-		}
-	} else if err != nil {
+	desired := desiredNamespace(s.tenant)
+	cached := NamespaceMetadata()
+	err := r.Get(ctx, client.ObjectKey{Name: name}, cached)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return err
+	default:
+		if owner := cached.Labels[saasv1alpha1.TenantLabel]; owner != s.tenant.Name ||
+			cached.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
+			return &errNamespaceTaken{name: name, owner: owner}
+		}
+		if cached.DeletionTimestamp != nil {
+			s.namespaceTerminating = true
+			return nil
+		}
+		// What this operator applied, read from the metadata (applyChild's skip-if-unchanged).
+		owned, err := corev1ac.ExtractNamespace(&corev1.Namespace{ObjectMeta: cached.ObjectMeta}, FieldOwner)
+		if err == nil && equality.Semantic.DeepEqual(owned, desired) {
+			return nil
+		}
 	}
-	if ns.DeletionTimestamp != nil {
-		s.namespaceTerminating = true
-		return nil
-	}
-	return applyChild(ctx, r.Client, client.ObjectKey{Name: name}, ns, desiredNamespace(s.tenant), corev1ac.ExtractNamespace)
+	return r.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 // ownNamespace is true when ns is the tenant's namespace as the operator made it: its name and

@@ -106,3 +106,21 @@ func TestAppEnvLayering(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstStatusHold(t *testing.T) {
+	first := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		now  time.Time
+		want time.Duration
+	}{
+		{first, firstStatusWindow},
+		{first.Add(500 * time.Millisecond), firstStatusWindow - 500*time.Millisecond},
+		{first.Add(firstStatusWindow), 0},
+		{first.Add(time.Hour), 0},
+		{first.Add(-time.Hour), firstStatusWindow}, // a clock stepped back never holds longer than the window
+	} {
+		if got := firstStatusHold(first, c.now); got != c.want {
+			t.Errorf("firstStatusHold(%s after) = %s, want %s", c.now.Sub(first), got, c.want)
+		}
+	}
+}

@@ -63,6 +63,9 @@ func newTenant(p *saasv1alpha1.Product, in *Intent, origin string, now time.Time
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      map[string]string{saasv1alpha1.ProductLabel: p.Name},
 			Annotations: map[string]string{saasv1alpha1.OriginAnnotation: origin},
+			// The controller's finalizer, in the creation itself: the controller would otherwise
+			// add it with a write of its own before it creates anything.
+			Finalizers: []string{saasv1alpha1.NamespaceFinalizer},
 		},
 		Spec: saasv1alpha1.TenantSpec{
 			Product:  p.Name,
