@@ -7,7 +7,6 @@ import (
 	"time"
 
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
-	appsv1 "k8s.io/api/apps/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -18,13 +17,12 @@ import (
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/chart"
 	"github.com/cloudmarket-dev/tenant-operator/internal/charttest"
-	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // chartRows measures chart mode (B6): rendering the test chart for one tenant with the chart
 // cached; n tenants of a chart product until all Active (B2 in chart mode); and the fleet
 // rollout of a new chart version to all of them, 50 at a time.
-func chartRows(ctx context.Context, c client.Client, rc *requestCounter, n int, b1 time.Duration,
+func chartRows(ctx context.Context, c, watched client.Client, rc *requestCounter, n int, b1 time.Duration,
 	add func(id, what, format string, args ...any)) error {
 	reg := charttest.NewRegistry("", "")
 	defer reg.Close()
@@ -84,8 +82,11 @@ func chartRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 	}
 	before := rc.all.Load()
 	start := time.Now()
-	names := createTenantsOf(ctx, c, product.Name, "b2c", n)
-	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
+	names, err := createTenantsOf(ctx, c, product.Name, "b2c", n)
+	if err != nil {
+		return err
+	}
+	if err := waitPhase(ctx, watched, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
 		return err
 	}
 	b2c := time.Since(start)
@@ -144,19 +145,4 @@ func waitRollout(ctx context.Context, c client.Client, product, version string, 
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("rollout of %s not Complete after %s: %s", product, limit, last.Message)
-}
-
-// markStatefulSets plays the StatefulSet controller for the chart tenants' databases.
-func markStatefulSets(ctx context.Context, c client.Client) {
-	var list appsv1.StatefulSetList
-	if err := c.List(ctx, &list, client.HasLabels{saasv1alpha1.TenantLabel}); err != nil {
-		return
-	}
-	var todo []appsv1.StatefulSet
-	for _, s := range list.Items {
-		if s.Status.ObservedGeneration != s.Generation || s.Status.ReadyReplicas != ptr.Deref(s.Spec.Replicas, 1) {
-			todo = append(todo, s)
-		}
-	}
-	parallel(len(todo), 16, func(i int) { _ = testenv.MarkStatefulSetReady(ctx, c, &todo[i]) })
 }

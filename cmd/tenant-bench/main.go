@@ -36,7 +36,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -52,6 +51,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
+	"github.com/cloudmarket-dev/tenant-operator/webhook/intake"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
 )
 
@@ -76,6 +76,7 @@ func main() {
 	sim := flag.Bool("simcluster", false, "run B2, B4 and B9 on a fresh simulated cluster (hack/simcluster.sh) with real rollouts instead")
 	cacheHeapVariant := flag.Int("cache-heap", -1, "internal: measure one B5 cache variant against --kubeconfig and print MiB")
 	kubeconfig := flag.String("cache-heap-kubeconfig", "", "internal: the cluster of --cache-heap")
+	check := flag.Bool("check", false, "bench-check: B1, B2 and B8's idle and resync rows only; fail when a deterministic figure exceeds its limit (cmd/tenant-bench/check.go); no report")
 	flag.Parse()
 	if *cacheHeapVariant >= 0 {
 		if err := cacheHeapMain(*kubeconfig, *cacheHeapVariant); err != nil {
@@ -96,7 +97,10 @@ func main() {
 		return
 	}
 	u := usageSettings{tenants: *usageTenants, every: *usageEvery, d: *usageFor}
-	if err := run(*n, *steadyFor, *idleFor, float32(*qps), *workers, u, *out); err != nil {
+	if *check {
+		*out = ""
+	}
+	if err := run(*n, *steadyFor, *idleFor, float32(*qps), *workers, u, *out, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "tenant-bench:", err)
 		os.Exit(1)
 	}
@@ -108,7 +112,7 @@ type usageSettings struct {
 	every, d time.Duration
 }
 
-func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u usageSettings, out string) error {
+func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u usageSettings, out string, check bool) error {
 	ctx := ctrl.SetupSignalHandler()
 	cp, err := testenv.Start()
 	if err != nil {
@@ -185,7 +189,13 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 		return err
 	}
 	defer func() { stopManager() }()
-	go rollOut(ctx, c)
+	if err := rollOut(ctx, fast, c); err != nil {
+		return err
+	}
+	watched, err := watchTenants(ctx, fast)
+	if err != nil {
+		return err
+	}
 	// A client timeout longer than Tencent's 5 s, so that an answer over 5 s is measured (and
 	// counted apart) rather than cut off and counted as a failure.
 	sim := &marketsim.Sim{URL: "http://" + addr + "/tencent/bench", Token: token, ProductID: productID, ProductName: "bench",
@@ -197,22 +207,29 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	heapIdle := heapMB()
 
 	// B2: operator throughput.
-	before := rc.all.Load()
+	before, kinds := rc.all.Load(), rc.snapshot()
 	start := time.Now()
-	names := createTenants(ctx, c, "b2", n)
-	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
+	names, err := createTenants(ctx, c, "b2", n)
+	if err != nil {
+		return err
+	}
+	if err := waitPhase(ctx, watched, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
 		return err
 	}
 	b2 := time.Since(start)
 	perTenant := float64(rc.all.Load()-before) / float64(n)
 	add("B2", fmt.Sprintf("operator: %d Tenants until all Active", n), "%s, %.0f tenants/s, %.1f× B1's time, %.1f API requests per tenant",
 		b2.Round(100*time.Millisecond), float64(n)/b2.Seconds(), b2.Seconds()/b1.Seconds(), perTenant)
+	add("B2", "its API requests per tenant, by verb and resource", "%s", rc.breakdown(kinds, n))
 	// B2, stateful: what a real app's objects cost per tenant.
 	ns := max(n/5, 1)
-	before = rc.all.Load()
+	before, kinds = rc.all.Load(), rc.snapshot()
 	start = time.Now()
-	stateful := createTenantsOf(ctx, c, "bench-stateful", "b2s", ns)
-	if err := waitPhase(ctx, c, stateful, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
+	stateful, err := createTenantsOf(ctx, c, "bench-stateful", "b2s", ns)
+	if err != nil {
+		return err
+	}
+	if err := waitPhase(ctx, watched, stateful, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
 		return err
 	}
 	b2s := time.Since(start)
@@ -220,6 +237,14 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	add("B2", fmt.Sprintf("operator: %d stateful Tenants (claim, generated Secret, sidecar, init container, bootstrap Job) until all Active", ns),
 		"%s, %.0f tenants/s, %.1f API requests per tenant (%+.1f over the stateless)",
 		b2s.Round(100*time.Millisecond), float64(ns)/b2s.Seconds(), perStateful, perStateful-perTenant)
+	add("B2", "the stateful tenants' API requests per tenant, by verb and resource", "%s", rc.breakdown(kinds, ns))
+	if check {
+		if _, err := waitQuiet(ctx, 0, 0, 5*time.Minute); err != nil {
+			return err
+		}
+		return benchCheck(ctx, &rc, checked{b1: b1, b2: b2, perTenant: perTenant, perStateful: perStateful}, n+ns, idleFor,
+			&stopManager, startManager, add)
+	}
 	runtime.GC()
 	add("B5", "manager heap after GC (process: operator + bench)", "%.0f MiB before the manager, %.0f MiB idle with 0 tenants, %.0f MiB with %d tenants",
 		heap0, heapIdle, heapMB(), n+ns)
@@ -241,22 +266,25 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 		ms(pb[50]), ms(pb[99]), ms(pb[999]), ms(pb[100]), slowB, failedB)
 
 	// B4: purchase → login URL in status, and → Active; first on a converged operator.
-	if err := waitAllActive(ctx, c, 10*time.Minute); err != nil {
+	if err := waitAllActive(ctx, c, watched, 10*time.Minute); err != nil {
 		return err
 	}
-	toURL, toActive := purchaseToURL(ctx, c, sim, 30, time.Second, "t")
+	toURL, toActive := purchaseToURL(ctx, watched, sim, 30, time.Second, "t")
 	pu, pa := pct(toURL), pct(toActive)
 	add("B4", "purchase sent → loginURL / → Active, trickle 1/s on a converged operator", "%s; loginURL p50 %s p99 %s; Active p50 %s p99 %s",
 		seen(30, toURL, toActive), ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
 	unseen := unseenOf(30, toURL, toActive)
-	burstNames := make([]string, n)
+	var burstFailed atomic.Int64
 	parallel(n, 32, func(i int) {
 		r, err := sim.Create(ctx, marketsim.Order{ID: fmt.Sprintf("b4burst%05d", i), AccountID: "1", Spec: "基础版", TimeSpan: 1, TimeUnit: "m"})
-		if err == nil {
-			burstNames[i] = r.Field("signId")
+		if err != nil || r.Field("signId") == "" {
+			burstFailed.Add(1)
 		}
 	})
-	toURL, toActive = purchaseToURL(ctx, c, sim, 30, time.Second, "a")
+	if k := burstFailed.Load(); k > 0 {
+		return fmt.Errorf("B4: %d of the burst's %d purchases failed", k, n)
+	}
+	toURL, toActive = purchaseToURL(ctx, watched, sim, 30, time.Second, "a")
 	pu, pa = pct(toURL), pct(toActive)
 	add("B4", fmt.Sprintf("the same trickle right after a burst of %d purchases", n), "%s; loginURL p50 %s p99 %s; Active p50 %s p99 %s",
 		seen(30, toURL, toActive), ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
@@ -265,7 +293,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	}
 
 	// B5 and B8 with every tenant made so far (B2, B3, B4: about 5,300 with the defaults) converged.
-	if err := waitAllActive(ctx, c, 15*time.Minute); err != nil {
+	if err := waitAllActive(ctx, c, watched, 15*time.Minute); err != nil {
 		return err
 	}
 	var all saasv1alpha1.TenantList
@@ -282,7 +310,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	for _, line := range measureCaches(ctx, kubeconfig, total, true) {
 		add("B5", fmt.Sprintf("cache heap with %d tenants", total), "%s", line)
 	}
-	if err := idleAndResync(ctx, c, sim, &rc, total, idleFor, &stopManager, startManager, add); err != nil {
+	if err := idleAndResync(ctx, watched, sim, &rc, total, idleFor, &stopManager, startManager, add); err != nil {
 		return err
 	}
 	if err := unrelatedConfigMaps(ctx, c, 10000); err != nil {
@@ -292,12 +320,12 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 		add("B5", fmt.Sprintf("cache heap with %d tenants and 10,000 unrelated ConfigMaps", total), "%s", line)
 	}
 	// Chart mode last, so that the rows above stay comparable with earlier reports.
-	if err := chartRows(ctx, c, &rc, n, b1, add); err != nil {
+	if err := chartRows(ctx, c, watched, &rc, n, b1, add); err != nil {
 		return err
 	}
 	// B10 after every other row, so that those stay comparable with earlier reports.
 	if u.tenants > 0 {
-		if err := usageRows(ctx, c, &rc, u.tenants, u.every, u.d, add); err != nil {
+		if err := usageRows(ctx, c, watched, &rc, u.tenants, u.every, u.d, add); err != nil {
 			return err
 		}
 	}
@@ -438,57 +466,44 @@ func rawCeiling(ctx context.Context, c client.Client, n int) (time.Duration, []t
 	return time.Since(start), lat, int(failed.Load())
 }
 
-// rollOut plays the deployment controller: every tenant Deployment is reported available.
-func rollOut(ctx context.Context, c client.Client) {
-	for ctx.Err() == nil {
-		var list appsv1.DeploymentList
-		if err := c.List(ctx, &list, client.HasLabels{saasv1alpha1.TenantLabel}); err == nil {
-			var todo []appsv1.Deployment
-			for _, d := range list.Items {
-				if d.Status.ObservedGeneration != d.Generation || d.Status.AvailableReplicas != ptr.Deref(d.Spec.Replicas, 1) {
-					todo = append(todo, d)
-				}
-			}
-			parallel(len(todo), 16, func(i int) { _ = testenv.MarkDeploymentAvailable(ctx, c, todo[i].Namespace, todo[i].Name) })
-		}
-		// The StatefulSet controller (charts' databases).
-		markStatefulSets(ctx, c)
-		// The Job controller too: bootstrap Jobs succeed.
-		var jobs batchv1.JobList
-		if err := c.List(ctx, &jobs, client.HasLabels{saasv1alpha1.TenantLabel}); err == nil {
-			var todo []batchv1.Job
-			for _, j := range jobs.Items {
-				if j.Status.CompletionTime == nil && j.DeletionTimestamp.IsZero() {
-					todo = append(todo, j)
-				}
-			}
-			parallel(len(todo), 16, func(i int) { _ = testenv.FinishJob(ctx, c, todo[i].Namespace, todo[i].Name, true) })
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // createTenants creates n Active Tenants of the bench product named <prefix>-00000, … with 16
 // workers and returns their names.
-func createTenants(ctx context.Context, c client.Client, prefix string, n int) []string {
+func createTenants(ctx context.Context, c client.Client, prefix string, n int) ([]string, error) {
 	return createTenantsOf(ctx, c, "bench", prefix, n)
 }
 
-// createTenantsOf is createTenants for another product.
-func createTenantsOf(ctx context.Context, c client.Client, product, prefix string, n int) []string {
+// createTenantsOf is createTenants for another product. The Tenants are written as the intake
+// writes a purchase's (intake.NewTenant: product label, origin, the controller's finalizer), one
+// Create each, without the front door's HTTP (B3 and B4 measure that).
+func createTenantsOf(ctx context.Context, c client.Client, product, prefix string, n int) ([]string, error) {
 	names := make([]string, n)
+	p := &saasv1alpha1.Product{}
+	if err := c.Get(ctx, client.ObjectKey{Name: product}, p); err != nil {
+		return nil, fmt.Errorf("create tenants: %w", err)
+	}
+	month := saasv1alpha1.CalendarDuration{Count: 1, Unit: saasv1alpha1.DurationMonth}
+	var failed atomic.Int64
 	parallel(n, 16, func(i int) {
 		names[i] = fmt.Sprintf("%s-%05d", prefix, i)
-		if err := c.Create(ctx, &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]},
-			Spec: saasv1alpha1.TenantSpec{Product: product, Plan: "基础版", State: saasv1alpha1.TenantStateActive}}); err != nil {
+		t, err := intake.NewTenant(p, &intake.Intent{Kind: intake.Create, Plan: "基础版", Term: intake.Term{Period: &month}}, "bench:"+names[i], time.Now())
+		if err == nil {
+			t.Name = names[i]
+			err = c.Create(ctx, t)
+		}
+		if err != nil {
+			failed.Add(1)
 			fmt.Fprintln(os.Stderr, "create tenant:", err)
 		}
 	})
-	return names
+	if f := failed.Load(); f > 0 {
+		return nil, fmt.Errorf("%d of %d Tenants not created", f, n)
+	}
+	return names, nil
 }
 
-// waitAllActive waits until every Tenant is Active: the operator has no backlog.
-func waitAllActive(ctx context.Context, c client.Client, limit time.Duration) error {
+// waitAllActive waits until every Tenant (listed from the API server, c) is Active in watched:
+// the operator has no backlog.
+func waitAllActive(ctx context.Context, c, watched client.Client, limit time.Duration) error {
 	var list saasv1alpha1.TenantList
 	if err := c.List(ctx, &list); err != nil {
 		return err
@@ -497,7 +512,7 @@ func waitAllActive(ctx context.Context, c client.Client, limit time.Duration) er
 	for i := range list.Items {
 		names[i] = list.Items[i].Name
 	}
-	return waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, limit)
+	return waitPhase(ctx, watched, names, saasv1alpha1.TenantPhaseActive, limit)
 }
 
 func waitFrontDoor(ctx context.Context, sim *marketsim.Sim) error {

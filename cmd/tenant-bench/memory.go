@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -8,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,7 +86,8 @@ func cacheHeap(ctx context.Context, cfg *rest.Config, opts cache.Options, kinds 
 
 // watchedKinds are the kinds the manager caches.
 func watchedKinds() []client.Object {
-	return append([]client.Object{&saasv1alpha1.Tenant{}, &saasv1alpha1.Product{}, &corev1.Secret{}}, controllers.ManagedObjectTypes()...)
+	return append([]client.Object{&saasv1alpha1.Tenant{}, &saasv1alpha1.Product{}, &corev1.Secret{}, controllers.NamespaceMetadata()},
+		controllers.ManagedObjectTypes()...)
 }
 
 // cacheHeapMain is the child process of measureCaches: it prints cacheHeap's figure.
@@ -184,10 +188,13 @@ func unrelatedConfigMaps(ctx context.Context, c client.Client, n int) error {
 	return nil
 }
 
-// requestCounter counts a client's API requests, and separately those to leader election leases.
 // requestCounter counts the operator's API requests: all of them, lease renewals, writes (any
-// verb but GET, excluding leases) and writes of UsageLedgers.
-type requestCounter struct{ all, leases, writes, ledgerWrites atomic.Int64 }
+// verb but GET, excluding leases) and writes of UsageLedgers, and every request by verb and
+// resource (byKind), so that a row can say where its requests went.
+type requestCounter struct {
+	all, leases, writes, ledgerWrites atomic.Int64
+	byKind                            sync.Map // requestKind(r) → *atomic.Int64
+}
 
 func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
 	counted := rest.CopyConfig(cfg)
@@ -204,10 +211,89 @@ func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
 					rc.ledgerWrites.Add(1)
 				}
 			}
+			n, _ := rc.byKind.LoadOrStore(requestKind(r), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
 			return rt.RoundTrip(r)
 		})
 	})
 	return counted
+}
+
+// snapshot is the per-kind counts so far.
+func (rc *requestCounter) snapshot() map[string]int64 {
+	out := map[string]int64{}
+	rc.byKind.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// breakdown prints the requests per tenant since before (a snapshot), by verb and resource,
+// largest first; leases are left out.
+func (rc *requestCounter) breakdown(before map[string]int64, tenants int) string {
+	type kv struct {
+		k string
+		n int64
+	}
+	var rows []kv
+	for k, n := range rc.snapshot() {
+		if d := n - before[k]; d > 0 && !strings.HasSuffix(k, " leases") {
+			rows = append(rows, kv{k, d})
+		}
+	}
+	slices.SortFunc(rows, func(a, b kv) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.k, b.k)) })
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = fmt.Sprintf("%s %.2f", r.k, float64(r.n)/float64(tenants))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// requestKind names a request by verb and resource: "apply deployments", "merge-patch
+// tenants/status", "create events", "get namespaces".
+func requestKind(r *http.Request) string {
+	verb := strings.ToLower(r.Method)
+	switch r.Method {
+	case http.MethodPost:
+		verb = "create"
+	case http.MethodPut:
+		verb = "update"
+	case http.MethodPatch:
+		switch ct := r.Header.Get("Content-Type"); {
+		case strings.Contains(ct, "apply-patch"):
+			verb = "apply"
+		case strings.Contains(ct, "merge-patch"):
+			verb = "merge-patch"
+		case strings.Contains(ct, "strategic"):
+			verb = "strategic-patch"
+		default:
+			verb = "json-patch"
+		}
+	case http.MethodGet:
+		if r.URL.Query().Get("watch") == "true" {
+			verb = "watch"
+		}
+	}
+	// /api/v1/namespaces/ns/pods/name/status or /apis/group/version/resource/name
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) > 0 && parts[0] == "apis" && len(parts) > 1 {
+		parts = parts[1:] // the group
+	}
+	if len(parts) >= 2 {
+		parts = parts[2:] // "api", "v1" or the group and version
+	}
+	if len(parts) > 2 && parts[0] == "namespaces" && parts[2] != "status" && parts[2] != "finalize" {
+		parts = parts[2:]
+	}
+	resource := strings.Join(parts, "/")
+	if len(parts) >= 1 {
+		resource = parts[0]
+		if len(parts) >= 3 {
+			resource += "/" + parts[2]
+		}
+	}
+	return verb + " " + resource
 }
 
 // reconciles is the tenant controller's reconcile count so far (all managers in this process).
@@ -275,37 +361,19 @@ func waitQuiet(ctx context.Context, from, atLeast float64, limit time.Duration) 
 
 // idleAndResync is B8: the API requests of an idle, converged operator, then a manager restart
 // (a full resync: every tenant is reconciled again) with purchases made while it runs.
-func idleAndResync(ctx context.Context, c client.Client, sim *marketsim.Sim, rc *requestCounter, total int, idleFor time.Duration,
+func idleAndResync(ctx context.Context, watched client.Client, sim *marketsim.Sim, rc *requestCounter, total int, idleFor time.Duration,
 	stopManager *func(), startManager func() (func(), error), add func(id, what, format string, args ...any)) error {
-	all0, leases0 := rc.all.Load(), rc.leases.Load()
-	time.Sleep(idleFor)
-	all, leases := float64(rc.all.Load()-all0)/idleFor.Seconds(), float64(rc.leases.Load()-leases0)/idleFor.Seconds()
-	add("B8", fmt.Sprintf("idle API requests with %d converged tenants, over %s", total, idleFor),
-		"%.3f requests/s: %.3f leader-election lease renewals (one per retry period, 2 s), %.3f other", all, leases, all-leases)
-
-	// The resync's cost, measured alone: a restart with nothing else happening.
-	r0, all0, leases0 := reconciles(), rc.all.Load(), rc.leases.Load()
-	start, err := restart(stopManager, startManager, r0)
-	if err != nil {
+	idleRow(rc, total, idleFor, add)
+	if _, err := resyncRow(ctx, rc, total, stopManager, startManager, add); err != nil {
 		return err
 	}
-	working := time.Since(start)
-	quiet, err := waitQuiet(ctx, r0, float64(total), 15*time.Minute)
-	if err != nil {
-		return err
-	}
-	requests := float64(rc.all.Load() - all0 - (rc.leases.Load() - leases0))
-	add("B8", fmt.Sprintf("manager restart: full resync of %d converged tenants", total),
-		"reconciling %s after the restart, queue empty after %s (%.0f reconciles); %.2f API requests per resynced tenant besides leases (measured alone)",
-		working.Round(10*time.Millisecond), quiet.Sub(start).Round(100*time.Millisecond), reconciles()-r0, requests/float64(total))
-
 	// Purchases during a second resync, for their latency only.
-	r0 = reconciles()
+	r0 := reconciles()
 	if _, err := restart(stopManager, startManager, r0); err != nil {
 		return err
 	}
 	const trickle = 10
-	toURL, toActive := purchaseToURL(ctx, c, sim, trickle, 500*time.Millisecond, "r")
+	toURL, toActive := purchaseToURL(ctx, watched, sim, trickle, 500*time.Millisecond, "r")
 	if _, err := waitQuiet(ctx, r0, float64(total), 15*time.Minute); err != nil {
 		return err
 	}
@@ -316,6 +384,38 @@ func idleAndResync(ctx context.Context, c client.Client, sim *marketsim.Sim, rc 
 		return fmt.Errorf("B8: %d purchase samples were not seen within 2 minutes", k)
 	}
 	return nil
+}
+
+// idleRow counts an idle operator's API requests for idleFor and returns the rate of those
+// that are not lease renewals.
+func idleRow(rc *requestCounter, total int, idleFor time.Duration, add func(id, what, format string, args ...any)) float64 {
+	all0, leases0 := rc.all.Load(), rc.leases.Load()
+	time.Sleep(idleFor)
+	all, leases := float64(rc.all.Load()-all0)/idleFor.Seconds(), float64(rc.leases.Load()-leases0)/idleFor.Seconds()
+	add("B8", fmt.Sprintf("idle API requests with %d converged tenants, over %s", total, idleFor),
+		"%.3f requests/s: %.3f leader-election lease renewals (one per retry period, 2 s), %.3f other", all, leases, all-leases)
+	return all - leases
+}
+
+// resyncRow restarts the manager with nothing else happening (a full resync measured alone) and
+// returns the API requests per resynced tenant besides leases.
+func resyncRow(ctx context.Context, rc *requestCounter, total int, stopManager *func(), startManager func() (func(), error),
+	add func(id, what, format string, args ...any)) (float64, error) {
+	r0, all0, leases0 := reconciles(), rc.all.Load(), rc.leases.Load()
+	start, err := restart(stopManager, startManager, r0)
+	if err != nil {
+		return 0, err
+	}
+	working := time.Since(start)
+	quiet, err := waitQuiet(ctx, r0, float64(total), 15*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	requests := float64(rc.all.Load()-all0-(rc.leases.Load()-leases0)) / float64(total)
+	add("B8", fmt.Sprintf("manager restart: full resync of %d converged tenants", total),
+		"reconciling %s after the restart, queue empty after %s (%.0f reconciles); %.2f API requests per resynced tenant besides leases (measured alone)",
+		working.Round(10*time.Millisecond), quiet.Sub(start).Round(100*time.Millisecond), reconciles()-r0, requests)
+	return requests, nil
 }
 
 // restart stops the manager and starts a new one, and returns when it is reconciling (r0 is the

@@ -49,6 +49,10 @@ func runSimcluster(n int, out string) error {
 	if err := fixtures(ctx, c); err != nil {
 		return err
 	}
+	watched, err := watchTenants(ctx, fast)
+	if err != nil {
+		return err
+	}
 	addr := "127.0.0.1:18083"
 	opts := operator.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
@@ -74,13 +78,20 @@ func runSimcluster(n int, out string) error {
 		fmt.Printf("%-4s %-58s %s\n", r.id, r.what, r.result)
 	}
 
-	toURL, toActive := purchaseToURL(ctx, c, sim, 20, time.Second, "s")
+	toURL, toActive := purchaseToURL(ctx, watched, sim, 20, time.Second, "s")
 	pu, pa := pct(toURL), pct(toActive)
-	add("B4", "purchase → loginURL / → Active (pods Running), trickle 1/s (n=20)", "loginURL p50 %s p99 %s; Active p50 %s p99 %s", ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
+	add("B4", "purchase sent → loginURL / → Active (pods Running), trickle 1/s", "%s; loginURL p50 %s p99 %s; Active p50 %s p99 %s",
+		seen(20, toURL, toActive), ms(pu[50]), ms(pu[99]), ms(pa[50]), ms(pa[99]))
+	if k := unseenOf(20, toURL, toActive); k > 0 {
+		return fmt.Errorf("B4: %d samples were not seen within 2 minutes", k)
+	}
 
 	start := time.Now()
-	names := createTenants(ctx, c, "s9", n)
-	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
+	names, err := createTenants(ctx, c, "s9", n)
+	if err != nil {
+		return err
+	}
+	if err := waitPhase(ctx, watched, names, saasv1alpha1.TenantPhaseActive, 20*time.Minute); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -96,20 +107,32 @@ func runSimcluster(n int, out string) error {
 	} {
 		start := time.Now()
 		var failed atomic.Int32
+		var firstErr atomic.Value
 		parallel(n, 16, func(i int) {
 			if err := change(ctx, c, names[i], step.intent); err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
 			}
 		})
 		if f := failed.Load(); f > 0 {
-			return fmt.Errorf("%d of %d tenants could not be changed (%s)", f, n, step.intent.Kind)
+			return fmt.Errorf("B9: %d of %d tenants could not be changed (%s), the first: %v", f, n, step.intent.Kind, firstErr.Load())
 		}
-		if err := waitPhase(ctx, c, names, step.phase, 20*time.Minute); err != nil {
-			return err
+		if err := waitPhase(ctx, watched, names, step.phase, 20*time.Minute); err != nil {
+			return fmt.Errorf("B9: %w", err)
 		}
 		phaseAfter := time.Since(start)
 		// Then until the pods (suspend) or namespaces (destroy) are really gone.
-		for time.Since(start) < 20*time.Minute && left(ctx, c, names, step.phase) > 0 {
+		for {
+			k, err := left(ctx, c, names, step.phase)
+			if err != nil {
+				return fmt.Errorf("B9: %w", err)
+			}
+			if k == 0 {
+				break
+			}
+			if time.Since(start) > 20*time.Minute {
+				return fmt.Errorf("B9: %d tenants' pods or namespaces still there after 20 minutes (%s)", k, step.intent.Kind)
+			}
 			time.Sleep(500 * time.Millisecond)
 		}
 		took := time.Since(start)
@@ -130,37 +153,43 @@ func change(ctx context.Context, c client.Client, name string, in intake.Intent)
 	return err
 }
 
+// waitPhase waits until every named tenant is in phase, and fails with how many were when limit
+// passes or the list fails.
 func waitPhase(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase, limit time.Duration) error {
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
+	done := 0
+	for {
 		var list saasv1alpha1.TenantList
-		if err := c.List(ctx, &list); err == nil {
-			done := 0
-			for _, t := range list.Items {
-				if want[t.Name] && t.Status.Phase == phase {
-					done++
-				}
-			}
-			if done == len(want) {
-				return nil
+		if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+			return fmt.Errorf("waiting for %d tenants to be %s: %w", len(names), phase, err)
+		}
+		done = 0
+		for _, t := range list.Items {
+			if want[t.Name] && t.Status.Phase == phase {
+				done++
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
+		if done == len(want) {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("only %d of %d tenants %s after %s", done, len(want), phase, limit)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("not all %d tenants %s after %s", len(names), phase, limit)
 }
 
 // left counts the tenant pods still there (suspend) or tenant namespaces not yet gone (destroy).
-func left(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase) int {
+func left(ctx context.Context, c client.Client, names []string, phase saasv1alpha1.TenantPhase) (int, error) {
 	n := 0
 	if phase == saasv1alpha1.TenantPhaseSuspended {
 		var pods corev1.PodList
 		if err := c.List(ctx, &pods, client.HasLabels{saasv1alpha1.TenantLabel}); err != nil {
-			return -1
+			return 0, fmt.Errorf("list tenant pods: %w", err)
 		}
 		mine := map[string]bool{}
 		for _, name := range names {
@@ -171,12 +200,17 @@ func left(ctx context.Context, c client.Client, names []string, phase saasv1alph
 				n++
 			}
 		}
-		return n
+		return n, nil
 	}
 	for _, name := range names {
-		if err := c.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		err := c.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return 0, fmt.Errorf("read namespace tenant-%s: %w", name, err)
+		default:
 			n++
 		}
 	}
-	return n
+	return n, nil
 }

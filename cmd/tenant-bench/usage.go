@@ -26,7 +26,7 @@ import (
 // error is counted, never hidden), timed with a 30 s client timeout; answers over 5 s are
 // counted apart. After the run every tenant's ledger counter must equal the last value the
 // endpoint acknowledged for it: an acknowledged report that was not stored fails the row.
-func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, every, d time.Duration,
+func usageRows(ctx context.Context, c, watched client.Client, rc *requestCounter, n int, every, d time.Duration,
 	add func(id, what, format string, args ...any)) error {
 	product := &saasv1alpha1.Product{ObjectMeta: metav1.ObjectMeta{Name: "bench-metered"}, Spec: saasv1alpha1.ProductSpec{
 		ProductID: "4000000010", CredentialsSecretName: "bench-marketplace",
@@ -53,7 +53,7 @@ func usageRows(ctx context.Context, c client.Client, rc *requestCounter, n int, 
 	if k := createErrs.Load(); k > 0 {
 		return fmt.Errorf("B10: %d of %d metered tenants could not be created", k, n)
 	}
-	if err := waitPhase(ctx, c, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
+	if err := waitPhase(ctx, watched, names, saasv1alpha1.TenantPhaseActive, 10*time.Minute); err != nil {
 		return fmt.Errorf("B10: %w", err)
 	}
 	type app struct{ url, token string }
