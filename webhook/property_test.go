@@ -185,7 +185,32 @@ func TestPropertyRandomSequences(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	t.Logf("%d sequences in %s, %d violations", sequences, time.Since(start).Round(time.Millisecond), violations.Load())
+	// Every Tenant of the run's products, whatever its name: the sequences read the names the
+	// receiver derives, which would miss a tenant written under any other. Each must carry its
+	// origin, and no origin may have two.
+	var all saasv1alpha1.TenantList
+	if err := mgr.GetAPIReader().List(ctx, &all); err != nil {
+		t.Fatal(err)
+	}
+	byOrigin := map[string][]string{}
+	for _, tn := range all.Items {
+		if p := tn.Spec.Product; p != productName && p != aliProduct && p != hwProduct {
+			continue
+		}
+		origin := tn.Annotations[saasv1alpha1.OriginAnnotation]
+		if origin == "" {
+			failures = append(failures, fmt.Sprintf("tenant %s of %s has no origin annotation", tn.Name, tn.Spec.Product))
+			continue
+		}
+		byOrigin[origin] = append(byOrigin[origin], tn.Name)
+	}
+	for origin, names := range byOrigin {
+		if len(names) > 1 {
+			failures = append(failures, fmt.Sprintf("origin %s has %d Tenants: %v", origin, len(names), names))
+		}
+	}
+	t.Logf("%d sequences in %s, %d violations; %d Tenants of the run's products, one per origin checked",
+		sequences, time.Since(start).Round(time.Millisecond), violations.Load(), len(byOrigin))
 	for i, f := range failures {
 		if i == 10 {
 			t.Errorf("… and %d more", len(failures)-10)
