@@ -37,9 +37,12 @@ type player struct {
 	sent     []intent
 	problems []string
 	ids      map[string]bool
-	// ok tells an answer that applied from one that failed (a refusal of a late copy is fine).
-	created func(*marketsim.Response) (string, bool)
-	failed  func(*marketsim.Response) bool
+	// created reads a create's answer; failed tells a refusal. Every call is one the marketplace
+	// may make of a live order, so any refusal is a violation until the order's release: after
+	// it, a late call may be refused.
+	created  func(*marketsim.Response) (string, bool)
+	failed   func(*marketsim.Response) bool
+	released bool
 }
 
 func (p *player) deliver(in intent) {
@@ -62,13 +65,16 @@ func (p *player) deliver(in intent) {
 				} else {
 					p.problems = append(p.problems, fmt.Sprintf("create answered %d %s", r.Status, r.Body))
 				}
-			case p.failed(r):
+			case p.failed(r) && !p.released:
 				p.problems = append(p.problems, fmt.Sprintf("%s answered %d %s", in.action, r.Status, r.Body))
 			}
 		}()
 	}
 	wg.Wait()
 	p.sent = append(p.sent, in)
+	if in.action == "release" || in.action == "unsubscribe" {
+		p.released = true
+	}
 }
 
 func (p *player) lateRetry() {
@@ -132,7 +138,7 @@ func runAlibabaSequence(ctx context.Context, c client.Reader, s *alibabasim.Sim,
 			id, _ := r.JSON["instanceId"].(string)
 			return id, alibabasim.Succeeded(r)
 		},
-		failed: func(r *marketsim.Response) bool { return r.Status >= 500 }}
+		failed: func(r *marketsim.Response) bool { return !alibabasim.Succeeded(r) }}
 	id := intake.TenantName(intake.Origin("Alibaba", aliCode, bizID), 0)
 	p.deliver(intent{"create", func(ctx context.Context) (*marketsim.Response, error) { return s.Create(ctx, order) }})
 	var beforeRenewal *time.Time
@@ -194,7 +200,7 @@ func runHuaweiSequence(ctx context.Context, c client.Reader, s *huaweisim.Sim, c
 			return r.Field("instanceId"), huaweisim.Code(r) == "000000"
 		},
 		// A stale late copy is refused (000001): it changes nothing, which is what is checked.
-		failed: func(r *marketsim.Response) bool { return r.Status != 200 || huaweisim.Code(r) == "" }}
+		failed: func(r *marketsim.Response) bool { return r.Status != 200 || huaweisim.Code(r) != "000000" }}
 	id := intake.TenantName(intake.Origin("Huawei", hwProductID, order.ID+"/"+order.LineID), 0)
 	p.deliver(intent{"create", func(ctx context.Context) (*marketsim.Response, error) { return s.NewInstance(ctx, order) }})
 	frozen := false
