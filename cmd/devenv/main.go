@@ -272,15 +272,3 @@ func installFiles(ctx context.Context, cfg *rest.Config, path, namespace string)
 	}
 	return nil
 }
-
-func serverVersion(cfg *rest.Config) string {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return "unknown"
-	}
-	v, err := dc.ServerVersion()
-	if err != nil {
-		return "unknown"
-	}
-	return v.GitVersion
-}

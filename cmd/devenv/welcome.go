@@ -17,6 +17,7 @@ import (
 	alibabasim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/alibaba"
 	huaweisim "github.com/cloudmarket-dev/tenant-operator/internal/marketsim/huawei"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
 // welcome buys one tenant as the marketplace would (when asked), waits for it to run, and
@@ -65,7 +66,7 @@ Other marketplaces (docs/marketplaces.md):
 %[12]s
 Ctrl-C stops the operator, the simulators and the cluster (hack/simcluster.sh down deletes it).
 ==============================================================================================
-`, serverVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name, otherLines,
+`, testenv.ServerVersion(cfg), kubeconfig, kubectl, tenantLines, front, devToken, devBuyer, sims.openPlatformAddr, sims.appAddr, sims.marketAPIAddr, product.Name, otherLines,
 		readyLines, devDebugToken)
 }
 

@@ -42,7 +42,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/ptr"
@@ -333,7 +332,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	}
 
 	if out != "" {
-		return report(out, "Benchmarks", envtestSetting, envtestNotes, rows, n, serverVersion(cp.Config))
+		return report(out, "Benchmarks", envtestSetting, envtestNotes, rows, n, testenv.ServerVersion(cp.Config))
 	}
 	return nil
 }
@@ -727,17 +726,4 @@ func provenance(serverVersion string) string {
 	return fmt.Sprintf("Commit %s (%s), %s. Machine: %s, %d CPUs, %s/%s. Versions: %s, kube-apiserver %s. Flags: %s",
 		commit, dirty, time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		runtime.Version(), serverVersion, shown)
-}
-
-// serverVersion is the API server's version, for the report.
-func serverVersion(cfg *rest.Config) string {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return "unknown"
-	}
-	v, err := dc.ServerVersion()
-	if err != nil {
-		return "unknown"
-	}
-	return v.GitVersion
 }

@@ -140,7 +140,7 @@ func runSimcluster(n int, out string) error {
 			float64(n)/took.Seconds(), phaseAfter.Round(100*time.Millisecond))
 	}
 	if out != "" {
-		return report(out, "Benchmarks on the simulated cluster", simSetting, simNotes, rows, n, serverVersion(cfg))
+		return report(out, "Benchmarks on the simulated cluster", simSetting, simNotes, rows, n, testenv.ServerVersion(cfg))
 	}
 	return nil
 }

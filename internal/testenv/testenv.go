@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -325,4 +326,18 @@ func ptrDeref(p *int32) int32 {
 		return 0
 	}
 	return *p
+}
+
+// ServerVersion is the API server's version ("unknown" when it cannot be read), for reports and
+// the development environment's welcome.
+func ServerVersion(cfg *rest.Config) string {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "unknown"
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "unknown"
+	}
+	return v.GitVersion
 }
