@@ -82,7 +82,7 @@ test-installer: build-installer envtest ## Server-side apply dist/install.yaml, 
 		INSTALLER_FILE=$(CURDIR)/dist/install.yaml go test -count=1 -run TestInstallerApplies -v ./test/manifests/
 
 .PHONY: test-faults
-test-faults: $(SETUP_ENVTEST) ## Fault tests on a fresh simulated cluster: manager SIGKILLed, API server failing and down, leader killed (FAULTS_PURCHASES, default 1000).
+test-faults: $(SETUP_ENVTEST) ## Fault tests on a fresh simulated cluster: manager SIGKILLed, API server failing and down, committed writes with lost answers and cut watches, leader killed (FAULTS_PURCHASES, default 1000).
 	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
 	go test -tags faults -count=1 -timeout 45m -v ./test/faults/

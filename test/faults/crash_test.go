@@ -4,10 +4,14 @@ package faults
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
@@ -24,6 +28,15 @@ func TestManagerKilledEvery10sDuringABurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	mp := newMarketplace("crash", m.frontDoor)
+	// A client that waits longer than the marketplace's 5 s, so that a late acknowledgement is
+	// seen (and fails the test) rather than cut off and retried.
+	for _, sim := range mp.sims {
+		sim.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	// Each acknowledgement is checked at the API server at once: the Tenant it names exists.
+	mp.persisted = func(signID string) bool {
+		return k8s.Get(ctx, client.ObjectKey{Name: signID}, &saasv1alpha1.Tenant{}) == nil
+	}
 
 	start := time.Now()
 	stopKilling := make(chan struct{})
@@ -73,6 +86,12 @@ func TestManagerKilledEvery10sDuringABurst(t *testing.T) {
 		purchases, mp.sent.Load(), mp.failures.Load(), kills, time.Since(start).Round(time.Second), time.Since(lastKill).Round(100*time.Millisecond),
 		time.Duration(mp.slowest.Load()).Round(time.Millisecond), mp.lateAcks.Load())
 	checkNothingLost(ctx, t, mp, purchases)
+	if got := mp.unpersisted.Load(); got != 0 {
+		t.Errorf("%d purchases were acknowledged without their Tenant persisted", got)
+	}
+	if got := mp.lateAcks.Load(); got != 0 {
+		t.Errorf("%d acknowledgements took longer than the marketplace's 5 s (it would have given up on them)", got)
+	}
 	if kills < 2 {
 		t.Errorf("only %d kills: the run proves little", kills)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +20,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
+	"github.com/cloudmarket-dev/tenant-operator/controllers"
 	"github.com/cloudmarket-dev/tenant-operator/internal/marketsim"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
@@ -410,5 +415,55 @@ func checkNothingLost(ctx context.Context, t *testing.T, mp *marketplace, n int)
 		if perTenant[name] != 1 {
 			t.Errorf("tenant %s has %d namespaces", name, perTenant[name])
 		}
+	}
+	checkObjects(ctx, t, byName)
+}
+
+// checkObjects asserts, through the API and not the operator's word, that each tenant's objects
+// exist and match its plan (the fault suite's product: one replica): the Deployment with its
+// replica available and its pod Running (the simulated cluster runs the real controllers and
+// KWOK nodes), the Service and the default-deny NetworkPolicy.
+func checkObjects(ctx context.Context, t *testing.T, tenants map[string]saasv1alpha1.Tenant) {
+	t.Helper()
+	var pods corev1.PodList
+	if err := k8s.List(ctx, &pods, client.HasLabels{saasv1alpha1.TenantLabel}); err != nil {
+		t.Fatal(err)
+	}
+	running := map[string]int{}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp.IsZero() {
+			running[p.Namespace]++
+		}
+	}
+	bad := 0
+	for name := range tenants {
+		ns := controllers.NamespaceName(name)
+		d := &appsv1.Deployment{}
+		var problems []string
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, d); err != nil {
+			problems = append(problems, "Deployment: "+err.Error())
+		} else if ptr.Deref(d.Spec.Replicas, 0) != 1 || d.Status.AvailableReplicas != 1 {
+			problems = append(problems, fmt.Sprintf("Deployment: %d replicas wanted, %d available (plan: 1)", ptr.Deref(d.Spec.Replicas, 0), d.Status.AvailableReplicas))
+		}
+		if running[ns] != 1 {
+			problems = append(problems, fmt.Sprintf("%d pods Running (plan: 1)", running[ns]))
+		}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &corev1.Service{}); err != nil {
+			problems = append(problems, "Service: "+err.Error())
+		}
+		np := &networkingv1.NetworkPolicy{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tenant-isolation"}, np); err != nil {
+			problems = append(problems, "NetworkPolicy: "+err.Error())
+		} else if len(np.Spec.PodSelector.MatchLabels) != 0 || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			problems = append(problems, "NetworkPolicy does not select every pod for ingress")
+		}
+		if len(problems) > 0 {
+			if bad++; bad <= 10 {
+				t.Errorf("tenant %s: %s", name, strings.Join(problems, "; "))
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("... %d tenants in all with missing or wrong objects", bad)
 	}
 }

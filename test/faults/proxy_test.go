@@ -27,6 +27,11 @@ const (
 	flaky
 	// down drops every request and every open watch, as a stopped API server would.
 	down
+	// lostAnswers forwards every request, but drops the answer of 10 % of the writes after the
+	// API server committed them (the connection closes: the writer sees an error for a write that
+	// happened) and delays another 10 % by 2 s; and cuts 20 % of the watches mid-stream, 1 to 3 s
+	// after they opened, once events may have been sent.
+	lostAnswers
 )
 
 // faultProxy stands between the manager and the API server (plain HTTP on its side; it holds the
@@ -82,6 +87,35 @@ func newFaultProxy(t *testing.T, cfg *rest.Config) *faultProxy {
 				case <-r.Context().Done():
 					return
 				}
+			}
+		}
+		if p.mode.Load() == lostAnswers {
+			switch {
+			case r.Method != http.MethodGet:
+				if n := rand.IntN(10); n == 0 || n == 1 {
+					p.injected.Add(1)
+					// The write goes through; its answer is held back, then dropped or late.
+					rec := httptest.NewRecorder()
+					rp.ServeHTTP(rec, r)
+					if n == 0 {
+						hijackAndClose(w)
+						return
+					}
+					time.Sleep(2 * time.Second)
+					for k, v := range rec.Header() {
+						w.Header()[k] = v
+					}
+					w.WriteHeader(rec.Code)
+					_, _ = w.Write(rec.Body.Bytes())
+					return
+				}
+			case r.URL.Query().Get("watch") == "true" && rand.IntN(5) == 0:
+				p.injected.Add(1)
+				ctx, cancel := context.WithTimeout(r.Context(), time.Second+rand.N(2*time.Second))
+				defer cancel()
+				rp.ServeHTTP(w, r.WithContext(ctx))
+				// Cut, not ended: the stream stops without its end, as a broken connection does.
+				panic(http.ErrAbortHandler)
 			}
 		}
 		p.mu.Lock()

@@ -48,7 +48,7 @@ var (
 )
 
 // products of the suite, one per test so their tenants never mix.
-var products = map[string]string{"crash": "5000000001", "apiserver": "5000000002", "leader": "5000000003"}
+var products = map[string]string{"crash": "5000000001", "apiserver": "5000000002", "leader": "5000000003", "lost": "5000000004"}
 
 func TestMain(m *testing.M) {
 	testenv.SetLogger()
@@ -83,7 +83,7 @@ func run(m *testing.M) (int, error) {
 	}
 
 	// A cluster of its own, fresh each run, with room for every tenant's pod (110 per KWOK node).
-	cluster, err := testenv.StartSimCluster(ctx, "tenant-operator-faults", filepath.Join(workDir, "cluster"), 2*purchases/100+3)
+	cluster, err := testenv.StartSimCluster(ctx, "tenant-operator-faults", filepath.Join(workDir, "cluster"), 3*purchases/100+3)
 	if err != nil {
 		return 0, err
 	}
