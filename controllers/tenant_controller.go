@@ -408,22 +408,28 @@ const firstStatusWindow = 2 * time.Second
 
 // holdFirstStatus is how much longer this pass may leave the tenant's first status unwritten:
 // while the tenant has no status yet and the pass succeeded and left it Provisioning, until
-// firstStatusWindow after its first such pass (remembered in memory: a restarted manager starts
-// the window again). An error, or any phase but Provisioning, is written at once. The window runs
-// on the real clock, not the lifecycle one: it is about scheduling, not about the contract.
+// firstStatusWindow after its first such pass (remembered in memory until the first status is
+// written: a restarted manager starts the window again). An error, any phase but Provisioning,
+// or a status holding what later passes read back (statusRemembers) is written at once. The
+// window runs on the real clock, not the lifecycle one: it is about scheduling, not the contract.
 func (r *TenantReconciler) holdFirstStatus(before *saasv1alpha1.Tenant, s *tenantScope, passSucceeded bool) time.Duration {
 	t := s.tenant
-	if !passSucceeded || before.Status.Phase != "" || t.Status.Phase != saasv1alpha1.TenantPhaseProvisioning {
+	if !passSucceeded || before.Status.Phase != "" || t.Status.Phase != saasv1alpha1.TenantPhaseProvisioning || statusRemembers(&t.Status) {
 		r.firstPasses.Delete(t.UID)
 		return 0
 	}
 	now := time.Now()
 	first, _ := r.firstPasses.LoadOrStore(t.UID, now)
-	hold := firstStatusHold(first.(time.Time), now)
-	if hold == 0 {
-		r.firstPasses.Delete(t.UID)
-	}
-	return hold
+	// Kept until the status is written: a write lost to a conflict must not open a new window.
+	return firstStatusHold(first.(time.Time), now)
+}
+
+// statusRemembers is true for a status holding what the controller reads back in later passes
+// rather than observes again: the chart it rendered (which objects to upgrade, prune or remove
+// on destruction), the bootstrap run that succeeded (its Job is deleted then), the Secrets it
+// generated. Such a status is never held back.
+func statusRemembers(st *saasv1alpha1.TenantStatus) bool {
+	return st.Chart != nil || st.BootstrappedGeneration != nil || len(st.GeneratedSecrets) > 0
 }
 
 // firstStatusHold is what is left of the first status window opened at first.

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 )
@@ -121,6 +122,48 @@ func TestFirstStatusHold(t *testing.T) {
 	} {
 		if got := firstStatusHold(first, c.now); got != c.want {
 			t.Errorf("firstStatusHold(%s after) = %s, want %s", c.now.Sub(first), got, c.want)
+		}
+	}
+}
+
+func TestHoldFirstStatus(t *testing.T) {
+	provisioning := func(mut func(*saasv1alpha1.TenantStatus)) *tenantScope {
+		tn := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "t", UID: "u"}}
+		tn.Status.Phase = saasv1alpha1.TenantPhaseProvisioning
+		if mut != nil {
+			mut(&tn.Status)
+		}
+		return &tenantScope{tenant: tn}
+	}
+	fresh := &saasv1alpha1.Tenant{}
+	for _, c := range []struct {
+		name      string
+		before    *saasv1alpha1.Tenant
+		scope     *tenantScope
+		succeeded bool
+		held      bool
+	}{
+		{"a new tenant provisioning", fresh, provisioning(nil), true, true},
+		{"the pass failed", fresh, provisioning(nil), false, false},
+		{"a status already written", &saasv1alpha1.Tenant{Status: saasv1alpha1.TenantStatus{Phase: saasv1alpha1.TenantPhaseProvisioning}}, provisioning(nil), true, false},
+		{"Active at once", fresh, provisioning(func(st *saasv1alpha1.TenantStatus) { st.Phase = saasv1alpha1.TenantPhaseActive }), true, false},
+		{"a chart rendered", fresh, provisioning(func(st *saasv1alpha1.TenantStatus) { st.Chart = &saasv1alpha1.TenantChart{} }), true, false},
+		{"a bootstrap run recorded", fresh, provisioning(func(st *saasv1alpha1.TenantStatus) { st.BootstrappedGeneration = new(int32) }), true, false},
+		{"Secrets generated", fresh, provisioning(func(st *saasv1alpha1.TenantStatus) { st.GeneratedSecrets = []string{"db"} }), true, false},
+	} {
+		r := &TenantReconciler{}
+		if got := r.holdFirstStatus(c.before, c.scope, c.succeeded) > 0; got != c.held {
+			t.Errorf("%s: held %v, want %v", c.name, got, c.held)
+		}
+	}
+
+	// A window that ended stays ended until the status is written: a write lost to a conflict
+	// does not open a new one.
+	r := &TenantReconciler{}
+	r.firstPasses.Store(types.UID("u"), time.Now().Add(-time.Minute))
+	for i := 0; i < 2; i++ {
+		if hold := r.holdFirstStatus(fresh, provisioning(nil), true); hold != 0 {
+			t.Fatalf("pass %d after the window: held %s", i+1, hold)
 		}
 	}
 }

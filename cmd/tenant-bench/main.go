@@ -362,8 +362,8 @@ Reading:
   - a new tenant's first status write waits up to 2 s from its first pass for its workload
     (controllers.firstStatusWindow): one write, Active, instead of Provisioning then Active
     (−1.0 to −1.2, the second write often lost a conflict with a stale cache and was retried),
-    at the price of a login URL published up to 2 s later; a stateful tenant's went from 4.2
-    status writes to 1.0;
+    at the price of a login URL published up to 2 s later; not for a status the controller reads
+    back (a rendered chart, a bootstrap run, generated Secrets), which is written at once;
   - the Namespace watch holds every namespace's metadata, so the first pass no longer reads the
     namespace around the cache before creating it (−1.0);
   - a Product's status follows its tenants at most once a second (the Product's queue entry
