@@ -27,14 +27,27 @@ func applyChild[T client.Object, AC runtime.ApplyConfiguration](ctx context.Cont
 	err := c.Get(ctx, key, current)
 	switch {
 	case apierrors.IsNotFound(err):
+		return applyOwned(ctx, c, desired)
 	case err != nil:
 		return err
-	default:
-		owned, err := extract(current, FieldOwner)
-		if err == nil && equality.Semantic.DeepEqual(owned, desired) {
-			return nil
-		}
 	}
+	return applyIfChanged(ctx, c, current, desired, extract)
+}
+
+// applyIfChanged applies desired over current, an object read already, unless the fields this
+// operator owns in it equal desired (applyChild's skip, for a caller that looked at the object
+// first).
+func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](ctx context.Context, c client.Client,
+	current T, desired AC, extract extractFunc[T, AC]) error {
+	if owned, err := extract(current, FieldOwner); err == nil && equality.Semantic.DeepEqual(owned, desired) {
+		return nil
+	}
+	return applyOwned(ctx, c, desired)
+}
+
+// applyOwned applies desired as the operator's field manager, taking back fields another writer
+// changed.
+func applyOwned(ctx context.Context, c client.Client, desired runtime.ApplyConfiguration) error {
 	return c.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 

@@ -404,7 +404,7 @@ func (r *TenantReconciler) applyChartObject(ctx context.Context, s *tenantScope,
 		}
 	}
 	out := obj.DeepCopy()
-	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(out), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	if err := applyOwned(ctx, r.Client, client.ApplyConfigurationFromUnstructured(out)); err != nil {
 		return nil, err
 	}
 	return out, nil

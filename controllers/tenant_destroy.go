@@ -199,7 +199,7 @@ func (r *TenantReconciler) retainNamespace(ctx context.Context, t *saasv1alpha1.
 	if len(annotations) > 0 {
 		desired.WithAnnotations(annotations)
 	}
-	return r.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return applyOwned(ctx, r.Client, desired)
 }
 
 // namespaceProgress summarises a terminating namespace's own account of what is left.

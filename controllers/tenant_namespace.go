@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,13 +67,10 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 			s.namespaceTerminating = true
 			return nil
 		}
-		// What this operator applied, read from the metadata (applyChild's skip-if-unchanged).
-		owned, err := corev1ac.ExtractNamespace(&corev1.Namespace{ObjectMeta: cached.ObjectMeta}, FieldOwner)
-		if err == nil && equality.Semantic.DeepEqual(owned, desired) {
-			return nil
-		}
+		// What this operator applied is in the metadata, all a tenant namespace's content.
+		return applyIfChanged(ctx, r.Client, &corev1.Namespace{ObjectMeta: cached.ObjectMeta}, desired, corev1ac.ExtractNamespace)
 	}
-	return r.Apply(ctx, desired, client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return applyOwned(ctx, r.Client, desired)
 }
 
 // ownNamespace is true when ns is the tenant's namespace as the operator made it: its name and
