@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
@@ -28,9 +25,7 @@ func TestAPIServerFailingAndDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	mp := newMarketplace("apiserver", m.frontDoor)
-	mp.persisted = func(signID string) bool {
-		return k8s.Get(ctx, client.ObjectKey{Name: signID}, &saasv1alpha1.Tenant{}) == nil
-	}
+	mp.persisted = tenantExists
 	n := max(purchases/2, 20)
 
 	// Failing and slow requests during the first half of the purchases.

@@ -342,6 +342,12 @@ func productTenants(ctx context.Context, product string) ([]saasv1alpha1.Tenant,
 	return out, nil
 }
 
+// tenantExists is true when the API server holds the Tenant named signID: the check of an
+// acknowledgement as it arrives (marketplace.persisted).
+func tenantExists(signID string) bool {
+	return k8s.Get(context.Background(), client.ObjectKey{Name: signID}, &saasv1alpha1.Tenant{}) == nil
+}
+
 // notActive counts the acknowledged tenants not Active yet.
 func notActive(ctx context.Context, mp *marketplace) int {
 	tenants, err := productTenants(ctx, mp.product)
