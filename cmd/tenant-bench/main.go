@@ -368,8 +368,8 @@ Reading:
     namespace around the cache before creating it (−1.0);
   - a Product's status follows its tenants at most once a second (the Product's queue entry
     waits a second and coalesces): 0.77 writes per tenant became 0.03;
-  - together: 14.0 → 10.0 requests per stateless tenant, 21.3 → 15.0 per stateful tenant, and B2
-    from 5.4× B1's time to 3.3–3.9× (the bench's own polling is gone as well).
+  - together: 14.0 → 10.0 requests per stateless tenant, 21.3 → 17.5 per stateful tenant, and
+    B2 from 5.4× B1's time to 3.3–3.9× (the bench's own polling is gone as well).
 - B2 is bound by CPU, not by the client: the API server, the operator and the bench share two
   cores, and server-side apply costs the API server more than B1's plain creates.
 - B6 and B2 in chart mode: a chart tenant renders its chart on every pass (Helm's engine parses
