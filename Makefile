@@ -102,7 +102,7 @@ bench: envtest ## The benchmark suite on a real API server (B1-B5): prints a tab
 		go run ./cmd/tenant-bench $(BENCH_ARGS)
 
 .PHONY: bench-check
-bench-check: envtest ## A short bench (100 tenants: B1, B2, B8 idle and resync) that fails when requests per tenant, per resynced tenant or idle requests/s regress (limits in cmd/tenant-bench/check.go).
+bench-check: envtest ## A short bench (100 tenants: B1, B2, B5 cache, B8 idle and resync) that fails when requests per tenant, per resynced tenant, idle requests/s or the cache per tenant regress (limits in cmd/tenant-bench/check.go).
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest.sh)" \
 		go run ./cmd/tenant-bench --check --tenants 100 --idle 20s $(BENCH_ARGS)
 

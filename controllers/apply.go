@@ -36,9 +36,16 @@ func applyChild[T client.Object, AC runtime.ApplyConfiguration](ctx context.Cont
 
 // applyIfChanged applies desired over current, an object read already, unless the fields this
 // operator owns in it equal desired (applyChild's skip, for a caller that looked at the object
-// first).
+// first). A compacted cached object (cache_compact.go) carries the digest of those fields; any
+// other is read with extract.
 func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](ctx context.Context, c client.Client,
 	current T, desired AC, extract extractFunc[T, AC]) error {
+	if owned, ok := cachedDigest(current); ok {
+		if want, ok := ownedDigest(desired); ok && want == owned {
+			return nil
+		}
+		return applyOwned(ctx, c, desired)
+	}
 	if owned, err := extract(current, FieldOwner); err == nil && equality.Semantic.DeepEqual(owned, desired) {
 		return nil
 	}

@@ -22,8 +22,18 @@ func desiredLimitRange(t *saasv1alpha1.Tenant, p *saasv1alpha1.Product, plan *sa
 	if len(res.Limits) > 0 {
 		item.WithDefault(res.Limits)
 	}
-	if len(res.Requests) > 0 {
-		item.WithDefaultRequest(res.Requests)
+	// The API server defaults a default request to the default limit, inside the limits list,
+	// which is atomic and so the operator's whole: written here as the server would, else the
+	// applied list would read as changed on every pass (an apply each time).
+	requests := corev1.ResourceList{}
+	for name, q := range res.Limits {
+		requests[name] = q
+	}
+	for name, q := range res.Requests {
+		requests[name] = q
+	}
+	if len(requests) > 0 {
+		item.WithDefaultRequest(requests)
 	}
 	return corev1ac.LimitRange(limitRangeName, NamespaceName(t.Name)).
 		WithLabels(tenantLabels(t)).

@@ -38,17 +38,22 @@ type cacheVariant struct {
 }
 
 var cacheVariants = []cacheVariant{
-	{"the manager's cache (labelled objects only, managedFields trimmed)", func() cache.Options { return operator.CacheOptions(namespace) }},
-	{"managedFields kept", func() cache.Options {
+	{"the manager's cache (labelled objects only, compacted or managedFields trimmed)", func() cache.Options { return operator.CacheOptions(namespace) }},
+	{"objects as the API server sends them (no transform: managedFields kept, nothing compacted)", func() cache.Options {
 		o := operator.CacheOptions(namespace)
 		o.DefaultTransform = nil
+		for obj, by := range o.ByObject {
+			by.Transform = nil
+			o.ByObject[obj] = by
+		}
 		return o
 	}},
 	{"no label filter (every object of the watched kinds)", func() cache.Options {
 		o := operator.CacheOptions(namespace)
-		for obj := range o.ByObject {
+		for obj, by := range o.ByObject {
 			if _, secret := obj.(*corev1.Secret); !secret {
-				delete(o.ByObject, obj)
+				by.Label, by.Namespaces = nil, nil
+				o.ByObject[obj] = by
 			}
 		}
 		return o
@@ -114,17 +119,7 @@ func cacheHeapMain(kubeconfig string, variant int) error {
 // measureCaches reports every cache variant's heap with `tenants` tenants in the cluster, each
 // measured in a fresh child process, and with byKind the manager's cache kind by kind.
 func measureCaches(ctx context.Context, kubeconfig string, tenants int, byKind bool) []string {
-	child := func(i int) (float64, error) {
-		self, err := os.Executable()
-		if err != nil {
-			return 0, err
-		}
-		b, err := exec.CommandContext(ctx, self, "--cache-heap", strconv.Itoa(i), "--cache-heap-kubeconfig", kubeconfig).Output()
-		if err != nil {
-			return 0, err
-		}
-		return strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
-	}
+	child := func(i int) (float64, error) { return cacheChild(ctx, kubeconfig, i) }
 	var out []string
 	for i, v := range cacheVariants {
 		mb, err := child(i)
@@ -151,6 +146,20 @@ func measureCaches(ctx context.Context, kubeconfig string, tenants int, byKind b
 		out = append(out, "the manager's cache by kind (MiB; each alone, so each includes its informer's fixed cost): "+strings.Join(parts, ", "))
 	}
 	return out
+}
+
+// cacheChild measures cache variant i (cacheVariants, then watchedKinds one by one) in a child
+// process of its own and returns its MiB.
+func cacheChild(ctx context.Context, kubeconfig string, i int) (float64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	b, err := exec.CommandContext(ctx, self, "--cache-heap", strconv.Itoa(i), "--cache-heap-kubeconfig", kubeconfig).Output()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
 }
 
 // writeKubeconfig writes a kubeconfig for cfg (envtest's client-certificate admin) into dir.
@@ -389,11 +398,15 @@ func idleAndResync(ctx context.Context, watched client.Client, sim *marketsim.Si
 // idleRow counts an idle operator's API requests for idleFor and returns the rate of those
 // that are not lease renewals.
 func idleRow(rc *requestCounter, total int, idleFor time.Duration, add func(id, what, format string, args ...any)) float64 {
-	all0, leases0 := rc.all.Load(), rc.leases.Load()
+	all0, leases0, kinds := rc.all.Load(), rc.leases.Load(), rc.snapshot()
 	time.Sleep(idleFor)
 	all, leases := float64(rc.all.Load()-all0)/idleFor.Seconds(), float64(rc.leases.Load()-leases0)/idleFor.Seconds()
+	other := ""
+	if all > leases {
+		other = " (" + rc.breakdown(kinds, 1) + " in all)" // what they were
+	}
 	add("B8", fmt.Sprintf("idle API requests with %d converged tenants, over %s", total, idleFor),
-		"%.3f requests/s: %.3f leader-election lease renewals (one per retry period, 2 s), %.3f other", all, leases, all-leases)
+		"%.3f requests/s: %.3f leader-election lease renewals (one per retry period, 2 s), %.3f other%s", all, leases, all-leases, other)
 	return all - leases
 }
 

@@ -171,8 +171,12 @@ func CacheOptions(namespace string) cache.Options {
 		if _, ok := obj.(*corev1.ConfigMap); ok {
 			continue // below: one entry per type (the map is keyed by pointer, not by type)
 		}
-		byObject[obj] = cache.ByObject{Label: managed}
+		byObject[obj] = cache.ByObject{Label: managed, Transform: controllers.CacheTransform(obj, TrimManagedFields)}
 	}
+	byObject[&saasv1alpha1.Tenant{}] = cache.ByObject{Transform: controllers.TenantCacheTransform(TrimManagedFields)}
+	// Namespaces: the metadata of every one (controllers.NamespaceMetadata), the tenants' compacted.
+	ns := controllers.NamespaceMetadata()
+	byObject[ns] = cache.ByObject{Transform: controllers.CacheTransform(ns, TrimManagedFields)}
 	// Secrets: every one of the operator's namespace (credentials, login keys), and elsewhere
 	// only the operator's own (the tenants' copies of image pull Secrets).
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
@@ -181,8 +185,9 @@ func CacheOptions(namespace string) cache.Options {
 	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
 	// ConfigMaps likewise: the operator's namespace holds packaged charts and registry CAs.
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{
-		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}}
-	return cache.Options{ByObject: byObject, DefaultTransform: TrimManagedFields}
+		namespace: {}, cache.AllNamespaces: {LabelSelector: managed}},
+		Transform: controllers.CacheTransform(&corev1.ConfigMap{}, TrimManagedFields)}
+	return cache.Options{ByObject: byObject, DefaultTransform: TrimManagedFields, NewInformer: controllers.NewInformer}
 }
 
 // TrimManagedFields is a cache transform that keeps only the managedFields entry of the
