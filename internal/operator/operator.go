@@ -160,10 +160,13 @@ func Scheme() *runtime.Scheme {
 }
 
 // CacheOptions are the manager's cache settings. Only the per-tenant objects this operator
-// labels are cached, so a cluster with many unrelated namespaces, Services, Deployments or
-// ConfigMaps costs the manager no memory; Secrets only in the operator's namespace (credentials,
-// buyers' contact details, login keys) and ConfigMaps (packaged charts, registry CAs); and every object's managedFields are trimmed to the
-// operator's own apply entry (see TrimManagedFields).
+// labels are cached, so a cluster with many unrelated Services, Deployments or ConfigMaps costs
+// the manager little memory (every namespace's name is held, NamespaceMetadata); Secrets only in
+// the operator's namespace (credentials, buyers' contact details, login keys) and ConfigMaps
+// (packaged charts, registry CAs). The objects the built-in template applies are compacted
+// (controllers.CacheTransform: a digest of the owned fields instead of their content, out of the
+// namespace index, controllers.NewInformer); every other object's managedFields are trimmed to
+// the operator's own apply entry (TrimManagedFields).
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
