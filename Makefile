@@ -11,6 +11,12 @@ FUZZTIME ?= 10s
 
 # Release version of the kubectl tenant plugin (krew wants a semantic version with a leading v).
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null || echo v0.0.0-dev)
+# The build's commit and time, stamped with VERSION into the manager and the plugin
+# (internal/version: manager --version, kubectl tenant version, the image's labels).
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/cloudmarket-dev/tenant-operator/internal/version
+LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
 # Where the plugin archives of VERSION are published; the krew manifest points there.
 PLUGIN_BASE_URL ?= https://github.com/cloudmarket-dev/tenant-operator/releases/download/$(VERSION)
 # Platforms plugin-dist builds (os/arch); the krew template names the same ones.
@@ -56,7 +62,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Fail if generated code or manifests are stale, code is unformatted, go.mod untidy or vet unhappy.
+verify: $(CONTROLLER_GEN) ## Fail if generated code or manifests are stale, code is unformatted, go.mod untidy or vet unhappy (also under the e2e and faults tags).
 	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify.sh
 
 .PHONY: envtest
@@ -116,11 +122,11 @@ bench-simcluster: $(SETUP_ENVTEST) ## B2, B4 and B9 on a fresh simulated cluster
 
 .PHONY: build
 build: build-plugin ## Build the manager binary and the kubectl tenant plugin into bin/.
-	go build -o $(LOCALBIN)/manager ./cmd/manager
+	go build -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/manager ./cmd/manager
 
 .PHONY: build-plugin
 build-plugin: ## Build the kubectl tenant plugin into bin/kubectl-tenant (put it on PATH).
-	go build -o $(LOCALBIN)/kubectl-tenant ./cmd/kubectl-tenant
+	go build -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/kubectl-tenant ./cmd/kubectl-tenant
 
 .PHONY: plugin-dist
 plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manifest dist/krew-tenant.yaml (VERSION, PLUGIN_BASE_URL).
@@ -129,7 +135,7 @@ plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manife
 		os=$${platform%/*}; arch=$${platform#*/}; dir=dist/plugin/$${os}_$${arch}; \
 		mkdir -p $$dir; \
 		echo "building kubectl-tenant $(VERSION) for $$os/$$arch"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w' -o $$dir/kubectl-tenant ./cmd/kubectl-tenant; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$dir/kubectl-tenant ./cmd/kubectl-tenant; \
 		files=kubectl-tenant; \
 		if [ -f LICENSE ]; then cp LICENSE $$dir/; files="$$files LICENSE"; fi; \
 		tar -C $$dir -czf dist/kubectl-tenant_$${os}_$${arch}.tar.gz $$files; \

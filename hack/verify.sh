@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when generated code or manifests are stale, Go files are unformatted, go.mod/go.sum are
-# untidy or go vet complains. Compares against the working tree, not git, so it works on
-# uncommitted changes too. Needs CONTROLLER_GEN (the Makefile passes it).
+# untidy or go vet complains (also under the e2e and faults build tags). Compares against the
+# working tree, not git, so it works on uncommitted changes too. Needs CONTROLLER_GEN (the Makefile passes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +46,7 @@ if [[ -n "${writers}" ]]; then
 fi
 
 go vet ./... || status=1
+# The suites behind build tags (the simulated cluster's end-to-end and fault tests) are vetted too.
+go vet -tags e2e ./test/e2e/... || status=1
+go vet -tags faults ./test/faults/... || status=1
 exit ${status}

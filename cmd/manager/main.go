@@ -14,6 +14,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/controllers"
 	"github.com/cloudmarket-dev/tenant-operator/internal/login"
 	"github.com/cloudmarket-dev/tenant-operator/internal/operator"
+	"github.com/cloudmarket-dev/tenant-operator/internal/version"
 	"github.com/cloudmarket-dev/tenant-operator/internal/voucher"
 	"github.com/cloudmarket-dev/tenant-operator/webhook"
 	"github.com/cloudmarket-dev/tenant-operator/webhook/tencent"
@@ -90,9 +91,14 @@ func main() {
 	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
 		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")
 	port := flag.Int("suspended-page-port", int(opts.SuspendedPage.Port), "Port of --suspended-page-host.")
+	showVersion := flag.Bool("version", false, "Print the manager's version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("manager", version.Get())
+		return
+	}
 	opts.QPS = float32(*qps)
 	opts.SuspendedPage.Port = int32(*port)
 	loc, err := time.LoadLocation(*zone)
@@ -116,6 +122,8 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	info := version.Get()
+	log.Info("Starting the tenant operator", "version", info.Version, "commit", info.Commit, "date", info.Date, "go", info.GoVersion)
 
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := operator.New(ctx, ctrl.GetConfigOrDie(), opts)

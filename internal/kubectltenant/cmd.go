@@ -85,7 +85,8 @@ support:rerun-bootstrap, support:rotate-usage-credential) and as a SupportAction
 Operator keys: rotate-signing-key (the login token signing key of every tenant).
 Chart products: rollout status|pause|resume|undo PRODUCT (the fleet rollout of a new chart
 revision).
-Listings: listing render|check PRODUCT (the marketplace console's form, and every check of it).`,
+Listings: listing render|check PRODUCT (the marketplace console's form, and every check of it).
+version: the plugin's build.`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: DisplayName,
 		},
@@ -121,6 +122,7 @@ Listings: listing render|check PRODUCT (the marketplace console's form, and ever
 		newRolloutCommand(o),
 		newListingCommand(o),
 		newUsageCommand(o),
+		newVersionCommand(o),
 	)
 	return cmd
 }
