@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -214,6 +215,8 @@ type Server struct {
 	intake *intake.Writer
 	// usage serves tenant apps' usage reports on UsageAddr (nil when disabled).
 	usage *usage.Handler
+	// serving: the listeners are open (Serving).
+	serving atomic.Bool
 }
 
 // Dependencies are what the front door reads and writes through.
@@ -355,6 +358,15 @@ func (s *Server) ensureLoginKeys(ctx context.Context) error {
 // Handler returns the server's HTTP handler (for tests that serve it themselves).
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Serving is nil once the front door listens (and the usage endpoint, when configured), and
+// says why not before that and after it stopped: the readiness check's.
+func (s *Server) Serving() error {
+	if !s.serving.Load() {
+		return errors.New("the front door is not listening")
+	}
+	return nil
+}
+
 // NeedLeaderElection is false: every replica serves the marketplace.
 func (s *Server) NeedLeaderElection() bool { return false }
 
@@ -399,6 +411,8 @@ func (s *Server) Start(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	s.serving.Store(true)
+	defer s.serving.Store(false)
 	select {
 	case err := <-errc:
 		return err

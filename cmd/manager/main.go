@@ -37,6 +37,8 @@ func main() {
 		"How long the leader keeps trying to renew before it gives up leading (less than the lease duration).")
 	flag.DurationVar(&opts.RetryPeriod, "leader-election-retry-period", opts.RetryPeriod,
 		"How often the leader renews the lease and standbys try to take it.")
+	flag.DurationVar(&opts.APIServerUnreachableAfter, "api-server-unreachable-after", operator.DefaultAPIServerUnreachableAfter,
+		"How long the replica goes without an answer from the API server before /readyz fails, so that its Service stops sending it callbacks.")
 	flag.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", opts.MaxConcurrentReconciles,
 		"How many Tenants are reconciled at once.")
 	qps := flag.Float64("kube-api-qps", float64(opts.QPS), "Steady requests per second to the Kubernetes API server.")

@@ -76,6 +76,9 @@ type Options struct {
 	Clock clock.PassiveClock
 	// SkipControllerNameValidation allows more than one manager in a process (tests only).
 	SkipControllerNameValidation bool
+	// APIServerUnreachableAfter is how long the replica goes without an answer from the API
+	// server before /readyz fails (0: DefaultAPIServerUnreachableAfter).
+	APIServerUnreachableAfter time.Duration
 	// DeliveryCheck configures the Product controller's check of each Product's public delivery
 	// URL (DeliveryEndpointReady). An empty PublicURL takes FrontDoor.PublicURL.
 	DeliveryCheck controllers.DeliveryCheck
@@ -229,6 +232,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	ready := newReadiness(opts.APIServerUnreachableAfter)
+	ready.wrap(cfg)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),
@@ -304,12 +309,16 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		if err := frontDoor.SetupWithManager(ctx, mgr); err != nil {
 			return nil, fmt.Errorf("set up front door: %w", err)
 		}
+		ready.frontDoor = frontDoor
+	}
+	if err := ready.setUp(mgr, cfg); err != nil {
+		return nil, fmt.Errorf("set up the readiness check: %w", err)
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", ready.check); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 	return mgr, nil
