@@ -19,7 +19,6 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	saasv1alpha1 "github.com/cloudmarket-dev/tenant-operator/api/v1alpha1"
 )
@@ -31,18 +30,7 @@ import (
 // or foreign annotations; a second pass of the transform changes nothing; and an object that is
 // not the operator's is left whole.
 func TestCompactedObjectsReadAsUnchanged(t *testing.T) {
-	env := &envtest.Environment{} // a control plane of its own (internal/testenv would import this package)
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := ownControlPlane(t)
 	ctx := context.Background()
 	tenant := &saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "t1"}, Spec: saasv1alpha1.TenantSpec{Product: "notes"}}
 	ns := NamespaceName(tenant.Name)

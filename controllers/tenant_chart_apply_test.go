@@ -19,19 +19,7 @@ import (
 // tenant costs no apply. Run against a real API server, whose defaulting and normalising are
 // what could make an applied object differ from its rendering.
 func TestAppliedChartObjectsReadAsUnchanged(t *testing.T) {
-	// A control plane of its own (internal/testenv would import this package).
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, scheme := ownControlPlane(t)
 	ctx := context.Background()
 	reg := charttest.StartRegistry(t, "", "")
 	// The test chart, and one object of each kind it lacks.
@@ -74,4 +62,23 @@ func TestAppliedChartObjectsReadAsUnchanged(t *testing.T) {
 			t.Errorf("%s: a changed label reads as unchanged", chart.ObjectName(obj))
 		}
 	}
+}
+
+// ownControlPlane starts a control plane for an internal test (internal/testenv would import this
+// package) and returns a client of the built-in kinds; it stops with the test.
+func ownControlPlane(t *testing.T) (client.Client, *runtime.Scheme) {
+	t.Helper()
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, scheme
 }

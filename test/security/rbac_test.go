@@ -439,6 +439,16 @@ func asTheOperator(g Gomega) client.Client {
 	return op
 }
 
+// refusedWith returns a check that an error is a shipped admission policy's refusal saying
+// message.
+func refusedWith(t *testing.T, g Gomega, message string) func(what string, err error) {
+	return func(what string, err error) {
+		t.Helper()
+		g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", what, err)
+		g.Expect(err).To(MatchError(ContainSubstring(message)), what)
+	}
+}
+
 func TestOperatorSecretWritesAreBounded(t *testing.T) {
 	runLifecycle(t) // its audit log is read already: these refusals are not the run's
 	g := NewWithT(t)
@@ -498,11 +508,7 @@ func TestOperatorNamespaceWritesAreBounded(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	op := asTheOperator(g)
-	refused := func(what string, err error) {
-		t.Helper()
-		g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", what, err)
-		g.Expect(err.Error()).To(ContainSubstring("the tenant operator writes only tenant namespaces"), what)
-	}
+	refused := refusedWith(t, g, "the tenant operator writes only tenant namespaces")
 	tenantLabels := func(tenant string) map[string]string {
 		return map[string]string{saasv1alpha1.TenantLabel: tenant, saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}
 	}
