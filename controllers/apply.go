@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -13,6 +14,12 @@ import (
 
 // FieldOwner is the server-side apply field manager of everything the operator writes.
 const FieldOwner = "tenant-operator"
+
+// OwnApply is true for the managedFields entry of the operator's own server-side apply (not a
+// subresource's): the fields the skip-if-unchanged checks compare.
+func OwnApply(f metav1.ManagedFieldsEntry) bool {
+	return f.Manager == FieldOwner && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == ""
+}
 
 // extractFunc returns the fields of an object that a field manager owns, as an apply
 // configuration (client-go's generated ExtractX functions).

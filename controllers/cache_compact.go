@@ -216,11 +216,8 @@ func compact(c compactor, obj any) (out any, ok bool) {
 	m.SetManagedFields(nil)
 	// The same label keys and values, the tenant's name and its namespace's, recur in every
 	// object of a tenant and in every tenant: held once.
-	interned := make(map[string]string, len(labels)+1)
-	for k, v := range labels {
-		interned[intern(k)] = intern(v)
-	}
-	interned[ownedDigestLabel] = d // the one string of its own
+	interned := internedMap(labels, true) // not empty: the operator's labels are there
+	interned[ownedDigestLabel] = d        // the one string of its own
 	m.SetLabels(interned)
 	m.SetNamespace(intern(m.GetNamespace()))
 	m.SetName(intern(m.GetName()))
@@ -230,7 +227,7 @@ func compact(c compactor, obj any) (out any, ok bool) {
 // appliedByOperator is true when obj's managedFields hold the operator's apply entry.
 func appliedByOperator(obj metav1.Object) bool {
 	for _, f := range obj.GetManagedFields() {
-		if f.Manager == FieldOwner && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
+		if OwnApply(f) {
 			return true
 		}
 	}

@@ -416,7 +416,7 @@ func (r *TenantReconciler) applyChartObject(ctx context.Context, s *tenantScope,
 func ownedFieldsEqual(live client.Object, desired *unstructured.Unstructured) bool {
 	var entry *metav1.ManagedFieldsEntry
 	for i, f := range live.GetManagedFields() {
-		if f.Manager == FieldOwner && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
+		if OwnApply(f) {
 			entry = &live.GetManagedFields()[i]
 		}
 	}

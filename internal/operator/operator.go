@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
@@ -212,7 +211,7 @@ func TrimManagedFields(obj any) (any, error) {
 	}
 	kept := fields[:0]
 	for _, f := range fields {
-		if f.Manager == controllers.FieldOwner && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
+		if controllers.OwnApply(f) {
 			kept = append(kept, f)
 		}
 	}
