@@ -77,10 +77,10 @@ test: verify envtest ## Every test against a real kube-apiserver and etcd (-race
 		PROPERTY_SEQUENCES=1000 PROPERTY_SEED=$(PROPERTY_SEED) go test -count=1 -run TestPropertyRandomSequences ./webhook/
 
 .PHONY: test-e2e
-test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), driven by the marketplace simulators over HTTP.
+test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), driven by the marketplace simulators over HTTP; make run's devenv interrupted with Ctrl-C.
 	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
-	go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
+	go test -tags e2e -count=1 -p 1 -timeout 25m -v ./test/e2e/ ./test/devenv/
 
 .PHONY: test-installer
 test-installer: build-installer envtest ## Server-side apply dist/install.yaml, dry-run, to a real kube-apiserver (test/manifests).
@@ -146,7 +146,7 @@ plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manife
 	@echo "dist/krew-tenant.yaml: install with 'kubectl krew install --manifest dist/krew-tenant.yaml' once the archives are at $(PLUGIN_BASE_URL)"
 
 .PHONY: run
-run: $(SETUP_ENVTEST) ## Run the operator against the current kubeconfig's cluster, or the simulated cluster (KWOK) when there is none.
+run: $(SETUP_ENVTEST) ## Run the operator against the current kubeconfig's cluster, or the simulated cluster (KWOK) when there is none (RUN_ARGS=--zap-log-level=debug for debug logs).
 	KUBEBUILDER_ASSETS="$$(SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh)" \
 		go run ./cmd/devenv $(RUN_ARGS)

@@ -3,17 +3,26 @@
 // (hack/simcluster.sh: a real control plane with KWOK nodes), installs the CRDs, the admission
 // policies and the sample Products (one per marketplace), serves the marketplaces' simulated Open
 // Platform, Market API and order-query API and a demo app next to the operator, buys one tenant on
-// each marketplace as it would, and prints what a newcomer needs. Ctrl-C stops everything it started.
+// each marketplace as it would, and prints what a newcomer needs.
+//
+// Ctrl-C at any moment, also while the simulated cluster is still starting and with the output
+// piped through tee, stops everything it started: the operator, the simulators, and the cluster's
+// processes (kept on disk for the next run, which starts in seconds).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,12 +87,15 @@ func main() {
 	opts := operator.DefaultOptions()
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "Address of the health endpoints; 0 disables them.")
-	zapOpts := zap.Options{Development: true}
+	flag.StringVar(&opts.FrontDoor.Addr, "front-door-bind-address", opts.FrontDoor.Addr, "Address of the front door (the marketplaces' callbacks, login, redemption).")
+	// Readable by default: the console encoder at info level. --zap-log-level=debug shows the
+	// operator's debug lines and every Event it records.
+	zapOpts := zap.Options{Development: true, Level: zapcore.InfoLevel}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	ctx := ctrl.SetupSignalHandler()
+	ctx := interruptible()
 	if err := run(ctx, opts, s); err != nil {
 		fmt.Fprintln(os.Stderr, "devenv:", err)
 		os.Exit(1)
@@ -104,14 +116,20 @@ func run(ctx context.Context, opts operator.Options, s settings) error {
 	}
 	fmt.Println("Starting the simulated cluster (hack/simcluster.sh). The first run on a machine builds the control plane " +
 		"and KWOK from source when they cannot be downloaded: about 25 minutes on 2 cores; later runs take seconds.")
+	// Stopped however run ends, also when interrupted while it starts: kwokctl starts the
+	// cluster's processes in sessions of their own, which no Ctrl-C reaches.
+	defer func() {
+		fmt.Println("Stopping the simulated cluster (kept for the next run; hack/simcluster.sh down deletes it).")
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := simcluster(sctx, s.script, "stop"); err != nil {
+			fmt.Fprintln(os.Stderr, "devenv: stop the simulated cluster:", err)
+		}
+	}()
 	kubeconfig, err := simcluster(ctx, s.script, "up")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		fmt.Println("Stopping the simulated cluster (kept for the next run; hack/simcluster.sh down deletes it).")
-		_, _ = simcluster(context.Background(), s.script, "stop")
-	}()
 	if cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		return err
 	}
@@ -168,15 +186,54 @@ func runManager(ctx context.Context, cfg *rest.Config, opts operator.Options) er
 	return mgr.Start(ctx)
 }
 
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM. Later signals do not
+// cut the shutdown short (as controller-runtime's handler would, leaving the cluster running):
+// they say what is still being stopped. SIGPIPE is ignored, so that when `make run | tee` is
+// interrupted and tee exits first, devenv's writes fail instead of killing it before it stopped
+// the cluster.
+func interruptible() context.Context {
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := make(chan os.Signal, 2)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-c
+		cancel()
+		for range c {
+			fmt.Fprintln(os.Stderr, "devenv: still stopping the operator and the simulated cluster (at most 2 minutes); SIGKILL abandons them")
+		}
+	}()
+	return ctx
+}
+
 // simcluster runs hack/simcluster.sh and returns what it prints (the kubeconfig path).
+//
+// The script runs in a process group of its own, so a Ctrl-C reaches devenv alone; when ctx ends
+// devenv sends the whole group (the script, kwokctl, a go install building KWOK) SIGTERM and
+// then runs the script's stop. Its progress is copied to stderr without ever failing it: after
+// an interrupted `make run | tee` the pipe is gone, and the script must still finish its stop.
 func simcluster(ctx context.Context, script, action string) (string, error) {
 	cmd := exec.CommandContext(ctx, script, action)
-	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
+	cmd.Stderr = bestEffort{os.Stderr}
 	out, err := cmd.Output()
+	if ctx.Err() != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what SIGTERM left of its group
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", script, action, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// bestEffort writes to w and reports success whatever happened.
+type bestEffort struct{ w io.Writer }
+
+func (b bestEffort) Write(p []byte) (int, error) {
+	_, _ = b.w.Write(p)
+	return len(p), nil
 }
 
 // existingCluster returns the config of the current kubeconfig when its API server answers.
