@@ -82,6 +82,9 @@ type TenantReconciler struct {
 	Charts *chart.Store
 	// KubeVersion is the cluster's version, which charts are rendered for.
 	KubeVersion string
+	// Egress is the cluster's side of Products' Restricted egress; unset takes
+	// DefaultEgressConfig.
+	Egress EgressConfig
 
 	// loginKeys parses the login keys Secret once per version for every tenant's JWKS.
 	loginKeys *login.KeyCache
@@ -531,6 +534,13 @@ func displayURL(url string) string {
 func (r *TenantReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.Egress.DNSNamespace == "" && r.Egress.ExcludedCIDRs == nil {
+		r.Egress = DefaultEgressConfig()
+		r.Egress.OperatorNamespace = r.Login.Namespace
+	}
+	if err := r.Egress.Validate(); err != nil {
+		return err
 	}
 	r.loginKeys = &login.KeyCache{Reader: r.Client, Key: client.ObjectKey{Namespace: r.Login.Namespace, Name: r.Login.KeysSecret}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &saasv1alpha1.Product{}, productCredentialsIndex,

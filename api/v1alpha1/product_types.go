@@ -110,6 +110,10 @@ type ProductSpec struct {
 	// +optional
 	Exposure *Exposure `json:"exposure,omitempty"`
 
+	// network is what tenants' pods may reach (egress). Omit to leave egress open.
+	// +optional
+	Network *Network `json:"network,omitempty"`
+
 	// lifecycle holds the policies applied at expiry and destruction.
 	// +optional
 	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`

@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -93,6 +96,12 @@ func main() {
 	flag.StringVar(&opts.SuspendedPage.Host, "suspended-page-host", "",
 		"DNS name suspended tenants' routes lead to for the \"instance expired\" page (default: the front door's Service, tenant-operator-frontdoor.<namespace>.svc.cluster.local; \"-\" disables the page).")
 	port := flag.Int("suspended-page-port", int(opts.SuspendedPage.Port), "Port of --suspended-page-host.")
+	flag.StringVar(&opts.Egress.DNSNamespace, "egress-dns-namespace", opts.Egress.DNSNamespace,
+		"Namespace of the cluster DNS's pods, which tenants of a Product with Restricted egress reach on port 53.")
+	dnsLabels := flag.String("egress-dns-pod-labels", labels.FormatLabels(opts.Egress.DNSPodLabels),
+		"Labels (k=v,…) of the cluster DNS's pods in --egress-dns-namespace.")
+	excluded := flag.String("egress-excluded-cidrs", strings.Join(opts.Egress.ExcludedCIDRs, ","),
+		"Comma-separated IP blocks tenants of a Product with Restricted egress never reach but through the Product's egressExceptions: the cluster's pods, Services, nodes, API server and the metadata endpoint (add the API server's address when it is public).")
 	showVersion := flag.Bool("version", false, "Print the manager's version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -102,6 +111,21 @@ func main() {
 		return
 	}
 	opts.QPS = float32(*qps)
+	var err error
+	if opts.Egress.DNSPodLabels, err = labels.ConvertSelectorToLabelsMap(*dnsLabels); err != nil {
+		fmt.Fprintf(os.Stderr, "--egress-dns-pod-labels: %v\n", err)
+		os.Exit(2)
+	}
+	opts.Egress.ExcludedCIDRs = nil
+	for _, cidr := range strings.Split(*excluded, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr != "" {
+			opts.Egress.ExcludedCIDRs = append(opts.Egress.ExcludedCIDRs, cidr)
+		}
+	}
+	if err := opts.Egress.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "--egress-excluded-cidrs: %v\n", err)
+		os.Exit(2)
+	}
 	opts.SuspendedPage.Port = int32(*port)
 	loc, err := time.LoadLocation(*zone)
 	if err != nil {

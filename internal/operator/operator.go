@@ -81,6 +81,9 @@ type Options struct {
 	// DeliveryCheck configures the Product controller's check of each Product's public delivery
 	// URL (DeliveryEndpointReady). An empty PublicURL takes FrontDoor.PublicURL.
 	DeliveryCheck controllers.DeliveryCheck
+	// Egress is the cluster's side of Products' Restricted egress: the DNS pods and the
+	// excluded ranges. The operator's own namespace is FrontDoor.Namespace.
+	Egress controllers.EgressConfig
 }
 
 // DefaultOptions are the defaults of the manager's flags.
@@ -103,10 +106,18 @@ func DefaultOptions() Options {
 			Location:  chinaStandardTime,
 		},
 		SuspendedPage: controllers.SuspendedPage{Port: 80},
+		Egress:        controllers.DefaultEgressConfig(),
 	}
 }
 
 // deliveryCheck resolves the DeliveryCheck option.
+// egress is Egress with the operator's namespace.
+func (o Options) egress() controllers.EgressConfig {
+	e := o.Egress
+	e.OperatorNamespace = o.FrontDoor.Namespace
+	return e
+}
+
 func (o Options) deliveryCheck() controllers.DeliveryCheck {
 	d := o.DeliveryCheck
 	if d.PublicURL == "" {
@@ -288,6 +299,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 			KeysSecret: opts.FrontDoor.LoginKeysSecretName(),
 		},
 		UsageURL:    opts.usageURL(),
+		Egress:      opts.egress(),
 		Reminders:   webhook.Reminders(opts.FrontDoor),
 		Redeemer:    webhook.NewRedeemer(opts.FrontDoor, mgr.GetClient(), mgr.GetAPIReader(), opts.Clock),
 		Charts:      charts,
