@@ -550,21 +550,38 @@ func TestChartFleetRollout(t *testing.T) {
 
 // rolloutGauge reads tenant_operator_chart_rollout_tenants of the manager in this process.
 func rolloutGauge(product, state string) float64 {
+	return metricValue("tenant_operator_chart_rollout_tenants", map[string]string{"product": product, "state": state})
+}
+
+// metricValue reads a metric of the manager in this process: a gauge's or counter's value, a
+// histogram's count; -1 when no series has those labels.
+func metricValue(name string, want map[string]string) float64 {
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		return -1
 	}
 	for _, f := range families {
-		if f.GetName() != "tenant_operator_chart_rollout_tenants" {
+		if f.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range f.GetMetric() {
 			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["product"] == product && labels["state"] == state {
+			for k, v := range want {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.Gauge != nil:
 				return m.GetGauge().GetValue()
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -284,6 +284,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 
 	if err := r.reconcileNamespace(ctx, s); err != nil {
 		s.applyErr = fmt.Errorf("namespace: %w", err)
+		phaseErrors.WithLabelValues("namespace").Inc()
 		var taken *errNamespaceTaken
 		if errors.As(err, &taken) {
 			// A user mistake: retrying cannot fix it; the condition tells.
@@ -331,6 +332,7 @@ func (r *TenantReconciler) reconcileNormal(ctx context.Context, s *tenantScope) 
 	for _, p := range phases {
 		if err := p.fn(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+			phaseErrors.WithLabelValues(p.name).Inc()
 		}
 	}
 	s.applyErr = errors.Join(errs...)
@@ -493,6 +495,7 @@ func (r *TenantReconciler) recordTransitions(before *saasv1alpha1.Tenant, s *ten
 		event(corev1.EventTypeWarning, saasv1alpha1.EventStorageNotResized, "Resize", "%s", c.Message)
 	}
 	if before.Status.ProvisionedAt == nil && t.Status.ProvisionedAt != nil {
+		observeFirstActive(t)
 		event(corev1.EventTypeNormal, saasv1alpha1.EventProvisioned, "Provision", "Tenant is available at %s", displayURL(t.Status.URL))
 	}
 	if before.Status.Plan != "" && t.Status.Plan != before.Status.Plan {

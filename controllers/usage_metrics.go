@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -16,17 +17,32 @@ import (
 // usageCollector computes the usage gauges from the cache at scrape time (as cert-manager's
 // collectors do): nothing is kept between scrapes, so a removed tenant's usage leaves the sums
 // at once, and no label names a buyer or a tenant, only product, plan and dimension.
-type usageCollector struct {
-	mu     sync.Mutex
-	reader client.Reader
-}
-
-// usage is registered once; each manager built points it at its own cache (a process runs one
-// manager, tests and benchmarks run several one after another).
-var usageGauges = &usageCollector{}
+type usageCollector struct{ source *metricsSource }
 
 func init() {
-	metrics.Registry.MustRegister(usageGauges)
+	metrics.Registry.MustRegister(usageCollector{source: &metricsFrom})
+}
+
+// metricsSource is the reader and clock the collectors use, set by ServeMetrics.
+type metricsSource struct {
+	mu     sync.Mutex
+	reader client.Reader
+	clock  clock.PassiveClock
+}
+
+func (s *metricsSource) set(reader client.Reader, clk clock.PassiveClock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	s.reader, s.clock = reader, clk
+}
+
+func (s *metricsSource) get() (client.Reader, clock.PassiveClock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reader, s.clock
 }
 
 var (
@@ -38,22 +54,13 @@ var (
 		[]string{"product", "exhausted"}, nil)
 )
 
-// ServeUsageMetrics makes the usage gauges read through reader (the manager's cache).
-func ServeUsageMetrics(reader client.Reader) {
-	usageGauges.mu.Lock()
-	defer usageGauges.mu.Unlock()
-	usageGauges.reader = reader
-}
-
-func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c usageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- usageDesc
 	ch <- usageTenantsDesc
 }
 
-func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	reader := c.reader
-	c.mu.Unlock()
+func (c usageCollector) Collect(ch chan<- prometheus.Metric) {
+	reader, _ := c.source.get()
 	if reader == nil {
 		return
 	}

@@ -86,6 +86,7 @@ func main() {
 		"Where the demo app standing in for every tenant's app listens (simulated cluster only).")
 	opts := operator.DefaultOptions()
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "Address of the metrics endpoint; 0 disables it.")
+	flag.BoolVar(&opts.MetricsSecure, "metrics-secure", false, "Serve metrics over HTTPS to authorized bearer tokens only (the manager's default); plain HTTP here.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "Address of the health endpoints; 0 disables them.")
 	flag.StringVar(&opts.FrontDoor.Addr, "front-door-bind-address", opts.FrontDoor.Addr, "Address of the front door (the marketplaces' callbacks, login, redemption).")
 	// Readable by default: the console encoder at info level. --zap-log-level=debug shows the

@@ -28,6 +28,10 @@ func main() {
 	opts := operator.DefaultOptions()
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr,
 		"Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.BoolVar(&opts.MetricsSecure, "metrics-secure", opts.MetricsSecure,
+		"Serve metrics over HTTPS, only to callers whose bearer token the API server authenticates and authorizes for GET /metrics (ClusterRole tenant-operator-metrics-reader); false serves plain HTTP to anyone who can connect.")
+	flag.StringVar(&opts.MetricsCertDir, "metrics-cert-dir", "",
+		"Directory with tls.crt and tls.key for the metrics endpoint (e.g. a cert-manager Secret mounted); empty uses a self-signed certificate made at start.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr,
 		"Address of the /healthz and /readyz endpoints; 0 disables them.")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", opts.LeaderElection,

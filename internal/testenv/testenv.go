@@ -150,9 +150,16 @@ func InstallPolicies(cfg *rest.Config, dir string) error {
 func (c *ControlPlane) Stop() { _ = c.Env.Stop() }
 
 // RunManager starts the operator's manager against the control plane with opts (metrics and
-// probes off) and returns a function that stops it and waits until it has.
+// probes off unless given addresses of their own) and returns a function that stops it and
+// waits until it has.
 func (c *ControlPlane) RunManager(ctx context.Context, opts operator.Options) (func(), error) {
-	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	defaults := operator.DefaultOptions()
+	if opts.MetricsAddr == defaults.MetricsAddr {
+		opts.MetricsAddr = "0"
+	}
+	if opts.ProbeAddr == defaults.ProbeAddr {
+		opts.ProbeAddr = "0"
+	}
 	if opts.FrontDoor.UsageAddr == operator.DefaultOptions().FrontDoor.UsageAddr {
 		// Packages' managers run at once: a test that reports usage gives an address of its own.
 		opts.FrontDoor.UsageAddr = ""

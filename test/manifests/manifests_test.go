@@ -132,7 +132,8 @@ func TestOptionalComponents(t *testing.T) {
 	endpoint := endpoints[0].(map[string]any)
 	g.Expect(endpoint).To(HaveKeyWithValue("port", "metrics"))
 	g.Expect(endpoint).To(HaveKeyWithValue("path", "/metrics"))
-	g.Expect(endpoint).To(HaveKeyWithValue("scheme", "http"), "the manager serves metrics over plain HTTP")
+	g.Expect(endpoint).To(HaveKeyWithValue("scheme", "https"), "the manager serves metrics over HTTPS (--metrics-secure)")
+	g.Expect(endpoint).To(HaveKey("bearerTokenFile"), "the manager answers only authorized bearer tokens")
 	g.Expect(servicePortNames(services[metricsService])).To(ContainElement("metrics"))
 }
 

@@ -88,6 +88,8 @@ var lifecycle struct {
 	captured map[string]string
 	// secrets are the credentials in play: what → value.
 	secrets map[string]string
+	// scrapes are the answers of the metrics endpoint, by who asked.
+	scrapes map[string]scrape
 }
 
 // runLifecycle runs the lifecycle once per test binary; the tests then check what it left.
@@ -179,6 +181,8 @@ func drive(t *testing.T) {
 	for _, name := range []string{tenantA, tenantB, tenantC} {
 		g.Eventually(phase(name), timeout, interval).Should(Equal(saasv1alpha1.TenantPhaseActive), name)
 	}
+	// Prometheus and a stranger scrape the metrics (TestMetricsNeedAnAuthorizedToken).
+	scrapeMetrics(t, g)
 	// A's generated credentials: every value is scanned for.
 	generated := &corev1.Secret{}
 	g.Expect(suite.admin.Get(ctx, client.ObjectKey{Namespace: controllers.NamespaceName(tenantA), Name: "notes-db"}, generated)).To(Succeed())

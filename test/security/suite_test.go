@@ -66,7 +66,9 @@ var suite struct {
 	logs      *testenv.LogRecorder
 	clock     *clocktesting.FakeClock
 	frontDoor string // http://127.0.0.1:port
-	usageURL  string // http://127.0.0.1:port of the usage endpoint
+	// metricsURL is the manager's metrics endpoint (https, self-signed).
+	metricsURL string
+	usageURL   string // http://127.0.0.1:port of the usage endpoint
 
 	openPlatform       *marketsim.OpenPlatform
 	openPlatformIssued *issuedSecrets // codes and tokens the simulated Open Platform handed out
@@ -182,6 +184,11 @@ func startOnce() error {
 	}
 	suite.usageURL = "http://" + usageAddr
 	opts.FrontDoor.UsageAddr, opts.FrontDoor.UsageURL = usageAddr, suite.usageURL
+	// Metrics as the manager serves them by default: HTTPS, callers' tokens reviewed.
+	if opts.MetricsAddr, err = freeAddr(); err != nil {
+		return err
+	}
+	suite.metricsURL = "https://" + opts.MetricsAddr + "/metrics"
 	opts.FrontDoor.AuthorizeURL = opServer.URL + "/open/authorize"
 	opts.FrontDoor.OpenAPIEndpoint = opServer.URL
 	opts.FrontDoor.MarketAPIEndpoint = suite.marketFront.URL()
