@@ -112,8 +112,8 @@ func init() {
 var metricsFrom metricsSource
 
 // ServeMetrics makes the gauges computed at scrape time (tenants, usage) read through reader
-// (the manager's cache) at the time of clk. A process registers the collectors once; each
-// manager built points them at its own cache (tests and benchmarks run several in turn).
-func ServeMetrics(reader client.Reader, clk clock.PassiveClock) {
-	metricsFrom.set(reader, clk)
+// (the manager's cache) at the time of clk, until remove is called (when that manager stops).
+// A process registers the collectors once; the newest manager still serving is the one read.
+func ServeMetrics(reader client.Reader, clk clock.PassiveClock) (remove func()) {
+	return metricsFrom.add(reader, clk)
 }

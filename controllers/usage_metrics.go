@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,26 +24,44 @@ func init() {
 	metrics.Registry.MustRegister(usageCollector{source: &metricsFrom})
 }
 
-// metricsSource is the reader and clock the collectors use, set by ServeMetrics.
+// metricsSource is the reader and clock the collectors use: those of the newest manager still
+// running (ServeMetrics). A process runs one manager; tests run several, some side by side.
 type metricsSource struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
+	next    int
+	sources []servedSource
+}
+
+type servedSource struct {
+	id     int
 	reader client.Reader
 	clock  clock.PassiveClock
 }
 
-func (s *metricsSource) set(reader client.Reader, clk clock.PassiveClock) {
+func (s *metricsSource) add(reader client.Reader, clk clock.PassiveClock) (remove func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	s.reader, s.clock = reader, clk
+	s.next++
+	id := s.next
+	s.sources = append(s.sources, servedSource{id, reader, clk})
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sources = slices.DeleteFunc(s.sources, func(e servedSource) bool { return e.id == id })
+	}
 }
 
 func (s *metricsSource) get() (client.Reader, clock.PassiveClock) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reader, s.clock
+	if len(s.sources) == 0 {
+		return nil, nil
+	}
+	last := s.sources[len(s.sources)-1]
+	return last.reader, last.clock
 }
 
 var (

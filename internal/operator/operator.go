@@ -334,7 +334,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (manager.Manager, 
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
 
-	controllers.ServeMetrics(mgr.GetClient(), opts.Clock)
+	stopMetrics := controllers.ServeMetrics(mgr.GetClient(), opts.Clock)
+	go func() { <-ctx.Done(); stopMetrics() }()
 
 	if opts.FrontDoor.Addr != "" {
 		frontDoor := webhook.NewServer(opts.FrontDoor, webhook.Dependencies{
