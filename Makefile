@@ -46,8 +46,9 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers, and copy what the Helm chart ships verbatim into charts/tenant-operator/files.
 	$(CONTROLLER_GEN) rbac:roleName=tenant-operator crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	hack/chart-files.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.

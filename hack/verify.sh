@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-generated=(api config/crd config/rbac)
+generated=(api config/crd config/rbac charts/tenant-operator/files)
 snapshot="$(mktemp -d)"
 trap 'rm -rf "${snapshot}"' EXIT
 cp -r --parents "${generated[@]}" "${snapshot}/"
 
 "${CONTROLLER_GEN:?}" rbac:roleName=tenant-operator crd paths="./..." output:crd:artifacts:config=config/crd/bases
 "${CONTROLLER_GEN}" object:headerFile="hack/boilerplate.go.txt" paths="./..."
+hack/chart-files.sh
 
 status=0
 for d in "${generated[@]}"; do
@@ -47,6 +48,6 @@ fi
 
 go vet ./... || status=1
 # The suites behind build tags (the simulated cluster's end-to-end and fault tests) are vetted too.
-go vet -tags e2e ./test/e2e/... || status=1
+go vet -tags e2e ./test/e2e/... ./test/devenv/... || status=1
 go vet -tags faults ./test/faults/... || status=1
 exit ${status}
