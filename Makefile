@@ -78,10 +78,10 @@ test: verify envtest ## Every test against a real kube-apiserver and etcd (-race
 		PROPERTY_SEQUENCES=1000 PROPERTY_SEED=$(PROPERTY_SEED) go test -count=1 -run TestPropertyRandomSequences ./webhook/
 
 .PHONY: test-e2e
-test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), driven by the marketplace simulators over HTTP; make run's devenv interrupted with Ctrl-C.
+test-e2e: $(SETUP_ENVTEST) ## End-to-end tests on the simulated cluster (KWOK), driven by the marketplace simulators over HTTP; make run's devenv interrupted with Ctrl-C; the Helm chart installed with the Helm SDK.
 	SETUP_ENVTEST=$(SETUP_ENVTEST) ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) \
 		ENVTEST_EXTRA_BINARIES="kube-controller-manager kube-scheduler" hack/envtest.sh >/dev/null
-	go test -tags e2e -count=1 -p 1 -timeout 25m -v ./test/e2e/ ./test/devenv/
+	go test -tags e2e -count=1 -p 1 -timeout 25m -v ./test/e2e/ ./test/devenv/ ./test/helm/
 
 .PHONY: test-installer
 test-installer: build-installer envtest ## Server-side apply dist/install.yaml, dry-run, to a real kube-apiserver (test/manifests).

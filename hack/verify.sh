@@ -48,6 +48,6 @@ fi
 
 go vet ./... || status=1
 # The suites behind build tags (the simulated cluster's end-to-end and fault tests) are vetted too.
-go vet -tags e2e ./test/e2e/... ./test/devenv/... || status=1
+go vet -tags e2e ./test/e2e/... ./test/devenv/... ./test/helm/... || status=1
 go vet -tags faults ./test/faults/... || status=1
 exit ${status}

@@ -33,6 +33,23 @@ type SimCluster struct {
 // nodes (the script's default when 0) and its kubeconfig under dir, and installs the CRDs and the
 // deletion-safety policy. Delete removes it.
 func StartSimCluster(ctx context.Context, name, dir string, nodes int) (*SimCluster, error) {
+	s, err := StartEmptySimCluster(ctx, name, dir, nodes)
+	if err != nil {
+		return nil, err
+	}
+	root := RepoRoot()
+	if _, err := envtest.InstallCRDs(s.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
+		return nil, err
+	}
+	if err := InstallPolicies(s.Config, filepath.Join(root, "config", "policy")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartEmptySimCluster is StartSimCluster without the CRDs and policies: for an installer (the
+// Helm chart) to bring them.
+func StartEmptySimCluster(ctx context.Context, name, dir string, nodes int) (*SimCluster, error) {
 	s := &SimCluster{env: append(os.Environ(), "SIMCLUSTER_NAME="+name, "SIMCLUSTER_DIR="+dir)}
 	if nodes > 0 {
 		s.env = append(s.env, fmt.Sprintf("SIMCLUSTER_NODES=%d", nodes))
@@ -46,13 +63,6 @@ func StartSimCluster(ctx context.Context, name, dir string, nodes int) (*SimClus
 	}
 	s.Kubeconfig = strings.TrimSpace(string(out))
 	if s.Config, err = clientcmd.BuildConfigFromFlags("", s.Kubeconfig); err != nil {
-		return nil, err
-	}
-	root := RepoRoot()
-	if _, err := envtest.InstallCRDs(s.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
-		return nil, err
-	}
-	if err := InstallPolicies(s.Config, filepath.Join(root, "config", "policy")); err != nil {
 		return nil, err
 	}
 	return s, nil
