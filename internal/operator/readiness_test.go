@@ -180,10 +180,10 @@ func (p *cuttableProxy) serve(c net.Conn) {
 
 // freeAddr is a loopback address with a port free a moment ago.
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +93,15 @@ func WaitFor(d time.Duration, ok func() bool) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("not so after %s", d)
+}
+
+// FreeAddr returns a loopback address whose port was free a moment ago, for a server a test
+// starts (or hands to a process) next.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -200,14 +199,7 @@ func startOnce() error {
 	return nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
+func freeAddr() (string, error) { return testenv.FreeAddr() }
 
 // stopOperator stops the manager (it releases its lease on the way out, a request of its own)
 // so that the audit log holds the whole run.
