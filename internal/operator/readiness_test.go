@@ -46,8 +46,8 @@ func TestReadinessFollowsTheAPIServer(t *testing.T) {
 	cfg.Host = "https://" + proxy.addr()
 	opts := operator.DefaultOptions()
 	opts.MetricsAddr = "0"
-	opts.ProbeAddr = freeAddr(t)
-	opts.FrontDoor.Addr, opts.FrontDoor.UsageAddr = freeAddr(t), freeAddr(t)
+	opts.ProbeAddr = testenv.MustFreeAddr(t)
+	opts.FrontDoor.Addr, opts.FrontDoor.UsageAddr = testenv.MustFreeAddr(t), testenv.MustFreeAddr(t)
 	opts.APIServerUnreachableAfter = 3 * time.Second
 	opts.SkipControllerNameValidation = true
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,14 +176,4 @@ func (p *cuttableProxy) serve(c net.Conn) {
 	go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
 	_, _ = io.Copy(c, s)
 	_ = c.Close()
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }

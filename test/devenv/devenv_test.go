@@ -68,7 +68,7 @@ func TestCtrlCStopsEverything(t *testing.T) {
 		for _, flag := range []string{"front-door-bind-address", "public-endpoint-bind-address", "openplatform-bind-address",
 			"market-api-bind-address", "market-api3-bind-address", "huawei-order-api-bind-address", "usage-bind-address",
 			"demo-app-bind-address"} {
-			args = append(args, "--"+flag+"="+freeAddr(t))
+			args = append(args, "--"+flag+"="+testenv.MustFreeAddr(t))
 		}
 		s := &session{log: filepath.Join(dir, name+".log"), done: make(chan error, 1)}
 		s.cmd = exec.Command("bash", "-c", fmt.Sprintf("%q %s 2>&1 | tee %q >/dev/null", bin, strings.Join(args, " "), s.log))
@@ -201,13 +201,4 @@ func noClusterProcesses(t *testing.T) {
 			t.Errorf("still running after Ctrl-C: %s", bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }

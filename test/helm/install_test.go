@@ -90,9 +90,9 @@ func TestHelmInstall(t *testing.T) {
 	// and admitted by its policies.
 	asOperator := rest.CopyConfig(cluster.Config)
 	asOperator.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":tenant-operator"}
-	addr := freeAddr(t)
+	addr := testenv.MustFreeAddr(t)
 	opts := operator.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr = "0", freeAddr(t)
+	opts.MetricsAddr, opts.ProbeAddr = "0", testenv.MustFreeAddr(t)
 	opts.LeaderElection, opts.LeaderElectionNamespace = true, namespace
 	opts.FrontDoor.Addr, opts.FrontDoor.UsageAddr = addr, ""
 	opts.FrontDoor.Namespace = namespace
@@ -143,13 +143,4 @@ func TestHelmInstall(t *testing.T) {
 		}
 		return tn.Status.Phase
 	}, 2*time.Minute, 500*time.Millisecond).Should(Equal(saasv1alpha1.TenantPhaseActive), "the tenant bought through the chart's install")
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
