@@ -424,7 +424,7 @@ func ownedFieldsEqual(live client.Object, desired *unstructured.Unstructured) bo
 		return false
 	}
 	set := &fieldpath.Set{}
-	if err := set.FromJSON(bytes.NewReader(entry.FieldsV1.Raw)); err != nil {
+	if err := set.FromJSON(bytes.NewReader(entry.FieldsV1.GetRawBytes())); err != nil {
 		return false
 	}
 	liveTyped, err := typeConverter.ObjectToTyped(live)

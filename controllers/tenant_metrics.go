@@ -82,7 +82,7 @@ func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for _, w := range expiryWindows {
-			if t.Spec.ExpiresAt.Time.Sub(now) <= w.d {
+			if t.Spec.ExpiresAt.Sub(now) <= w.d {
 				expiring[expiryKey{t.Spec.Product, w.label}]++
 			}
 		}

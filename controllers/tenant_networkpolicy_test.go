@@ -30,10 +30,9 @@ type destination struct {
 }
 
 type pod struct {
-	namespace         string
-	namespaceLabels   map[string]string
-	labels            map[string]string
-	sameTenantNSAsSrc bool
+	namespace       string
+	namespaceLabels map[string]string
+	labels          map[string]string
 }
 
 // egressAllowed evaluates NetworkPolicy egress as the API documents it, for a pod of the

@@ -161,15 +161,16 @@ func suspendedCondition(s *tenantScope) metav1.Condition {
 	switch s.life.state {
 	case saasv1alpha1.TenantStateSuspended:
 		c.Status, c.Reason = metav1.ConditionTrue, s.life.suspendReason
-		if s.life.suspendReason == saasv1alpha1.ExpiredReason {
+		switch s.life.suspendReason {
+		case saasv1alpha1.ExpiredReason:
 			c.Message = fmt.Sprintf("Expired at %s and not renewed", t.Spec.ExpiresAt.UTC().Format(time.RFC3339))
 			if g := s.life.suspendAt.Sub(t.Spec.ExpiresAt.Time); g > 0 {
 				c.Message += fmt.Sprintf(" within the %s grace period", g)
 			}
-		} else if s.life.suspendReason == saasv1alpha1.UsageExhaustedReason {
+		case saasv1alpha1.UsageExhaustedReason:
 			c.Message = fmt.Sprintf("Used %d %s of %s, all it bought: suspended until more is bought",
 				s.usage.used, s.usage.dimension.Unit, s.usage.dimension.Name)
-		} else {
+		default:
 			c.Message = "Suspended on request (spec.state is Suspended)"
 		}
 		c.Message += "; the app is scaled to zero and its data kept"

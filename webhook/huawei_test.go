@@ -125,6 +125,7 @@ func TestHuaweiLifecycle(t *testing.T) {
 	g.Expect(getTenant(t, id).Spec.ExpiresAt.Time).To(BeTemporally("==", later))
 	r, err = sim.Refresh(ctx, id, huawei.SceneRenewal, "CSR2"+id0, "", expires)
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(huaweisim.Code(r)).To(Equal("000000"), string(r.Body))
 	g.Expect(getTenant(t, id).Spec.ExpiresAt.Time).To(BeTemporally("==", later), "a renewal never moves the expiry back")
 	r, err = sim.Refresh(ctx, id, huawei.SceneUnsubscribeRenew, "CSU"+id0, "", expires)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -139,15 +140,17 @@ func TestHuaweiLifecycle(t *testing.T) {
 
 	r, err = sim.Status(ctx, id, huawei.StatusFreeze)
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(huaweisim.Code(r)).To(Equal("000000"), string(r.Body))
 	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.TenantStateSuspended), "frozen, though paid up")
 	r, err = sim.Status(ctx, id, huawei.StatusUnfreeze)
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(huaweisim.Code(r)).To(Equal("000000"), string(r.Body))
 	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.TenantStateActive))
 
-	r, err = sim.Release(ctx, id)
+	_, err = sim.Release(ctx, id)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.TenantStateDestroyed))
-	r, err = sim.Status(ctx, id, huawei.StatusUnfreeze)
+	_, err = sim.Status(ctx, id, huawei.StatusUnfreeze)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.TenantStateDestroyed), "destroyed is final")
 	g.Eventually(func() []saasv1alpha1.MarketplaceCall { return getTenant(t, id).Status.History }, timeout, interval).

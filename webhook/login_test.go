@@ -267,10 +267,10 @@ func TestOAuthLoginRefusals(t *testing.T) {
 
 	t.Run("expired code", func(t *testing.T) {
 		b := browser()
-		cb := redirectTarget(t, b, authURL, toCallback)
+		_ = redirectTarget(t, b, authURL, toCallback) // signed in at the Open Platform
 		openPlatform.SetCodeLifetime(time.Millisecond)
 		defer openPlatform.SetCodeLifetime(0)
-		cb = redirectTarget(t, b, authURL, toCallback) // a code that expires at once
+		cb := redirectTarget(t, b, authURL, toCallback) // a code that expires at once
 		time.Sleep(5 * time.Millisecond)
 		before := refused("code_refused")()
 		status, _, body := visit(t, b, cb.String())

@@ -425,7 +425,7 @@ func TestRedeemFailureBudgetPerProduct(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusTooManyRequests), page)
 	g.Expect(page).To(ContainSubstring("Too many failed attempts"))
 	status, page = redeemCodeAt(t, browser(), guessed, marketAPI.IssueFor("Notes Guessed", "基础版", "1年"))
-	g.Expect(status).To(Equal(http.StatusTooManyRequests), "a new code waits too: it cannot be told from a guess without asking Tencent")
+	g.Expect(status).To(Equal(http.StatusTooManyRequests), "a new code waits too: it cannot be told from a guess without asking Tencent: %s", page)
 	g.Expect(counterValue("tenant_operator_redemption_failure_budget_exhausted_total", map[string]string{"product": guessed})).To(Equal(exhausted + 2))
 
 	status, page = redeemCodeAt(t, browser(), guessed, redeemed)

@@ -36,7 +36,7 @@ Host), e.g. a local app standing in for tenants' apps.`,
 			}
 			out := cmd.OutOrStdout()
 			for _, h := range res.Hops {
-				fmt.Fprintln(out, "→", h)
+				_, _ = fmt.Fprintln(out, "→", h)
 			}
 			if res.AppURL == nil {
 				fmt.Fprintf(out, "refused: HTTP %d\n%s\n", res.Status, pageText(res.Body))

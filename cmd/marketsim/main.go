@@ -371,7 +371,7 @@ It creates real instances on the target: point it at a test deployment.`,
 				}
 				srv := &http.Server{Handler: orders, ReadHeaderTimeout: 5 * time.Second}
 				go func() { _ = srv.Serve(ln) }()
-				defer srv.Close()
+				defer func() { _ = srv.Close() }()
 				fmt.Fprintf(cmd.ErrOrStderr(), "serving the order-query API on http://%s\n", ln.Addr())
 				s.Orders = orders
 				checks = s.Conformance(cmd.Context(), huaweisim.ConformanceOptions{Sku: o.Spec, UpgradeSku: o.UpgradeSpec, Trial: o.Trial,

@@ -54,7 +54,7 @@ marketApiSecretKey).`,
 			if err := post(simURL+"/sim/vouchers", url.Values{"spec": {spec}, "cycle": {cycle}, "name": {name}}, &answer); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), answer.Code)
+			_, _ = fmt.Fprintln(cmd.OutOrStdout(), answer.Code)
 			return nil
 		},
 	}
@@ -71,7 +71,7 @@ marketApiSecretKey).`,
 			if err := post(simURL+"/sim/vouchers/refund", url.Values{"code": {args[0]}}, nil); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "refunded", args[0])
+			_, _ = fmt.Fprintln(cmd.OutOrStdout(), "refunded", args[0])
 			return nil
 		},
 	}

@@ -167,7 +167,7 @@ func run(n int, steadyFor, idleFor time.Duration, qps float32, workers int, u us
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	kubeconfig, err := writeKubeconfig(cp.Config, tmp)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -126,7 +127,7 @@ func (l *Loaded) Render(values map[string]any, rel Release) (*Rendering, error) 
 		return nil, &RenderError{err}
 	}
 	var e engine.Engine
-	files, err := e.Render(ch, top)
+	files, err := e.RenderWithContext(context.Background(), ch, top)
 	if err != nil {
 		return nil, &RenderError{err}
 	}

@@ -58,7 +58,7 @@ func PackageChart(name string, edit func(*chartv2.Chart)) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	path, err := chartutil.Save(ch, dir)
 	if err != nil {
 		return nil, fmt.Errorf("package chart %s: %w", name, err)
@@ -276,7 +276,7 @@ func (r *Registry) PushChart(repo string, data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	opts := []registry.ClientOption{registry.ClientOptWriter(io.Discard), registry.ClientOptCredentialsFile(filepath.Join(dir, "config.json"))}
 	if r.CA == nil {
 		opts = append(opts, registry.ClientOptPlainHTTP())

@@ -184,10 +184,10 @@ func PrintChecks(w io.Writer, checks []Check) int {
 		if len(detail) > 120 {
 			detail = detail[:120] + "…"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, c.Name, detail)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, c.Name, detail)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d passed, %d failed\n", len(checks)-failed, failed)
+	_, _ = fmt.Fprintf(w, "%d passed, %d failed\n", len(checks)-failed, failed)
 	return failed
 }
 

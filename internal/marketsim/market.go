@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"hash"
 	"math/big"
 	"net/http"
 	"sort"
@@ -273,7 +272,7 @@ func (m *MarketAPI) checkSignature(host, path string, params map[string]string) 
 		}
 		b.WriteString(k + "=" + params[k])
 	}
-	var h func() hash.Hash = sha1.New
+	h := sha1.New
 	switch params["SignatureMethod"] {
 	case "", "HmacSHA1":
 	case "HmacSHA256":

@@ -59,7 +59,12 @@ func TestReadinessFollowsTheAPIServer(t *testing.T) {
 	proxy.setUp(false) // then unreachable as the manager starts
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the manager stopped with %v", err)
+		}
+	}()
 
 	readyz := "http://" + opts.ProbeAddr + "/readyz"
 	probe := func() (int, string) {
@@ -67,7 +72,7 @@ func TestReadinessFollowsTheAPIServer(t *testing.T) {
 		if err != nil {
 			return 0, err.Error()
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}

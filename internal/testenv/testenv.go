@@ -66,7 +66,7 @@ func (r *LogRecorder) String() string {
 // stderr as SetLogger would).
 func RecordLogs() *LogRecorder {
 	rec := &LogRecorder{}
-	var stderr io.Writer = io.Discard
+	stderr := io.Discard
 	if os.Getenv("TEST_LOG") == "debug" {
 		stderr = os.Stderr
 	}

@@ -139,7 +139,12 @@ func run(m *testing.M) (int, error) {
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: the manager stopped with", err)
+		}
+	}()
 	if err := testenv.WaitFor(60*time.Second, func() bool {
 		resp, err := http.Get(frontDoor + "/healthz")
 		if err == nil {

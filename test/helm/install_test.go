@@ -102,7 +102,12 @@ func TestHelmInstall(t *testing.T) {
 	mctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
-	defer func() { stop(); <-done }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("the manager stopped with %v", err)
+		}
+	}()
 	g.Eventually(func() int {
 		resp, err := http.Get("http://" + opts.ProbeAddr + "/readyz")
 		if err != nil {

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -41,7 +42,7 @@ func renderChart(values map[string]any) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	var e engine.Engine
-	files, err := e.Render(ch, top)
+	files, err := e.RenderWithContext(context.Background(), ch, top)
 	if err != nil {
 		return nil, err
 	}

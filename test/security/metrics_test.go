@@ -65,7 +65,7 @@ func scrapeMetrics(t *testing.T, g Gomega) {
 		if err != nil {
 			return scrape{}
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(resp.Body)
 		return scrape{resp.StatusCode, string(body)}
 	}

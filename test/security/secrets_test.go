@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"net/url"
 	"os"
 	"sort"
@@ -48,12 +49,15 @@ func addLoginKeys(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s is not an ECDSA key", name)
 			}
-			d := priv.D.FillBytes(make([]byte, 32))
+			d, err := priv.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
 			addSecret("signing key "+name+" (PEM)", string(data))
 			addSecret("signing key "+name+" (DER, base64)", base64.StdEncoding.EncodeToString(block.Bytes))
 			addSecret("signing key "+name+" (d, base64url)", base64.RawURLEncoding.EncodeToString(d))
 			addSecret("signing key "+name+" (d, hex)", hex.EncodeToString(d))
-			addSecret("signing key "+name+" (d, decimal)", priv.D.String())
+			addSecret("signing key "+name+" (d, decimal)", new(big.Int).SetBytes(d).String())
 			publicKeys = append(publicKeys, base64.RawURLEncoding.EncodeToString(priv.X.FillBytes(make([]byte, 32))))
 			signing++
 		default:

@@ -130,7 +130,7 @@ func (c *OrderClient) Query(ctx context.Context, keys APIKeys, orderID, orderLin
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrOrderAPI, errors.Unwrap(err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read: %v", ErrOrderAPI, err)

@@ -42,15 +42,6 @@ func badRequest(format string, args ...any) error {
 	return &callError{status: http.StatusBadRequest, result: "malformed", msg: fmt.Sprintf(format, args...)}
 }
 
-func conflict(format string, args ...any) error {
-	return &callError{status: http.StatusConflict, result: "failure", msg: fmt.Sprintf(format, args...)}
-}
-
-// notFound answers an authenticated call about an instance that does not exist.
-func notFound(format string, args ...any) error {
-	return &callError{status: http.StatusNotFound, result: "failure", msg: fmt.Sprintf(format, args...)}
-}
-
 // authFailed is the one answer to every unauthenticated callback, whatever the reason: an
 // unknown Product, a Product without Tokens, a wrong signature or a stale timestamp all read the
 // same from outside, so that an unauthenticated caller learns neither which Products exist, nor

@@ -179,7 +179,7 @@ func (a *OrderAPI) checkSignature(r *http.Request) error {
 		fields["SignedHeaders"] + "\n" + hex.EncodeToString(empty[:])
 	h := sha256.Sum256([]byte(canonical))
 	mac := hmac.New(sha256.New, []byte(a.SecretAccessKey))
-	fmt.Fprintf(mac, "SDK-HMAC-SHA256\n%s\n%x", date, h)
+	_, _ = fmt.Fprintf(mac, "SDK-HMAC-SHA256\n%s\n%x", date, h)
 	if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(fields["Signature"])) {
 		return fmt.Errorf("signature does not match")
 	}
