@@ -76,6 +76,9 @@ func newManager(t *testing.T, name, kubeconfig string, extra ...string) *manager
 		fmt.Sprintf("--frontdoor-bind-address=127.0.0.1:%d", fd),
 		fmt.Sprintf("--usage-bind-address=127.0.0.1:%d", usage),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics),
+		// Plain HTTP, so that the test reads the leader-election gauge without a token; the
+		// authenticated HTTPS endpoint (the default) is tested in test/security.
+		"--metrics-secure=false",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probes),
 		"--suspended-page-host=-",
 		"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
@@ -157,13 +160,17 @@ func (m *manager) stop() {
 }
 
 // metric sums the values of the Prometheus series of name whose labels include every one of
-// match ("label=value"); -1 when the endpoint does not answer.
+// match ("label=value"); -1 when the endpoint does not answer or answers other than 200 (an
+// HTTPS endpoint asked over HTTP answers 400: never read that as a zero).
 func (m *manager) metric(name string, match ...string) float64 {
 	resp, err := http.Get(m.metrics + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return -1
+	}
 	var sum float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
