@@ -3,11 +3,14 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tenant-operator:<tag> \
 #     --build-arg VERSION=<tag> --build-arg COMMIT=$(git rev-parse HEAD) \
 #     --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) --push .
-# The base images are named by tag: pin them by digest (name:tag@sha256:…) when releasing.
+# The base images are pinned by digest (the tag beside it for the reader): two builds of one commit
+# get one base. make pin-base-images refreshes both digests where a registry is reachable
+# (internal/release.DefaultBase names the same run stage; a test checks). make image builds the
+# same image without a build daemon (cmd/tenant-release).
 
 # Build stage: runs on the builder's own platform and cross-compiles for each target (no
 # emulation; the binary is pure Go).
-FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
+FROM --platform=$BUILDPLATFORM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 # Stamped into the binary (internal/version) and the image's labels: make's VERSION, COMMIT and
@@ -38,7 +41,7 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
     -o manager ./cmd/manager
 
 # Run stage: no shell, no package manager, CA certificates for the Tencent Cloud APIs.
-FROM gcr.io/distroless/static:nonroot
+FROM gcr.io/distroless/static:nonroot@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3
 ARG VERSION=v0.0.0-dev
 ARG COMMIT=unknown
 ARG BUILD_DATE=

@@ -1,6 +1,9 @@
 # tenant-operator — the Makefile is the contract: every target below works on a fresh machine.
 
 IMG ?= tenant-operator:dev
+# Extra flags of make image (tenant-release image --help), e.g. IMAGE_ARGS=--insecure for a
+# plain-HTTP local registry.
+IMAGE_ARGS ?=
 # Kubernetes version of the test control plane (kube-apiserver, etcd, kubectl).
 ENVTEST_K8S_VERSION ?= 1.37.2
 # Go test flags; e.g. make test TESTFLAGS='-run TestTenant -v'.
@@ -21,6 +24,12 @@ LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMI
 PLUGIN_BASE_URL ?= https://github.com/cloudmarket-dev/tenant-operator/releases/download/$(VERSION)
 # Platforms plugin-dist builds (os/arch); the krew template names the same ones.
 PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+# Platforms of the manager's image (linux/<arch>; make manager-dist, make image).
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+# Date recorded in the image and the chart archive: the commit's, so that one commit builds to
+# the same digests.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -151,6 +160,43 @@ plugin-dist: ## Write dist/kubectl-tenant_<os>_<arch>.tar.gz and the krew manife
 	mv dist/krew-tenant.yaml.tmp dist/krew-tenant.yaml
 	rm -rf dist/plugin
 	@echo "dist/krew-tenant.yaml: install with 'kubectl krew install --manifest dist/krew-tenant.yaml' once the archives are at $(PLUGIN_BASE_URL)"
+
+.PHONY: manager-dist
+manager-dist: ## Write the static manager binaries dist/manager_linux_<arch> of IMAGE_PLATFORMS (VERSION, COMMIT, BUILD_DATE).
+	mkdir -p dist
+	for platform in $(IMAGE_PLATFORMS); do \
+		os=$${platform%/*}; arch=$${platform#*/}; \
+		echo "building manager $(VERSION) for $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/manager_$${os}_$${arch} ./cmd/manager; \
+	done
+
+.PHONY: chart-dist
+chart-dist: ## Write the packaged chart dist/tenant-operator-<VERSION without v>.tgz (version VERSION, appVersion VERSION).
+	go run ./cmd/tenant-release chart --version $(VERSION) --out dist charts/tenant-operator
+
+.PHONY: dist
+dist: build-installer plugin-dist manager-dist chart-dist ## Everything a release publishes, into dist/, with dist/checksums.txt (check: cd dist && sha256sum -c checksums.txt).
+	cd dist && rm -f checksums.txt && sha256sum install.yaml krew-tenant.yaml kubectl-tenant_*.tar.gz manager_linux_* tenant-operator-*.tgz > checksums.txt.tmp && mv checksums.txt.tmp checksums.txt
+	@echo "dist/checksums.txt: $$(wc -l < dist/checksums.txt) files"
+
+.PHONY: dist-check
+dist-check: ## Verify dist/ against dist/checksums.txt (sha256sum -c) and that every published file is listed.
+	cd dist && sha256sum --strict -c checksums.txt
+	cd dist && for f in install.yaml krew-tenant.yaml kubectl-tenant_*.tar.gz manager_linux_* tenant-operator-*.tgz; do \
+		grep -q "  $$f$$" checksums.txt || { echo "$$f is not in checksums.txt"; exit 1; }; done
+
+.PHONY: image
+image: manager-dist ## Build the manager's multi-platform image (IMAGE_PLATFORMS) on the pinned base and push it to IMG, with no container engine; dist/image.txt names it by digest.
+	go run ./cmd/tenant-release image $(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=dist/manager_$(subst /,_,$(p))) \
+		--version $(VERSION) --commit $(COMMIT) --push $(IMG) --digest-file dist/image.txt $(IMAGE_ARGS)
+
+.PHONY: pin-base-images
+pin-base-images: ## Re-pin the Dockerfile's and the release's base images to their tags' current digests (needs the registries).
+	builder=$$(go run ./cmd/tenant-release resolve golang:1.26) && \
+	base=$$(go run ./cmd/tenant-release resolve gcr.io/distroless/static:nonroot) && \
+	sed -i -E "s|golang:1\.26@sha256:[0-9a-f]{64}|$$builder|; s|gcr\.io/distroless/static:nonroot@sha256:[0-9a-f]{64}|$$base|" Dockerfile && \
+	sed -i -E "s|gcr\.io/distroless/static:nonroot@sha256:[0-9a-f]{64}|$$base|" internal/release/image.go && \
+	echo "pinned $$builder and $$base"
 
 .PHONY: run
 run: $(SETUP_ENVTEST) ## Run the operator against the current kubeconfig's cluster, or the simulated cluster (KWOK) when there is none (RUN_ARGS=--zap-log-level=debug for debug logs).
