@@ -26,7 +26,7 @@ RUN go mod download
 
 # Then the packages the manager is built from (.dockerignore keeps everything else out).
 COPY api/ api/
-COPY cmd/manager/ cmd/manager/
+COPY cmd/main.go cmd/main.go
 COPY controllers/ controllers/
 COPY internal/ internal/
 COPY webhook/ webhook/
@@ -38,7 +38,7 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
       -X github.com/cloudmarket-dev/tenant-operator/internal/version.version=${VERSION} \
       -X github.com/cloudmarket-dev/tenant-operator/internal/version.commit=${COMMIT} \
       -X github.com/cloudmarket-dev/tenant-operator/internal/version.date=${BUILD_DATE}" \
-    -o manager ./cmd/manager
+    -o manager ./cmd
 
 # Run stage: no shell, no package manager, CA certificates for the Tencent Cloud APIs.
 FROM gcr.io/distroless/static:nonroot@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3

@@ -41,6 +41,8 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest-$(SETUP_ENVTEST_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+KUBEBUILDER_VERSION ?= v4.16.0
+KUBEBUILDER ?= $(LOCALBIN)/kubebuilder-$(KUBEBUILDER_VERSION)
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -138,7 +140,7 @@ bench-simcluster: $(SETUP_ENVTEST) ## B2, B4 and B9 on a fresh simulated cluster
 
 .PHONY: build
 build: build-plugin ## Build the manager binary and the kubectl tenant plugin into bin/.
-	go build -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/manager ./cmd/manager
+	go build -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/manager ./cmd
 
 .PHONY: build-plugin
 build-plugin: ## Build the kubectl tenant plugin into bin/kubectl-tenant (put it on PATH).
@@ -167,7 +169,7 @@ manager-dist: ## Write the static manager binaries dist/manager_linux_<arch> of 
 	for platform in $(IMAGE_PLATFORMS); do \
 		os=$${platform%/*}; arch=$${platform#*/}; \
 		echo "building manager $(VERSION) for $$os/$$arch"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/manager_$${os}_$${arch} ./cmd/manager; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '-s -w $(LDFLAGS)' -o dist/manager_$${os}_$${arch} ./cmd; \
 	done
 
 .PHONY: chart-dist
@@ -197,6 +199,10 @@ pin-base-images: ## Re-pin the Dockerfile's and the release's base images to the
 	sed -i -E "s|golang:1\.26@sha256:[0-9a-f]{64}|$$builder|; s|gcr\.io/distroless/static:nonroot@sha256:[0-9a-f]{64}|$$base|" Dockerfile && \
 	sed -i -E "s|gcr\.io/distroless/static:nonroot@sha256:[0-9a-f]{64}|$$base|" internal/release/image.go && \
 	echo "pinned $$builder and $$base"
+
+.PHONY: kubebuilder-check
+kubebuilder-check: $(KUBEBUILDER) $(KUSTOMIZE) $(CONTROLLER_GEN) ## Prove PROJECT matches the layout: kubebuilder create api in a copy of the tree, which must still build and install the new CRD.
+	hack/kubebuilder-check.sh $(KUBEBUILDER) $(KUSTOMIZE) $(LOCALBIN)
 
 .PHONY: run
 run: $(SETUP_ENVTEST) ## Run the operator against the current kubeconfig's cluster, or the simulated cluster (KWOK) when there is none (RUN_ARGS=--zap-log-level=debug for debug logs).
@@ -253,6 +259,10 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 $(SETUP_ENVTEST): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-runtime/tools/setup-envtest@$(SETUP_ENVTEST_VERSION)
 	mv $(LOCALBIN)/setup-envtest $@
+
+$(KUBEBUILDER): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kubebuilder/v4@$(KUBEBUILDER_VERSION)
+	mv $(LOCALBIN)/kubebuilder $@
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)

@@ -35,7 +35,7 @@ import (
 // MaxBodyBytes caps a request body: callbacks are a few hundred bytes (every adapter's bound).
 const MaxBodyBytes = marketplace.MaxBodyBytes
 
-// Options configure the front door. cmd/manager's flags set them; docs/configuration.md lists them.
+// Options configure the front door. cmd/main.go's flags set them; docs/configuration.md lists them.
 type Options struct {
 	// Addr is the listen address, e.g. ":8082".
 	Addr string

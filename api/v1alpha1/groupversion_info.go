@@ -5,16 +5,25 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
+// The registration below is kubebuilder v4's API scaffold (apimachinery's SchemeBuilder), so that
+// `kubebuilder create api` adds new kinds here as it does in a scaffolded project.
 var (
-	// GroupVersion is the group and version of every type in this package.
-	GroupVersion = schema.GroupVersion{Group: "saas.cloudmarket.dev", Version: "v1alpha1"}
+	// SchemeGroupVersion is the group and version of every type in this package.
+	SchemeGroupVersion = schema.GroupVersion{Group: "saas.cloudmarket.dev", Version: "v1alpha1"}
+
+	// GroupVersion is SchemeGroupVersion, the name controller-runtime's code uses.
+	GroupVersion = SchemeGroupVersion
 
 	// SchemeBuilder registers the types of this package with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // kubebuilder's API scaffold; the dependency is accepted
+	SchemeBuilder = runtime.NewSchemeBuilder(func(scheme *runtime.Scheme) error {
+		metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
+		return nil
+	})
 
 	// AddToScheme adds the types of this package to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

@@ -9,6 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Marketplace names the cloud marketplace a Product is sold on.
@@ -873,5 +874,8 @@ type ProductList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Product{}, &ProductList{})
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &Product{}, &ProductList{})
+		return nil
+	})
 }

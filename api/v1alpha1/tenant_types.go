@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // TenantState is the lifecycle state the marketplace (or an operator) wants a tenant in.
@@ -382,5 +383,8 @@ func (s *TenantStatus) AppendHistory(call MarketplaceCall) {
 }
 
 func init() {
-	SchemeBuilder.Register(&Tenant{}, &TenantList{})
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &Tenant{}, &TenantList{})
+		return nil
+	})
 }

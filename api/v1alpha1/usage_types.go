@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -274,5 +275,8 @@ type UsageLedgerList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&UsageLedger{}, &UsageLedgerList{})
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &UsageLedger{}, &UsageLedgerList{})
+		return nil
+	})
 }

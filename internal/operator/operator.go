@@ -45,7 +45,7 @@ func mustLoadLocation(name string) *time.Location {
 	return loc
 }
 
-// Options configure the manager. Flags in cmd/manager set them; docs/configuration.md lists them.
+// Options configure the manager. Flags in cmd/main.go set them; docs/configuration.md lists them.
 type Options struct {
 	// MetricsAddr is the address of the Prometheus metrics endpoint; "0" disables it.
 	MetricsAddr string

@@ -385,3 +385,65 @@ func TestChartPackaged(t *testing.T) {
 		t.Errorf("a version that is not SemVer: exit %d, %q", code, stderr.String())
 	}
 }
+
+// The Dockerfile's build context holds every package of the module the manager is built from:
+// each one's directory is copied (COPY) and let through .dockerignore, and the build names the
+// manager's package. Without a build daemon here this is what catches a moved package.
+func TestDockerfileCopiesTheManagersPackages(t *testing.T) {
+	const module = "github.com/cloudmarket-dev/tenant-operator"
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../cmd").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	var copied, allowed []string
+	for _, m := range regexp.MustCompile(`(?m)^COPY\s+(\S+)\s+\S+$`).FindAllStringSubmatch(text, -1) {
+		copied = append(copied, m[1])
+	}
+	for _, line := range strings.Split(string(ignore), "\n") {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "!"); ok {
+			allowed = append(allowed, p)
+		}
+	}
+	// covers is true when a COPY source or an exception of .dockerignore (a directory with a
+	// trailing slash, or a file) holds the package directory dir.
+	covers := func(sources []string, dir string) bool {
+		for _, s := range sources {
+			if d, isDir := strings.CutSuffix(s, "/"); isDir && (dir == d || strings.HasPrefix(dir, d+"/")) {
+				return true
+			}
+			if filepath.Dir(s) == dir && strings.HasSuffix(s, ".go") {
+				return true
+			}
+		}
+		return false
+	}
+	var n int
+	for _, pkg := range strings.Fields(string(out)) {
+		dir, ok := strings.CutPrefix(pkg, module+"/")
+		if !ok {
+			continue
+		}
+		n++
+		if !covers(copied, dir) {
+			t.Errorf("the Dockerfile copies no source of %s (COPY %v)", dir, copied)
+		}
+		if !covers(allowed, dir) {
+			t.Errorf(".dockerignore keeps %s out of the build context (exceptions %v)", dir, allowed)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list found %d of the module's packages under the manager; want its whole tree", n)
+	}
+	if !regexp.MustCompile(`go build [^\n]*-o manager \./cmd\s`).MatchString(text) {
+		t.Errorf("the Dockerfile does not build the manager's package ./cmd")
+	}
+}

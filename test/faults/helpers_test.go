@@ -32,7 +32,7 @@ import (
 	"github.com/cloudmarket-dev/tenant-operator/internal/testenv"
 )
 
-// manager is one manager process (cmd/manager), restartable after a SIGKILL.
+// manager is one manager process (cmd/main.go), restartable after a SIGKILL.
 type manager struct {
 	t          *testing.T
 	name       string

@@ -2,7 +2,7 @@
 
 // Package faults proves "nothing acknowledged is lost" under faults: the manager SIGKILLed in a
 // burst of purchases, an API server that fails and stalls requests, a leader killed mid-burst.
-// The manager runs as its own process (the binary of cmd/manager) against a fresh simulated
+// The manager runs as its own process (the binary of cmd/main.go) against a fresh simulated
 // cluster (hack/simcluster.sh: real control plane, KWOK nodes), and the marketplace simulator
 // sends the purchases over HTTP, retrying unacknowledged ones as Tencent does. Run with
 // `make test-faults`; FAULTS_PURCHASES scales the bursts (default 1,000).
@@ -76,7 +76,7 @@ func run(m *testing.M) (int, error) {
 	}
 
 	managerBin = filepath.Join(workDir, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", managerBin, "./cmd/manager")
+	build := exec.CommandContext(ctx, "go", "build", "-o", managerBin, "./cmd")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return 0, fmt.Errorf("build the manager: %w", err)

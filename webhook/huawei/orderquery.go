@@ -26,7 +26,7 @@ const DefaultOrderAPI = "https://mkt.myhuaweicloud.com"
 // OrderQueryPath is the order-query API's path.
 const OrderQueryPath = "/api/mkp-openapi-public/global/v1/order/query"
 
-// Options are the adapter's settings (cmd/manager's --huawei-* flags).
+// Options are the adapter's settings (cmd/main.go's --huawei-* flags).
 type Options struct {
 	// OrderAPI is the base URL of KooGallery's order-query API (DefaultOrderAPI when empty):
 	// https://mkt-intl.myhuaweicloud.com for the international site; a scheme and port may be
