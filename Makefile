@@ -14,10 +14,11 @@ FUZZTIME ?= 10s
 
 # Release version of the kubectl tenant plugin (krew wants a semantic version with a leading v).
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null || echo v0.0.0-dev)
-# The build's commit and time, stamped with VERSION into the manager and the plugin
+# The build's commit and date, stamped with VERSION into the manager and the plugin
 # (internal/version: manager --version, kubectl tenant version, the image's labels).
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The date is the commit's (SOURCE_DATE_EPOCH, below), so that one commit builds to the same bytes.
+BUILD_DATE ?= $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r $(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 VERSION_PKG := github.com/cloudmarket-dev/tenant-operator/internal/version
 LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(BUILD_DATE)
 # Where the plugin archives of VERSION are published; the krew manifest points there.
@@ -26,8 +27,8 @@ PLUGIN_BASE_URL ?= https://github.com/cloudmarket-dev/tenant-operator/releases/d
 PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 # Platforms of the manager's image (linux/<arch>; make manager-dist, make image).
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
-# Date recorded in the image and the chart archive: the commit's, so that one commit builds to
-# the same digests.
+# The commit's time (seconds since the epoch): BUILD_DATE, and the date recorded in the image and
+# the chart archive, so that one commit builds to the same binaries and digests.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 
