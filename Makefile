@@ -177,15 +177,18 @@ manager-dist: ## Write the static manager binaries dist/manager_linux_<arch> of 
 chart-dist: ## Write the packaged chart dist/tenant-operator-<VERSION without v>.tgz (version VERSION, appVersion VERSION).
 	go run ./cmd/tenant-release chart --version $(VERSION) --out dist charts/tenant-operator
 
+# What a release publishes, as globs in dist/ (make dist sums them, make dist-check wants each summed).
+DIST_FILES := install.yaml krew-tenant.yaml kubectl-tenant_*.tar.gz manager_linux_* tenant-operator-*.tgz
+
 .PHONY: dist
 dist: build-installer plugin-dist manager-dist chart-dist ## Everything a release publishes, into dist/, with dist/checksums.txt (check: cd dist && sha256sum -c checksums.txt).
-	cd dist && rm -f checksums.txt && sha256sum install.yaml krew-tenant.yaml kubectl-tenant_*.tar.gz manager_linux_* tenant-operator-*.tgz > checksums.txt.tmp && mv checksums.txt.tmp checksums.txt
+	cd dist && rm -f checksums.txt && sha256sum $(DIST_FILES) > checksums.txt.tmp && mv checksums.txt.tmp checksums.txt
 	@echo "dist/checksums.txt: $$(wc -l < dist/checksums.txt) files"
 
 .PHONY: dist-check
 dist-check: ## Verify dist/ against dist/checksums.txt (sha256sum -c) and that every published file is listed.
 	cd dist && sha256sum --strict -c checksums.txt
-	cd dist && for f in install.yaml krew-tenant.yaml kubectl-tenant_*.tar.gz manager_linux_* tenant-operator-*.tgz; do \
+	cd dist && for f in $(DIST_FILES); do \
 		grep -q "  $$f$$" checksums.txt || { echo "$$f is not in checksums.txt"; exit 1; }; done
 
 .PHONY: image
