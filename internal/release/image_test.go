@@ -205,11 +205,7 @@ func TestImageBuiltOnTheBase(t *testing.T) {
 // The Dockerfile builds the same image for those with a build daemon: its run stage names
 // DefaultBase, the labels Labels gives, User and the entrypoint; every base is pinned by digest.
 func TestDockerfileMatchesTheRelease(t *testing.T) {
-	data, err := os.ReadFile("../../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	text := dockerfile(t)
 	froms := regexp.MustCompile(`(?m)^FROM\s+(?:--platform=\S+\s+)?(\S+)`).FindAllStringSubmatch(text, -1)
 	if len(froms) != 2 {
 		t.Fatalf("want a build stage and a run stage, found FROM %v", froms)
@@ -395,15 +391,11 @@ func TestDockerfileCopiesTheManagersPackages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	data, err := os.ReadFile("../../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
+	text := dockerfile(t)
 	ignore, err := os.ReadFile("../../.dockerignore")
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.ReplaceAll(string(data), "\\\n", " ")
 	var copied, allowed []string
 	for _, m := range regexp.MustCompile(`(?m)^COPY\s+(\S+)\s+\S+$`).FindAllStringSubmatch(text, -1) {
 		copied = append(copied, m[1])
@@ -446,4 +438,14 @@ func TestDockerfileCopiesTheManagersPackages(t *testing.T) {
 	if !regexp.MustCompile(`go build [^\n]*-o manager \./cmd\s`).MatchString(text) {
 		t.Errorf("the Dockerfile does not build the manager's package ./cmd")
 	}
+}
+
+// dockerfile is the repository's Dockerfile with its continued lines joined, one instruction a line.
+func dockerfile(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(data), "\\\n", " ")
 }
