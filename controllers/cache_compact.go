@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"sync"
 	"time"
 	"unique"
 
@@ -33,17 +34,14 @@ import (
 // before: client-go's Extract<Kind> of the full object (the owned fields per the object's
 // managedFields, so a field another writer took over is missing from it and the digest differs),
 // encoded as JSON, against the same encoding of what the controller would apply. It travels in
-// the cached copy's labels (ownedDigestLabel), which the object on the API server never has: a
+// the cached copy's selfLink (cachedDigest), a field the object on the API server never has: a
 // cached object is never written back (the controller applies what it wants, and patches only
-// Tenants, claims and Secrets, none of which is compacted).
+// Tenants, claims and Secrets, none of which is compacted). Out of the labels, the digest leaves
+// a tenant's objects with equal labels, and those are held once for all of them (sharedLabels).
 //
 // Objects made from a chart keep their content (kstatus reads their spec and the chart path
 // compares rendered objects field by field), as do claims, Jobs and Secrets, whose spec or data
 // the controller reads.
-
-// ownedDigestLabel carries, in a compacted cached object only, the digest of the fields the
-// operator's apply owns.
-const ownedDigestLabel = "cache.saas.cloudmarket.dev/owned"
 
 // ownedDigest is the digest of an apply configuration: the first 128 bits of the SHA-256 of its
 // JSON, hex. The JSON of an apply configuration is deterministic (struct fields in order, map
@@ -57,11 +55,17 @@ func ownedDigest(ac any) (string, bool) {
 	return hex.EncodeToString(sum[:16]), true
 }
 
-// cachedDigest is the owned-fields digest a compacted cached object carries, if any.
+// cachedDigest is the owned-fields digest a compacted cached object carries, if any, in its
+// selfLink: a read-only field the API server no longer fills in (since Kubernetes 1.20) and
+// ignores in a write, so that no object but a compacted cached copy has one. Held there rather
+// than in a label, it costs no label map of its own per object (about 300 bytes).
 func cachedDigest(obj metav1.Object) (string, bool) {
-	d, ok := obj.GetLabels()[ownedDigestLabel]
-	return d, ok
+	d := obj.GetSelfLink()
+	return d, d != ""
 }
+
+// withDigest sets the digest cachedDigest reads.
+func withDigest(obj metav1.Object, digest string) { obj.SetSelfLink(digest) }
 
 // compactor compacts one kind: digest reads the owned fields' digest off the full object, prune
 // drops what the controller never reads.
@@ -199,7 +203,7 @@ func compact(c compactor, obj any) (out any, ok bool) {
 		labels[componentLabel] == chartComponent {
 		return obj, false
 	}
-	if _, done := labels[ownedDigestLabel]; done {
+	if _, done := cachedDigest(m); done {
 		return obj, true // compacted already: the informer may transform an object twice
 	}
 	if !appliedByOperator(m) {
@@ -214,11 +218,10 @@ func compact(c compactor, obj any) (out any, ok bool) {
 		m.SetAnnotations(nil)
 	}
 	m.SetManagedFields(nil)
-	// The same label keys and values, the tenant's name and its namespace's, recur in every
-	// object of a tenant and in every tenant: held once.
-	interned := internedMap(labels, true) // not empty: the operator's labels are there
-	interned[ownedDigestLabel] = d        // the one string of its own
-	m.SetLabels(interned)
+	withDigest(m, d)
+	// The same labels recur in every object of a tenant, their keys and most values in every
+	// tenant, and the tenant's name and its namespace's in every object of it: held once.
+	m.SetLabels(sharedLabels(labels))
 	m.SetNamespace(intern(m.GetNamespace()))
 	m.SetName(intern(m.GetName()))
 	return obj, true
@@ -287,6 +290,47 @@ func TenantCacheTransform(fallback toolscache.TransformFunc) toolscache.Transfor
 		return t, nil
 	}
 }
+
+// tenantLabelSets holds, per tenant (its name), the label maps its compacted objects share:
+// most of a tenant's objects carry the same labels (tenantLabels), its namespace others. At most
+// maxLabelSetsPerTenant are kept per tenant (newest first); an object whose labels are not among
+// them gets a map of its own, which then replaces the oldest. A tenant's are forgotten when the
+// Tenant is gone (forgetTenantLabels); its objects still cached keep theirs.
+var tenantLabelSets sync.Map // tenant name → *labelSets
+
+const maxLabelSetsPerTenant = 4
+
+type labelSets struct {
+	mu   sync.Mutex
+	sets []map[string]string
+}
+
+// sharedLabels is a map equal to labels, interned as internedMap does, and the same map for every
+// compacted object of the tenant (labels[TenantLabel]) with equal labels. A cached object is
+// never modified in place (the cache hands out deep copies; event handlers only read), so its
+// labels can be shared.
+func sharedLabels(labels map[string]string) map[string]string {
+	tenant := labels[saasv1alpha1.TenantLabel]
+	v, ok := tenantLabelSets.Load(tenant)
+	if !ok {
+		v, _ = tenantLabelSets.LoadOrStore(intern(tenant), &labelSets{})
+	}
+	ls := v.(*labelSets)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for i, s := range ls.sets {
+		if maps.Equal(s, labels) {
+			return ls.sets[i]
+		}
+	}
+	s := internedMap(labels, true)
+	ls.sets = append([]map[string]string{s}, ls.sets[:min(len(ls.sets), maxLabelSetsPerTenant-1)]...)
+	return s
+}
+
+// forgetTenantLabels drops the label maps held for tenant's compacted objects (sharedLabels):
+// the Tenant is gone.
+func forgetTenantLabels(tenant string) { tenantLabelSets.Delete(tenant) }
 
 // internedMap is m with its keys (and its values, when values) interned.
 func internedMap(m map[string]string, values bool) map[string]string {

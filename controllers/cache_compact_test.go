@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"maps"
+	"reflect"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -154,8 +156,8 @@ func TestCompactedObjectsReadAsUnchanged(t *testing.T) {
 		m.Annotations[saasv1alpha1.RetainedUntilAnnotation] != "x" {
 		t.Errorf("tenant namespace compacted to %+v", m.ObjectMeta)
 	}
-	if m.Labels[ownedDigestLabel] != nsWant {
-		t.Errorf("tenant namespace digest %q, want %q", m.Labels[ownedDigestLabel], nsWant)
+	if d, _ := cachedDigest(m); d != nsWant {
+		t.Errorf("tenant namespace digest %q, want %q", d, nsWant)
 	}
 	if err := c.Get(ctx, client.ObjectKey{Name: "default"}, meta); err != nil {
 		t.Fatal(err)
@@ -182,7 +184,8 @@ func TestNewInformerNamespaceIndex(t *testing.T) {
 	inf := NewInformer(&toolscache.ListWatch{}, &corev1.ConfigMap{}, 0, toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
 	store := inf.GetIndexer()
 	plain := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "n"}}
-	compacted := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "n", Labels: map[string]string{ownedDigestLabel: "d"}}}
+	compacted := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "n"}}
+	withDigest(compacted, "d")
 	_ = store.Add(plain)
 	_ = store.Add(compacted)
 	got, err := store.ByIndex(toolscache.NamespaceIndex, "n")
@@ -230,4 +233,69 @@ func emptyContent(obj client.Object) bool {
 		return o.Data == nil
 	}
 	return false
+}
+
+// A tenant's compacted objects with equal labels share one label map, whatever their kind; an
+// object with other labels (its namespace's, another tenant's) has its own; each map holds what
+// the object's labels held; the tenant's maps are dropped once it is gone.
+func TestCompactedObjectsShareTheirTenantsLabels(t *testing.T) {
+	applied := func(obj client.Object) client.Object {
+		obj.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: FieldOwner, Operation: metav1.ManagedFieldsOperationApply,
+			APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{}}}`)}})
+		return obj
+	}
+	compacted := func(kind, obj client.Object) client.Object {
+		t.Helper()
+		out, err := CacheTransform(kind, func(o any) (any, error) { return o, nil })(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := out.(client.Object)
+		if _, ok := cachedDigest(o); !ok {
+			t.Fatalf("%s/%s not compacted", o.GetNamespace(), o.GetName())
+		}
+		return o
+	}
+	labelsOf := func(tenant string, extra ...string) map[string]string {
+		l := tenantLabels(&saasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: tenant}, Spec: saasv1alpha1.TenantSpec{Product: "notes", Plan: "pro"}})
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return l
+	}
+	meta := func(tenant, name string, labels map[string]string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: NamespaceName(tenant), Labels: labels}
+	}
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+
+	sa := compacted(&corev1.ServiceAccount{}, applied(&corev1.ServiceAccount{ObjectMeta: meta("share1", "app", labelsOf("share1"))}))
+	svc := compacted(&corev1.Service{}, applied(&corev1.Service{ObjectMeta: meta("share1", "app", labelsOf("share1"))}))
+	other := compacted(&corev1.Service{}, applied(&corev1.Service{ObjectMeta: meta("share1", "web", labelsOf("share1", "app.kubernetes.io/name", "web"))}))
+	another := compacted(&corev1.ServiceAccount{}, applied(&corev1.ServiceAccount{ObjectMeta: meta("share2", "app", labelsOf("share2"))}))
+	if !same(sa.GetLabels(), svc.GetLabels()) {
+		t.Error("a tenant's ServiceAccount and Service, with equal labels, hold a label map each")
+	}
+	if same(sa.GetLabels(), other.GetLabels()) || same(sa.GetLabels(), another.GetLabels()) {
+		t.Error("objects with other labels share a label map")
+	}
+	for o, want := range map[client.Object]map[string]string{sa: labelsOf("share1"), svc: labelsOf("share1"),
+		other: labelsOf("share1", "app.kubernetes.io/name", "web"), another: labelsOf("share2")} {
+		if !maps.Equal(o.GetLabels(), want) {
+			t.Errorf("%s/%s: labels %v, want %v", o.GetNamespace(), o.GetName(), o.GetLabels(), want)
+		}
+	}
+	if d1, _ := cachedDigest(sa); d1 == "" {
+		t.Error("no digest")
+	}
+
+	forgetTenantLabels("share1")
+	again := compacted(&corev1.ServiceAccount{}, applied(&corev1.ServiceAccount{ObjectMeta: meta("share1", "app", labelsOf("share1"))}))
+	if same(again.GetLabels(), sa.GetLabels()) {
+		t.Error("a gone tenant's label map is still handed out")
+	}
+	if _, held := tenantLabelSets.Load("share2"); !held {
+		t.Error("forgetting one tenant dropped another's label maps")
+	}
 }

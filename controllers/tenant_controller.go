@@ -198,6 +198,9 @@ type tenantScope struct {
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.Tenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetTenantLabels(req.Name) // the cache's shared label maps of its objects
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
