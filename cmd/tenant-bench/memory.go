@@ -228,6 +228,10 @@ func (rc *requestCounter) wrap(cfg *rest.Config) *rest.Config {
 	return counted
 }
 
+// tenantRequests is the requests so far besides leader-election lease renewals, which follow the
+// clock (one per retry period, B8), not the tenants: what a row's requests per tenant count.
+func (rc *requestCounter) tenantRequests() int64 { return rc.all.Load() - rc.leases.Load() }
+
 // snapshot is the per-kind counts so far.
 func (rc *requestCounter) snapshot() map[string]int64 {
 	out := map[string]int64{}
@@ -254,7 +258,7 @@ func (rc *requestCounter) breakdown(before map[string]int64, tenants int) string
 	slices.SortFunc(rows, func(a, b kv) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.k, b.k)) })
 	parts := make([]string, len(rows))
 	for i, r := range rows {
-		parts[i] = fmt.Sprintf("%s %.2f", r.k, float64(r.n)/float64(tenants))
+		parts[i] = fmt.Sprintf("%s %.3f", r.k, float64(r.n)/float64(tenants))
 	}
 	return strings.Join(parts, ", ")
 }
