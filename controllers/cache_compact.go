@@ -318,9 +318,9 @@ func sharedLabels(labels map[string]string) map[string]string {
 	ls := v.(*labelSets)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	for i, s := range ls.sets {
+	for _, s := range ls.sets {
 		if maps.Equal(s, labels) {
-			return ls.sets[i]
+			return s
 		}
 	}
 	s := internedMap(labels, true)

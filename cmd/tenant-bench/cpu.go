@@ -78,9 +78,9 @@ func procStat(path string) (comm string, ppid int, ticks int64, ok bool) {
 	return comm, ppid, ut + st, true
 }
 
-// since is the CPU spent from u0 to u, per tenant and split by process, against the wall time
-// elapsed: "CPU 2.1 cores of 2 (API server 55 %, etcd 10 %, operator + bench 35 %), 40.1 ms
-// per tenant".
+// since is the CPU spent from u0 to u, split by process, against the wall time elapsed and per
+// tenant: "CPU 1.97 cores busy (API server 68 %, etcd 11 %, operator + bench 21 %), 65.2 ms per
+// tenant".
 func (u cpuUse) since(u0 cpuUse, wall time.Duration, n int) string {
 	self, api, etcd := u.self-u0.self, u.apiServer-u0.apiServer, u.etcd-u0.etcd
 	total := self + api + etcd

@@ -438,8 +438,9 @@ Reading:
   Deployments to their Available condition 14.3; the digest out of the labels, so that a
   tenant's objects share one label map (--check, 1,000 + 200 tenants, before and after),
   12.8 → 10.6. What is left is mostly the typed objects' own size (an empty Deployment struct is
-  over 1 KiB), the store's entry for each object and the Tenant (about 3 KiB). The label filter is what keeps unrelated objects out: the 10,000
-  ConfigMaps cost the manager's cache nothing, and about 20 MiB without the filter.
+  over 1 KiB), the store's entry for each object and the Tenant (about 3 KiB). The label filter
+  is what keeps unrelated objects out: the 10,000 ConfigMaps cost the manager's cache nothing,
+  and about 20 MiB without the filter.
 - B8: an idle operator's requests are the leader election lease renewals, one per
   --leader-election-retry-period (2 s: 0.5/s); a longer period trades a slower failover for
   fewer requests (10 s: 0.1/s, takeover up to about a minute with a matching lease duration).
